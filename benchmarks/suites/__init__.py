@@ -1,0 +1,1 @@
+"""Suite files shipped with facebench (installed as facebench.suites)."""

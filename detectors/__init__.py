@@ -1,0 +1,1 @@
+"""Detector plug-ins: pixels in, fake scores out."""

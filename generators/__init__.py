@@ -1,0 +1,1 @@
+"""Generator plug-ins (sources of real and fake faces) and the artifact library."""
