@@ -1,0 +1,420 @@
+"""Corpus format v1: ``corpus.json`` + ``manifest.parquet`` + ``images/`` (+ ``masks/``).
+
+A corpus is written into a hidden temporary folder beside its destination and renamed
+into place only when complete, so an interrupted write never leaves a folder that opens
+as a corpus. The manifest is plain Parquet, readable without facebench.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import Image
+
+from facebench.harness.errors import FacebenchError
+from facebench.harness import __version__
+from facebench.harness.seeding import purpose_key
+from facebench.harness.types import Batch, Record
+
+FORMAT_NAME = "facebench-corpus"
+FORMAT_VERSION = 1
+CORPUS_JSON = "corpus.json"
+MANIFEST = "manifest.parquet"
+PNG_COMPRESS_LEVEL = 1  # fast; the corpus is a working set, not an archive
+JPEG_QUALITY = 90
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("label", pa.int8()),
+        ("source", pa.string()),
+        ("source_version", pa.string()),
+        ("seed", pa.int64()),
+        ("pair", pa.string()),
+        ("artifacts", pa.string()),  # JSON: name -> parameters (with "strength")
+        ("artifact_names", pa.list_(pa.string())),
+        ("landmarks", pa.string()),  # JSON: name -> [x, y], or null
+        ("masks", pa.string()),  # JSON: artifact -> {"path": ..., "sha256": ...}
+        ("path", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("format", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
+
+
+class CorpusError(FacebenchError):
+    """A corpus is missing, incomplete, corrupt or of an unknown format."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _shard(record_id: str) -> str:
+    return hashlib.sha1(record_id.encode("utf-8")).hexdigest()[:2]
+
+
+def _encode_image(image: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "png":
+        Image.fromarray(image, "RGB").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    else:
+        Image.fromarray(image, "RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _encode_mask(mask: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def safe_relative(corpus_root: Path, relative: str) -> Path:
+    """``corpus_root / relative``, refusing absolute paths and paths that leave the corpus."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in relative or not relative:
+        raise CorpusError(f"{corpus_root / MANIFEST}: path {relative!r} is not a relative path inside the corpus")
+    return corpus_root.joinpath(*pure.parts)
+
+
+def digest_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """A content digest of a manifest: the same images and records give the same digest."""
+    hasher = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: r["id"]):
+        hasher.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    return hasher.hexdigest()
+
+
+class CorpusWriter:
+    """Writes batches into a new corpus; :meth:`close` makes it visible at ``path``.
+
+    Use as a context manager: on an exception nothing appears at ``path``.
+    """
+
+    def __init__(self, path: str | Path, generators: Sequence[dict[str, Any]], *, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise CorpusError(f"{self.path} already exists; choose another --out or pass --overwrite")
+        self.overwrite = overwrite
+        self.generators = list(generators)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
+        self._rows: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+
+    def write(self, batch: Batch) -> None:
+        for image, record in zip(batch.images, batch.records):
+            self._write_one(image, record)
+
+    def _write_one(self, image: np.ndarray, record: Record) -> None:
+        if record.id in self._ids:
+            raise CorpusError(f"duplicate image id {record.id!r}")
+        self._ids.add(record.id)
+        shard = _shard(record.id)
+        relative = f"images/{shard}/{record.id}.{record.format}"
+        data = _encode_image(image, record.format)
+        _write_file(self._tmp / relative, data)
+        masks = {}
+        for name, mask in sorted(record.masks.items()):
+            mask_relative = f"masks/{name}/{shard}/{record.id}.png"
+            mask_data = _encode_mask(mask)
+            _write_file(self._tmp / mask_relative, mask_data)
+            masks[name] = {"path": mask_relative, "sha256": _sha256(mask_data)}
+        landmarks = None
+        if record.landmarks is not None:
+            landmarks = {k: [round(float(v[0]), 3), round(float(v[1]), 3)] for k, v in sorted(record.landmarks.items())}
+        self._rows.append(
+            {
+                "id": record.id,
+                "label": int(record.label),
+                "source": record.source,
+                "source_version": record.source_version,
+                "seed": int(record.seed),
+                "pair": record.pair,
+                "artifacts": json.dumps(record.artifacts, sort_keys=True),
+                "artifact_names": sorted(record.artifacts),
+                "landmarks": None if landmarks is None else json.dumps(landmarks, sort_keys=True),
+                "masks": json.dumps(masks, sort_keys=True),
+                "path": relative,
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "format": record.format,
+                "sha256": _sha256(data),
+            }
+        )
+
+    def close(self, extra_meta: dict[str, Any] | None = None) -> "Corpus":
+        """Write the manifest and corpus.json, then move the corpus into place.
+
+        ``extra_meta`` (e.g. generation throughput) goes into corpus.json, outside the digest.
+        """
+        table = pa.Table.from_pylist(self._rows, schema=MANIFEST_SCHEMA)
+        pq.write_table(table, self._tmp / MANIFEST)
+        labels = [row["label"] for row in self._rows]
+        meta = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "facebench_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "generators": self.generators,
+            "counts": {"images": len(labels), "real": labels.count(0), "fake": labels.count(1)},
+            "digest": digest_rows(self._rows),
+            **(extra_meta or {}),
+        }
+        # corpus.json is written last: a folder without it never opens as a corpus.
+        (self._tmp / CORPUS_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if self.path.exists() and self.overwrite:
+            shutil.rmtree(self.path)
+        os.replace(self._tmp, self.path)
+        return Corpus.open(self.path)
+
+    def abort(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "CorpusWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_corpus(
+    path: str | Path,
+    batches: Iterable[Batch],
+    generators: Sequence[dict[str, Any]],
+    *,
+    overwrite: bool = False,
+) -> "Corpus":
+    """Write ``batches`` as a corpus at ``path`` atomically and open it."""
+    with CorpusWriter(path, generators, overwrite=overwrite) as writer:
+        for batch in batches:
+            writer.write(batch)
+        return writer.close()
+
+
+@dataclass
+class Corpus:
+    """An opened corpus, or a filtered view of one. Images load lazily, batch by batch."""
+
+    root: Path
+    meta: dict[str, Any]
+    manifest: pa.Table
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Corpus":
+        root = Path(path)
+        meta_path = root / CORPUS_JSON
+        if not root.is_dir():
+            raise CorpusError(f"{root}: no such corpus folder")
+        if not meta_path.is_file():
+            hint = " (an interrupted write?)" if (root / MANIFEST).exists() else ""
+            raise CorpusError(f"{root}: not a complete corpus, {CORPUS_JSON} is missing{hint}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CorpusError(f"{meta_path}: unreadable: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise CorpusError(f"{meta_path}: not a facebench corpus")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CorpusError(
+                f"{meta_path}: corpus format version {version!r} is newer than this facebench reads "
+                f"({FORMAT_VERSION}); upgrade facebench"
+            )
+        try:
+            manifest = pq.read_table(root / MANIFEST)
+        except (OSError, pa.ArrowException) as exc:
+            raise CorpusError(f"{root / MANIFEST}: unreadable: {exc}") from exc
+        missing = [name for name in MANIFEST_SCHEMA.names if name not in manifest.column_names]
+        if missing:
+            raise CorpusError(f"{root / MANIFEST}: missing columns {', '.join(missing)}")
+        manifest = manifest.select(MANIFEST_SCHEMA.names)
+        for path_value in manifest.column("path").to_pylist():
+            safe_relative(root, path_value)
+        return cls(root=root, meta=meta, manifest=manifest)
+
+    def __len__(self) -> int:
+        return self.manifest.num_rows
+
+    @property
+    def digest(self) -> str:
+        return self.meta["digest"]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.manifest.column("label").to_numpy().astype(np.int64)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.manifest.column("id").to_pylist()
+
+    def _view(self, manifest: pa.Table) -> "Corpus":
+        return Corpus(root=self.root, meta=self.meta, manifest=manifest)
+
+    def select(
+        self,
+        *,
+        label: int | None = None,
+        source: str | None = None,
+        artifact: str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> "Corpus":
+        """A view with only the rows that match every given filter.
+
+        ``artifact`` keeps fakes carrying that artifact and all reals, which is the set on
+        which a per-artifact metric is computed; use ``label=1`` too for fakes only.
+        """
+        table = self.manifest
+        if label is not None:
+            table = table.filter(pc.equal(table["label"], label))
+        if source is not None:
+            table = table.filter(pc.equal(table["source"], source))
+        if artifact is not None:
+            carries = pc.list_contains(table["artifact_names"], artifact) if hasattr(pc, "list_contains") else None
+            if carries is None:  # older pyarrow
+                carries = pa.array([artifact in names for names in table["artifact_names"].to_pylist()])
+            table = table.filter(pc.or_(carries, pc.equal(table["label"], 0)))
+        if ids is not None:
+            table = table.filter(pc.is_in(table["id"], value_set=pa.array(list(ids), pa.string())))
+        return self._view(table)
+
+    def split(self, test_fraction: float = 0.5, seed: int = 0) -> tuple["Corpus", "Corpus"]:
+        """(train, test) by ``pair``: counterparts never straddle the split.
+
+        A pair's side depends only on its name and ``seed``, never on row order or corpus size.
+        """
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        pairs = self.manifest.column("pair").to_pylist()
+        in_test = np.array([pair_in_test(pair, test_fraction, seed) for pair in pairs], dtype=bool)
+        mask = pa.array(in_test)
+        return self._view(self.manifest.filter(pc.invert(mask))), self._view(self.manifest.filter(mask))
+
+    def records(self) -> list[Record]:
+        return [row_to_record(row) for row in self.manifest.to_pylist()]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.manifest.to_pylist()
+
+    def load_images(self, rows: Sequence[dict[str, Any]] | None = None) -> np.ndarray:
+        """Decode the images of ``rows`` (default: all rows of this view) into one array."""
+        rows = self.rows() if rows is None else rows
+        if not rows:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        return np.stack([self._load_one(row) for row in rows])
+
+    def _load_one(self, row: dict[str, Any]) -> np.ndarray:
+        path = safe_relative(self.root, row["path"])
+        try:
+            with Image.open(path) as image:
+                image.load()
+                if image.mode != "RGB":
+                    image = image.convert("RGB")
+                array = np.asarray(image)
+        except FileNotFoundError as exc:
+            raise CorpusError(f"{path}: image {row['id']!r} is missing; run `facebench corpus verify {self.root}`") from exc
+        except OSError as exc:
+            raise CorpusError(f"{path}: image {row['id']!r} cannot be decoded: {exc}") from exc
+        if array.shape[:2] != (row["height"], row["width"]):
+            raise CorpusError(
+                f"{path}: image is {array.shape[1]}x{array.shape[0]}, manifest says {row['width']}x{row['height']}"
+            )
+        return array
+
+    def load_mask(self, row: dict[str, Any], artifact: str) -> np.ndarray:
+        masks = json.loads(row["masks"])
+        if artifact not in masks:
+            raise CorpusError(f"image {row['id']!r} has no mask for {artifact!r}")
+        with Image.open(safe_relative(self.root, masks[artifact]["path"])) as image:
+            return np.asarray(image.convert("L")) > 127
+
+    def iter_batches(self, batch_size: int = 64) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
+        """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for start in range(0, len(self), batch_size):
+            rows = self.manifest.slice(start, batch_size).to_pylist()
+            yield rows, self.load_images(rows)
+
+
+def pair_in_test(pair: str, test_fraction: float, seed: int) -> bool:
+    """Whether ``pair`` falls in the test side of a split seeded with ``seed``."""
+    u = (purpose_key(f"split:{seed}:{pair}") >> 11) / float(1 << 53)
+    return u < test_fraction
+
+
+def row_to_record(row: dict[str, Any]) -> Record:
+    landmarks = json.loads(row["landmarks"]) if row["landmarks"] else None
+    return Record(
+        id=row["id"],
+        label=int(row["label"]),
+        source=row["source"],
+        source_version=row["source_version"],
+        seed=int(row["seed"]),
+        pair=row["pair"],
+        artifacts=json.loads(row["artifacts"]),
+        landmarks=None if landmarks is None else {k: (v[0], v[1]) for k, v in landmarks.items()},
+        format=row["format"],
+    )
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupt or self.extra)
+
+
+def verify(path: str | Path) -> VerifyReport:
+    """Re-hash every image and mask of the corpus at ``path`` against its manifest."""
+    corpus = Corpus.open(path)
+    report = VerifyReport()
+    expected: set[str] = set()
+    for row in corpus.rows():
+        files = [(row["path"], row["sha256"])]
+        files += [(m["path"], m["sha256"]) for m in json.loads(row["masks"]).values()]
+        for relative, sha in files:
+            expected.add(relative)
+            report.checked += 1
+            file_path = safe_relative(corpus.root, relative)
+            try:
+                data = file_path.read_bytes()
+            except FileNotFoundError:
+                report.missing.append(relative)
+                continue
+            if _sha256(data) != sha:
+                report.corrupt.append(relative)
+    for folder in ("images", "masks"):
+        base = corpus.root / folder
+        if base.is_dir():
+            for file_path in sorted(base.rglob("*")):
+                relative = file_path.relative_to(corpus.root).as_posix()
+                if file_path.is_file() and relative not in expected:
+                    report.extra.append(relative)
+    return report
