@@ -1,0 +1,145 @@
+"""The results store: one SQLite file; a run and all its rows land in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from facebench.harness.errors import FacebenchError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    status TEXT NOT NULL,
+    facebench_version TEXT NOT NULL,
+    info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    corpus TEXT NOT NULL,
+    corpus_digest TEXT NOT NULL,
+    generator TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    artifact TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    n_real INTEGER NOT NULL,
+    n_fake INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS throughput (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    device TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    images INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    images_per_s REAL,
+    latency_p50_ms REAL,
+    latency_p95_ms REAL
+);
+CREATE TABLE IF NOT EXISTS errors (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    task TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+METRIC_COLUMNS = ("corpus", "corpus_digest", "generator", "detector", "artifact", "metric", "value", "n_real", "n_fake")
+THROUGHPUT_COLUMNS = (
+    "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms",
+)
+
+
+class StoreError(FacebenchError):
+    """The store file is unreadable or of an unknown version."""
+
+
+class Store:
+    """Runs, metrics, throughput and errors in ``path`` (created on first write)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(self.path)
+            connection.row_factory = sqlite3.Row
+            connection.executescript(SCHEMA)
+            row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                connection.commit()
+            elif int(row["value"]) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: store schema {row['value']} is newer than this facebench reads")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a readable facebench store: {exc}") from exc
+        return connection
+
+    def write_run(
+        self,
+        run: dict[str, Any],
+        metrics: list[dict[str, Any]],
+        throughput: list[dict[str, Any]],
+        errors: list[dict[str, str]] = (),
+    ) -> None:
+        """Insert a run with its rows atomically: either all of it is stored or none."""
+        with closing(self._connect()) as connection, connection:
+            connection.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["run_id"], run["suite"], run["started"], run["finished"], run["status"],
+                    run["facebench_version"], json.dumps(run.get("info", {}), sort_keys=True),
+                ),
+            )
+            connection.executemany(
+                f"INSERT INTO metrics VALUES (?, {', '.join('?' * len(METRIC_COLUMNS))})",
+                [(run["run_id"], *(m[c] for c in METRIC_COLUMNS)) for m in metrics],
+            )
+            connection.executemany(
+                f"INSERT INTO throughput VALUES (?, {', '.join('?' * len(THROUGHPUT_COLUMNS))})",
+                [(run["run_id"], *(t[c] for c in THROUGHPUT_COLUMNS)) for t in throughput],
+            )
+            connection.executemany(
+                "INSERT INTO errors VALUES (?, ?, ?)", [(run["run_id"], e["task"], e["message"]) for e in errors]
+            )
+
+    def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with closing(self._connect()) as connection:
+            return [dict(row) for row in connection.execute(sql, params)]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM runs ORDER BY started, run_id")
+
+    def run(self, run_id: str | None = None) -> dict[str, Any]:
+        """One run by id, or the latest when ``run_id`` is None."""
+        runs = self.runs()
+        if not runs:
+            raise StoreError(f"{self.path}: no runs stored yet; run `facebench run` first")
+        if run_id is None:
+            return runs[-1]
+        for run in runs:
+            if run["run_id"] == run_id:
+                return run
+        raise StoreError(f"{self.path}: no run {run_id!r}")
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM metrics WHERE run_id = ?", (run_id,))
+
+    def throughput(self, run_id: str) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM throughput WHERE run_id = ?", (run_id,))
+
+    def errors(self, run_id: str) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM errors WHERE run_id = ?", (run_id,))

@@ -1,0 +1,147 @@
+"""Suites: TOML files naming generators, detectors and the split. Unknown keys are errors."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from facebench.harness.errors import FacebenchError
+
+DEFAULT_SUITE = "default"
+
+
+class SuiteError(FacebenchError):
+    """A suite file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    name: str
+    label: str
+    count: int
+    seed_start: int = 0
+    batch_size: int = 32
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    test_fraction: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    source: str
+    generators: tuple[GeneratorSpec, ...]
+    detectors: tuple[DetectorSpec, ...]
+    split: SplitSpec = SplitSpec()
+    description: str = ""
+
+
+def _take(table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]], where: str, required=()) -> dict[str, Any]:
+    for key in table:
+        if key not in allowed:
+            raise SuiteError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+    for key in required:
+        if key not in table:
+            raise SuiteError(f"{where}: missing key {key!r}")
+    for key, value in table.items():
+        expected = allowed[key]
+        if isinstance(value, bool) and expected in (int, float):
+            raise SuiteError(f"{where}: {key!r} must be {expected.__name__}, got {value!r}")
+        if not isinstance(value, expected):
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            raise SuiteError(f"{where}: {key!r} must be {names}, got {value!r}")
+    return table
+
+
+def _unique_labels(specs, kind: str, source: str) -> None:
+    labels = [s.label for s in specs]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise SuiteError(f"{source}: two {kind}s share the label {label!r}; give each a distinct 'label'")
+
+
+def parse_suite(data: dict[str, Any], source: str) -> Suite:
+    """A :class:`Suite` from parsed TOML; ``source`` names the file in errors."""
+    _take(
+        data,
+        {"name": str, "description": str, "split": dict, "generators": list, "detectors": list},
+        source,
+        required=("generators", "detectors"),
+    )
+    split = SplitSpec(**_take(data.get("split", {}), {"test_fraction": (float, int), "seed": int}, f"{source} [split]"))
+    if not 0 < split.test_fraction < 1:
+        raise SuiteError(f"{source} [split]: test_fraction must be in (0, 1), got {split.test_fraction}")
+    generators = []
+    for i, table in enumerate(data["generators"]):
+        where = f"{source} generators[{i}]"
+        if not isinstance(table, dict):
+            raise SuiteError(f"{where}: must be a table")
+        _take(
+            table,
+            {"name": str, "label": str, "count": int, "seed_start": int, "batch_size": int, "params": dict},
+            where,
+            required=("name", "count"),
+        )
+        for key in ("count", "batch_size"):
+            if table.get(key, 1) < 1:
+                raise SuiteError(f"{where}: {key!r} must be >= 1, got {table[key]}")
+        if table.get("seed_start", 0) < 0:
+            raise SuiteError(f"{where}: 'seed_start' must be >= 0, got {table['seed_start']}")
+        generators.append(GeneratorSpec(**{"label": table["name"], **table}))
+    detectors = []
+    for i, table in enumerate(data["detectors"]):
+        where = f"{source} detectors[{i}]"
+        if not isinstance(table, dict):
+            raise SuiteError(f"{where}: must be a table")
+        _take(table, {"name": str, "label": str, "params": dict}, where, required=("name",))
+        detectors.append(DetectorSpec(**{"label": table["name"], **table}))
+    if not generators or not detectors:
+        raise SuiteError(f"{source}: a suite needs at least one generator and one detector")
+    _unique_labels(generators, "generator", source)
+    _unique_labels(detectors, "detector", source)
+    return Suite(
+        name=data.get("name", Path(source).stem),
+        source=source,
+        generators=tuple(generators),
+        detectors=tuple(detectors),
+        split=split,
+        description=data.get("description", ""),
+    )
+
+
+def load_suite(path_or_name: str | Path | None = None) -> Suite:
+    """Load a suite file, or a suite shipped with facebench by name (default: "default")."""
+    if path_or_name is None:
+        path_or_name = DEFAULT_SUITE
+    path = Path(path_or_name)
+    if path.suffix != ".toml" and not path.exists():
+        shipped = files("facebench.suites") / f"{path_or_name}.toml"
+        if not shipped.is_file():
+            raise SuiteError(f"no suite file {path_or_name!r} and no shipped suite of that name")
+        text, source = shipped.read_text(), f"{path_or_name}.toml (shipped)"
+    else:
+        try:
+            text, source = path.read_text(), str(path)
+        except FileNotFoundError:
+            raise SuiteError(f"{path}: no such suite file") from None
+        except OSError as exc:
+            raise SuiteError(f"{path}: unreadable: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{source}: invalid TOML: {exc}") from None
+    return parse_suite(data, source)

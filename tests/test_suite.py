@@ -1,0 +1,58 @@
+import pytest
+
+from facebench.harness.suite import SuiteError, load_suite
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+[[generators]]
+name = "parametric"
+count = 4
+[[detectors]]
+name = "spectrum"
+"""
+
+
+def test_shipped_default_suite_loads():
+    suite = load_suite()
+    assert suite.name == "default"
+    assert [g.label for g in suite.generators] == ["parametric", "control"]
+    assert suite.detectors[0].name == "spectrum"
+
+
+def test_minimal_suite_gets_defaults(tmp_path):
+    suite = load_suite(write(tmp_path, BASE))
+    assert suite.name == "s"
+    assert suite.generators[0].label == "parametric" and suite.generators[0].seed_start == 0
+    assert suite.split.test_fraction == 0.5
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (BASE + "\nbogus = 1\n", "unknown key 'bogus'"),
+        (BASE.replace("count = 4", "count = 4\ncuont = 5"), "generators\\[0\\]: unknown key 'cuont'"),
+        (BASE.replace("count = 4", "count = -1"), "'count' must be >= 1"),
+        (BASE.replace("count = 4", "count = 'four'"), "'count' must be int"),
+        (BASE + "\n[split]\ntest_fraction = 1.5\n", "test_fraction must be in"),
+        ("[[detectors]]\nname='spectrum'\n", "missing key 'generators'"),
+        (BASE + "[[detectors]]\nname = \"spectrum\"\n", "share the label 'spectrum'"),
+        ("this is = not toml [", "invalid TOML"),
+    ],
+)
+def test_bad_suites_name_the_file_and_key(tmp_path, text, message):
+    with pytest.raises(SuiteError, match=message) as info:
+        load_suite(write(tmp_path, text))
+    assert "s.toml" in str(info.value)
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(SuiteError, match="no such suite file"):
+        load_suite(tmp_path / "nope.toml")
+    with pytest.raises(SuiteError, match="no shipped suite"):
+        load_suite("nope")
