@@ -1,0 +1,268 @@
+"""The ``facebench`` command line: thin wrappers around the runner, corpus and store."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facebench.harness import __version__
+from facebench.harness.errors import FacebenchError
+
+app = typer.Typer(
+    name="facebench",
+    help="Controlled fake-face corpora and detector benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="Inspect and check corpora.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+stdout = Console()
+stderr = Console(stderr=True)
+_state = {"debug": False}
+
+USAGE_EXIT = 2
+FAILURE_EXIT = 1
+
+ResultsOption = Annotated[Path, typer.Option("--results", help="Folder for corpora, runs and leaderboard.md.")]
+StoreOption = Annotated[
+    Optional[Path], typer.Option("--store", help="SQLite results store [default: RESULTS/facebench.sqlite].")
+]
+ParamOption = Annotated[
+    Optional[list[str]], typer.Option("--param", "-p", help="Plug-in parameter KEY=VALUE (TOML value); repeatable.")
+]
+
+
+def fail(message: str, code: int = FAILURE_EXIT) -> typer.Exit:
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn known errors into one line on stderr and a non-zero exit; --debug keeps the traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from facebench.harness.registry import PluginError
+        from facebench.harness.suite import SuiteError
+
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except (PluginError, SuiteError) as exc:
+            if _state["debug"]:
+                raise
+            raise fail(str(exc), USAGE_EXIT) from None
+        except FacebenchError as exc:
+            if _state["debug"]:
+                raise
+            raise fail(str(exc)) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            raise fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)") from None
+
+    return wrapper
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["resolution=128", "artifacts=eyes_fixed"]`` -> ``{"resolution": 128, "artifacts": "eyes_fixed"}``."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        try:
+            params[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            params[key.strip()] = value  # a bare word is a string
+    return params
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"facebench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command("list")
+@handle_errors
+def list_plugins() -> None:
+    """List generator and detector plug-ins, with import errors of broken ones."""
+    from facebench.generators.artifacts import ARTIFACTS
+    from facebench.harness.registry import inspect_all
+
+    table = Table(title="facebench plug-ins")
+    for column in ("kind", "name", "version", "origin", "status"):
+        table.add_column(column)
+    broken = 0
+    for status in inspect_all():
+        state = "ok" if status.error is None else f"[red]import failed: {status.error}[/red]"
+        broken += status.error is not None
+        table.add_row(status.info.kind, status.info.name, status.version or "-", status.info.origin, state)
+    for name in ARTIFACTS:
+        table.add_row("artifact", name, "-", "builtin", "ok")
+    stdout.print(table)
+    if broken:
+        stderr.print(f"{broken} plug-in(s) failed to import; the others work.")
+
+
+@app.command()
+@handle_errors
+def generate(
+    generator: Annotated[str, typer.Argument(help="Generator plug-in name, e.g. parametric.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the corpus to (must not exist).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of seeds.")] = 100,
+    seed_start: Annotated[int, typer.Option("--seed-start", min=0, help="First seed.")] = 0,
+    artifacts: Annotated[
+        Optional[str], typer.Option("--artifacts", help="Fakes per seed, e.g. 'eyes_fixed,upsampling:0.5'.")
+    ] = None,
+    param: ParamOption = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Seeds per generator call.")] = 32,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing corpus at --out.")] = False,
+) -> None:
+    """Generate a corpus of real images and their fakes."""
+    from facebench.harness.runner import generate_corpus, make_progress
+    from facebench.harness.suite import GeneratorSpec
+
+    params = parse_params(param)
+    if artifacts is not None:
+        params["artifacts"] = artifacts
+    spec = GeneratorSpec(name=generator, label=out.name, count=n, seed_start=seed_start, batch_size=batch_size, params=params)
+    progress = make_progress()
+    with progress:
+        corpus, throughput = generate_corpus(spec, out, progress, overwrite=overwrite)
+    counts = corpus.meta["counts"]
+    stdout.print(
+        f"wrote {counts['images']} images ({counts['real']} real, {counts['fake']} fake) to {out} "
+        f"at {throughput['images_per_s']:.1f} images/s; digest {corpus.digest[:16]}"
+    )
+
+
+@app.command()
+@handle_errors
+def detect(
+    detector: Annotated[str, typer.Argument(help="Detector plug-in name, e.g. spectrum.")],
+    corpus_path: Annotated[Path, typer.Argument(metavar="CORPUS", help="Corpus folder.")],
+    param: ParamOption = None,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.99, help="Share of pairs held out for testing.")] = 0.5,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the pair split.")] = 0,
+    results: ResultsOption = Path("results"),
+    store: StoreOption = None,
+) -> None:
+    """Fit a detector on a corpus's train split (if it learns), score the test split, store the figures."""
+    from datetime import datetime, timezone
+
+    from facebench.harness.corpus import Corpus
+    from facebench.harness.report import build_leaderboard, print_leaderboard
+    from facebench.harness.runner import environment, evaluate, make_progress, new_run_id
+    from facebench.harness.store import Store
+    from facebench.harness.suite import DetectorSpec, SplitSpec
+
+    corpus = Corpus.open(corpus_path)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    spec = DetectorSpec(name=detector, label=detector, params=parse_params(param))
+    progress = make_progress()
+    with progress:
+        result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
+    run = {
+        "run_id": new_run_id(), "suite": f"detect {detector}", "started": started,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": "ok",
+        "facebench_version": __version__,
+        "info": {"corpus": str(corpus_path), "environment": environment()},
+    }
+    throughput = [{"kind": "detector", "name": detector, **result.throughput}]
+    Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
+    print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
+
+
+@app.command()
+@handle_errors
+def run(
+    suite: Annotated[
+        Optional[str], typer.Argument(help="Suite TOML file, or the name of a shipped suite [default: default].")
+    ] = None,
+    results: ResultsOption = Path("results"),
+    store: StoreOption = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
+) -> None:
+    """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
+    from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
+    from facebench.harness.runner import run_suite
+    from facebench.harness.suite import load_suite
+
+    loaded = load_suite(suite)
+    result = run_suite(loaded, results, store, show_progress=progress)
+    board = build_leaderboard(result.run, result.metrics, result.throughput, result.errors)
+    print_leaderboard(board, stdout)
+    path = write_markdown(board, results / "leaderboard.md")
+    stdout.print(f"leaderboard written to {path}")
+    if result.errors:
+        raise fail(f"{len(result.errors)} task(s) failed; see above")
+
+
+@app.command()
+@handle_errors
+def leaderboard(
+    run_id: Annotated[Optional[str], typer.Option("--run", help="Run id [default: the latest run].")] = None,
+    results: ResultsOption = Path("results"),
+    store: StoreOption = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the leaderboard as Markdown.")] = None,
+) -> None:
+    """Print the leaderboard of a stored run."""
+    from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
+    from facebench.harness.store import Store
+
+    db = Store(store or results / "facebench.sqlite")
+    if not db.path.exists():
+        raise fail(f"{db.path}: no results store here; run `facebench run` first or pass --store")
+    chosen = db.run(run_id)
+    board = build_leaderboard(chosen, db.metrics(chosen["run_id"]), db.throughput(chosen["run_id"]), db.errors(chosen["run_id"]))
+    print_leaderboard(board, stdout)
+    if markdown is not None:
+        write_markdown(board, markdown)
+
+
+@corpus_app.command("verify")
+@handle_errors
+def corpus_verify(path: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> None:
+    """Re-hash every file of a corpus; report missing, corrupt and extra files."""
+    from facebench.harness.corpus import verify
+
+    report = verify(path)
+    for kind, items in (("missing", report.missing), ("corrupt", report.corrupt), ("extra", report.extra)):
+        for item in items:
+            stdout.print(f"{kind}: {item}", markup=False)
+    if not report.ok:
+        raise fail(
+            f"{path}: {len(report.missing)} missing, {len(report.corrupt)} corrupt, {len(report.extra)} extra "
+            f"of {report.checked} files"
+        )
+    stdout.print(f"{path}: all {report.checked} files match the manifest")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

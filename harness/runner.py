@@ -1,0 +1,268 @@
+"""Drives a suite: build corpora, split by pair, fit, score, compute metrics, store the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from facebench.harness import __version__, registry
+from facebench.harness.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
+from facebench.harness.errors import FacebenchError
+from facebench.harness.metrics import compute_metrics
+from facebench.harness.store import Store
+from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
+from facebench.harness.timing import ThroughputMeter
+
+
+class DetectorOutputError(FacebenchError):
+    """A detector returned scores of the wrong shape or with NaN/inf."""
+
+
+def make_progress(enabled: bool = True) -> Progress | None:
+    if not enabled:
+        return None
+    from rich.console import Console
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+
+
+def _track(progress: Progress | None, description: str, total: int):
+    return progress.add_task(description, total=total) if progress is not None else None
+
+
+def _advance(progress: Progress | None, task, amount: int = 1) -> None:
+    if progress is not None:
+        progress.advance(task, amount)
+
+
+def corpus_key(spec: GeneratorSpec, generator: Any) -> tuple[dict[str, Any], str]:
+    """The generator's full config and a content hash of it that names its cached corpus."""
+    params = generator.config() if hasattr(generator, "config") else dict(spec.params)
+    config = {
+        "name": spec.name,
+        "version": str(generator.version),
+        "params": params,
+        "count": spec.count,
+        "seed_start": spec.seed_start,
+        "corpus_format": FORMAT_VERSION,
+    }
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return config, key
+
+
+def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None) -> tuple[Corpus, dict]:
+    """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there."""
+    generator = registry.create("generator", spec.name, **spec.params)
+    _, key = corpus_key(spec, generator)
+    path = corpora_dir / f"{spec.label}-{key}"
+    if (path / "corpus.json").exists():
+        corpus = Corpus.open(path)
+        return corpus, corpus.meta["throughput"]
+    return generate_corpus(spec, path, progress, generator=generator)
+
+
+def generate_corpus(
+    spec: GeneratorSpec,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    overwrite: bool = False,
+    generator: Any = None,
+) -> tuple[Corpus, dict]:
+    """Generate ``spec``'s corpus at ``path``, timing the generator; returns it and the throughput."""
+    generator = generator or registry.create("generator", spec.name, **spec.params)
+    config, _ = corpus_key(spec, generator)
+    meter = ThroughputMeter(device=getattr(generator, "device", "cpu"))
+    seeds = list(range(spec.seed_start, spec.seed_start + spec.count))
+    task = _track(progress, f"generate {spec.label}", len(seeds))
+    with CorpusWriter(path, [config], overwrite=overwrite) as writer:
+        for start in range(0, len(seeds), spec.batch_size):
+            chunk = seeds[start : start + spec.batch_size]
+            with meter.batch() as timer:
+                batch = generator.generate(chunk)
+                timer.items = len(batch)
+            writer.write(batch)
+            _advance(progress, task, len(chunk))
+        throughput = {**meter.summary(), "batch_size": spec.batch_size}
+        corpus = writer.close(extra_meta={"throughput": throughput})
+    return corpus, throughput
+
+
+@dataclass
+class Evaluation:
+    """What one detector did on one corpus's test split."""
+
+    metrics: list[dict[str, Any]]
+    throughput: dict[str, Any]
+    scores: list[dict[str, Any]] = field(repr=False)
+
+
+def _check_scores(scores: Any, n: int, detector: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != (n,):
+        raise DetectorOutputError(f"detector {detector!r} returned {scores.shape} scores for {n} images")
+    if not np.all(np.isfinite(scores)):
+        raise DetectorOutputError(f"detector {detector!r} returned NaN or infinite scores")
+    return scores
+
+
+def evaluate(
+    corpus: Corpus,
+    spec: DetectorSpec,
+    split: SplitSpec,
+    corpus_label: str,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Fit ``spec``'s detector on the train split (if it learns), score the test split."""
+    detector = registry.create("detector", spec.name, **spec.params)
+    train, test = corpus.split(split.test_fraction, split.seed)
+    if len(test) == 0:
+        raise CorpusError(f"{corpus.root}: the test split is empty; generate more images")
+    if detector.requires_fit:
+        if len(np.unique(train.labels)) < 2:
+            raise CorpusError(f"{corpus.root}: the train split needs real and fake images to fit {spec.label!r}")
+        task = _track(progress, f"fit {spec.label} on {corpus_label}", 1)
+        detector.fit(train.load_images(), train.labels)
+        _advance(progress, task)
+    meter = ThroughputMeter(device=getattr(detector, "device", "cpu"))
+    batch_size = int(getattr(detector, "batch_size", 32))
+    rows_all, scores_all = [], []
+    task = _track(progress, f"score {spec.label} on {corpus_label}", len(test))
+    for rows, images in test.iter_batches(batch_size):
+        with meter.batch(len(rows)):
+            scores = detector.score(images)
+        scores_all.append(_check_scores(scores, len(rows), spec.label))
+        rows_all.extend(rows)
+        _advance(progress, task, len(rows))
+    scores = np.concatenate(scores_all)
+    labels = np.array([r["label"] for r in rows_all])
+    names = [set(r["artifact_names"]) for r in rows_all]
+    generator = ",".join(sorted({r["source"] for r in rows_all}))
+
+    def metric_rows(artifact: str, keep: np.ndarray) -> list[dict[str, Any]]:
+        values = compute_metrics(labels[keep], scores[keep])
+        n_fake = int(labels[keep].sum())
+        return [
+            {
+                "corpus": corpus_label, "corpus_digest": corpus.digest, "generator": generator,
+                "detector": spec.label, "artifact": artifact, "metric": metric, "value": value,
+                "n_real": int(keep.sum()) - n_fake, "n_fake": n_fake,
+            }
+            for metric, value in values.items()
+        ]
+
+    metrics = metric_rows("all", np.ones(len(labels), bool))
+    for artifact in sorted(set().union(*names)):
+        keep = (labels == 0) | np.array([artifact in n for n in names])
+        metrics += metric_rows(artifact, keep)
+    score_rows = [
+        {"corpus": corpus_label, "detector": spec.label, "id": r["id"], "pair": r["pair"], "label": int(r["label"]),
+         "artifact_names": list(r["artifact_names"]), "score": float(s)}
+        for r, s in zip(rows_all, scores)
+    ]
+    throughput = {**meter.summary(), "batch_size": batch_size}
+    return Evaluation(metrics, throughput, score_rows)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def environment() -> dict[str, Any]:
+    """Where the figures were measured."""
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+@dataclass
+class RunResult:
+    run: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    errors: list[dict[str, str]]
+    run_dir: Path
+
+
+def check_suite(suite: Suite) -> None:
+    """Fail before any work if a plug-in of ``suite`` is unknown, broken, or given unknown parameters."""
+    for kind, specs in (("generator", suite.generators), ("detector", suite.detectors)):
+        for spec in specs:
+            cls = registry.load(kind, spec.name)
+            registry.check_params(cls, spec.params, f"{suite.source}: {kind} {spec.label!r}")
+
+
+def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True) -> RunResult:
+    """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on."""
+    check_suite(suite)
+    results_dir = Path(results_dir)
+    store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
+    run_id = new_run_id()
+    run_dir = results_dir / "runs" / run_id
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metrics, throughput, errors, score_rows = [], [], [], []
+    corpora: list[tuple[GeneratorSpec, Corpus]] = []
+    progress = make_progress(show_progress)
+    with progress if progress is not None else nullcontext():
+        for gen_spec in suite.generators:
+            try:
+                corpus, gen_throughput = build_corpus(gen_spec, results_dir / "corpora", progress)
+            except Exception as exc:  # one broken generator must not lose the others' results
+                errors.append({"task": f"generate {gen_spec.label}", "message": _one_line(exc)})
+                continue
+            corpora.append((gen_spec, corpus))
+            throughput.append({"kind": "generator", "name": gen_spec.label, **gen_throughput})
+        for det_spec in suite.detectors:
+            for gen_spec, corpus in corpora:
+                try:
+                    result = evaluate(corpus, det_spec, suite.split, gen_spec.label, progress)
+                except Exception as exc:
+                    errors.append({"task": f"detect {det_spec.label} on {gen_spec.label}", "message": _one_line(exc)})
+                    continue
+                metrics += result.metrics
+                score_rows += result.scores
+                throughput.append({"kind": "detector", "name": f"{det_spec.label}", **result.throughput})
+    if score_rows:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")
+    run = {
+        "run_id": run_id,
+        "suite": suite.name,
+        "started": started,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "ok" if not errors else ("partial" if metrics else "failed"),
+        "facebench_version": __version__,
+        "info": {"suite_source": suite.source, "environment": environment(),
+                 "corpora": {spec.label: corpus.digest for spec, corpus in corpora}},
+    }
+    store.write_run(run, metrics, throughput, errors)
+    return RunResult(run, metrics, throughput, errors, run_dir)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, FacebenchError) else f"{type(exc).__name__}: {text}"
