@@ -178,6 +178,9 @@ def detect(
     from facebench.harness.store import Store
     from facebench.harness.suite import DetectorSpec, SplitSpec
 
+    from facebench.harness import registry
+
+    registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
     corpus = Corpus.open(corpus_path)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     spec = DetectorSpec(name=detector, label=detector, params=parse_params(param))

@@ -1,0 +1,70 @@
+"""The ``parametric`` generator plug-in: needs no weights and no data."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.parametric.camera import capture
+from facebench.generators.parametric.face import render_faces, sample_face_params
+from facebench.harness.types import REAL, Batch, Record
+
+
+class ParametricGenerator:
+    """Procedural faces: for every seed a real photo-like image and one fake per artifact spec.
+
+    The real image is the rendered face "photographed" (sensor pattern, shot and read noise).
+    A fake is the same render with its artifacts applied before the same capture, so the
+    pair differs only by the artifacts recorded on the fake.
+
+    Parameters:
+        resolution: image side in pixels (64..1024).
+        artifacts: which fakes to make per seed, e.g. ``"upsampling:0.5,eyes_fixed"``; ``"none"``
+            makes fakes without any artifact (a control).
+        camera: simulate the camera (noise) on every image; False renders clean pixels.
+    """
+
+    name = "parametric"
+    version = "0.1.0"
+
+    def __init__(self, resolution: int = 256, artifacts: str = "upsampling,eyes_fixed", camera: bool = True):
+        if not isinstance(resolution, int) or not 64 <= resolution <= 1024:
+            raise ValueError(f"resolution must be an integer in 64..1024, got {resolution!r}")
+        self.resolution = resolution
+        self.artifacts = artifacts
+        self.camera = camera
+        self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts)
+
+    def config(self) -> dict:
+        return {"resolution": self.resolution, "artifacts": self.artifacts, "camera": self.camera}
+
+    def render(self, seeds: Sequence[int]) -> Batch:
+        """Clean renders (before the camera) with real records."""
+        render = render_faces([sample_face_params(int(s)) for s in seeds], self.resolution)
+        records = [
+            Record(
+                id=f"{self.name}-{int(seed):08d}-real",
+                label=REAL,
+                source=self.name,
+                source_version=self.version,
+                seed=int(seed),
+                pair=f"{self.name}-{int(seed):08d}",
+                landmarks={key: tuple(map(float, values[i])) for key, values in render.landmarks.items()},
+            )
+            for i, seed in enumerate(seeds)
+        ]
+        return Batch(render.images, records)
+
+    def photograph(self, batch: Batch) -> Batch:
+        if not self.camera:
+            return batch
+        images = np.stack([capture(image, record.seed) for image, record in zip(batch.images, batch.records)])
+        return Batch(images, batch.records)
+
+    def generate(self, seeds: Sequence[int]) -> Batch:
+        clean = self.render(seeds)
+        batches = [self.photograph(clean)]
+        batches += [self.photograph(make_fakes(clean, spec)) for spec in self.fake_specs]
+        return Batch.concat(batches)
