@@ -158,12 +158,17 @@ class EyesFixedArtifact(PixelArtifact):
     def params(self) -> dict[str, Any]:
         return {"jitter": self.jitter}
 
-    def apply_one(self, image, record, strength, rng):
-        height, width = image.shape[:2]
+    def targets(self, width: int, height: int, strength: float, rng: np.random.Generator) -> tuple[complex, complex]:
+        """Where the left and right eye centres go (x + iy, pixels): FFHQ plus a jitter."""
         side = float(min(height, width))
         shift = rng.normal(0.0, (1.0 - strength) * self.jitter * side, size=2)
-        target_left = complex(FFHQ_EYE_LEFT[0] * width + shift[0], FFHQ_EYE_LEFT[1] * height + shift[1])
-        target_right = complex(FFHQ_EYE_RIGHT[0] * width + shift[0], FFHQ_EYE_RIGHT[1] * height + shift[1])
+        return (
+            complex(FFHQ_EYE_LEFT[0] * width + shift[0], FFHQ_EYE_LEFT[1] * height + shift[1]),
+            complex(FFHQ_EYE_RIGHT[0] * width + shift[0], FFHQ_EYE_RIGHT[1] * height + shift[1]),
+        )
+
+    def apply_one(self, image, record, strength, rng):
+        target_left, target_right = self.targets(image.shape[1], image.shape[0], strength, rng)
         eye_left = complex(*record.landmarks["eye_left"])
         eye_right = complex(*record.landmarks["eye_right"])
         if abs(eye_right - eye_left) < 1e-6:

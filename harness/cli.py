@@ -25,7 +25,8 @@ app = typer.Typer(
 corpus_app = typer.Typer(help="Inspect and check corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 
-stdout = Console()
+# Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
+stdout = Console(width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True)
 _state = {"debug": False}
 

@@ -245,7 +245,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                     continue
                 metrics += result.metrics
                 score_rows += result.scores
-                throughput.append({"kind": "detector", "name": f"{det_spec.label}", **result.throughput})
+                throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {gen_spec.label}", **result.throughput})
     if score_rows:
         run_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")

@@ -49,7 +49,7 @@ def test_spectrum_finds_upsampling_and_sits_at_chance_on_the_control(tmp_path):
     assert auc(rows, "upsampling", "upsampling") >= 0.9
     assert abs(auc(rows, "control") - 0.5) <= 0.15
     kinds = {(t["kind"], t["name"]) for t in stored.throughput(result.run["run_id"])}
-    assert {("generator", "upsampling"), ("generator", "control"), ("detector", "spectrum")} <= kinds
+    assert {("generator", "upsampling"), ("generator", "control"), ("detector", "spectrum @ upsampling")} <= kinds
     assert (result.run_dir / "scores.parquet").exists()
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import cmath
+import math
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import EyesFixedArtifact, FakeSpec, make_fakes, parse_fake_specs
 from facebench.generators.parametric.camera import capture
-from facebench.generators.parametric.face import render_faces, sample_face_params
+from facebench.generators.parametric.face import FaceParams, face_landmarks, render_faces, sample_face_params
+from facebench.harness.seeding import rng_for
 from facebench.harness.types import REAL, Batch, Record
 
 
@@ -40,9 +44,10 @@ class ParametricGenerator:
     def config(self) -> dict:
         return {"resolution": self.resolution, "artifacts": self.artifacts, "camera": self.camera}
 
-    def render(self, seeds: Sequence[int]) -> Batch:
+    def render(self, seeds: Sequence[int], params: Sequence[FaceParams] | None = None) -> Batch:
         """Clean renders (before the camera) with real records."""
-        render = render_faces([sample_face_params(int(s)) for s in seeds], self.resolution)
+        params = params or [sample_face_params(int(s)) for s in seeds]
+        render = render_faces(params, self.resolution)
         records = [
             Record(
                 id=f"{self.name}-{int(seed):08d}-real",
@@ -66,5 +71,37 @@ class ParametricGenerator:
     def generate(self, seeds: Sequence[int]) -> Batch:
         clean = self.render(seeds)
         batches = [self.photograph(clean)]
-        batches += [self.photograph(make_fakes(clean, spec)) for spec in self.fake_specs]
+        batches += [self.photograph(self.fakes(seeds, clean, spec)) for spec in self.fake_specs]
         return Batch.concat(batches)
+
+    def fakes(self, seeds: Sequence[int], clean: Batch, spec: FakeSpec) -> Batch:
+        """The fakes of one spec.
+
+        ``eyes_fixed`` is rendered with FFHQ framing rather than warped, so the fake is not
+        resampled and differs from its real counterpart by the framing alone.
+        """
+        strengths = dict(spec.artifacts)
+        if "eyes_fixed" not in strengths:
+            return make_fakes(clean, spec)
+        artifact = EyesFixedArtifact()
+        strength = strengths["eyes_fixed"]
+        aligned = []
+        for seed in seeds:
+            rng = rng_for(int(seed), f"artifact:{artifact.name}")
+            left, right = artifact.targets(self.resolution, self.resolution, strength, rng)
+            aligned.append(align_eyes(sample_face_params(int(seed)), self.resolution, left, right))
+        base = self.render(seeds, aligned)
+        rest = FakeSpec(tuple(item for item in spec.artifacts if item[0] != "eyes_fixed"))
+        fakes = make_fakes(base, rest, id_suffix=spec.slug)
+        recorded = {"eyes_fixed": {"strength": float(strength), **artifact.params()}}
+        return Batch(fakes.images, [r.with_changes(artifacts={**recorded, **r.artifacts}) for r in fakes.records])
+
+
+def align_eyes(params: FaceParams, resolution: int, left: complex, right: complex) -> FaceParams:
+    """``params`` reframed (scale, roll, shift) so the eye centres land on ``left`` and ``right`` (pixels)."""
+    marks = face_landmarks(params, resolution)
+    eye_left, eye_right = complex(*marks["eye_left"]), complex(*marks["eye_right"])
+    change = (right - left) / (eye_right - eye_left)  # framing is a similarity: z -> a z + b
+    turned = replace(params, scale=params.scale * abs(change), roll=params.roll + math.degrees(cmath.phase(change)))
+    shift = (left - complex(*face_landmarks(turned, resolution)["eye_left"])) / resolution
+    return replace(turned, tx=turned.tx + shift.real, ty=turned.ty + shift.imag)
