@@ -69,12 +69,13 @@ class ParametricGenerator:
         return Batch(images, batch.records)
 
     def generate(self, seeds: Sequence[int]) -> Batch:
-        clean = self.render(seeds)
+        params = [sample_face_params(int(s)) for s in seeds]
+        clean = self.render(seeds, params)
         batches = [self.photograph(clean)]
-        batches += [self.photograph(self.fakes(seeds, clean, spec)) for spec in self.fake_specs]
+        batches += [self.photograph(self.fakes(seeds, params, clean, spec)) for spec in self.fake_specs]
         return Batch.concat(batches)
 
-    def fakes(self, seeds: Sequence[int], clean: Batch, spec: FakeSpec) -> Batch:
+    def fakes(self, seeds: Sequence[int], params: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
         """The fakes of one spec.
 
         ``eyes_fixed`` is rendered with FFHQ framing rather than warped, so the fake is not
@@ -86,10 +87,10 @@ class ParametricGenerator:
         artifact = EyesFixedArtifact()
         strength = strengths["eyes_fixed"]
         aligned = []
-        for seed in seeds:
+        for seed, face in zip(seeds, params):
             rng = rng_for(int(seed), f"artifact:{artifact.name}")
             left, right = artifact.targets(self.resolution, self.resolution, strength, rng)
-            aligned.append(align_eyes(sample_face_params(int(seed)), self.resolution, left, right))
+            aligned.append(align_eyes(face, self.resolution, left, right))
         base = self.render(seeds, aligned)
         rest = FakeSpec(tuple(item for item in spec.artifacts if item[0] != "eyes_fixed"))
         fakes = make_fakes(base, rest, id_suffix=spec.slug)
