@@ -246,6 +246,24 @@ def leaderboard(
         write_markdown(board, markdown)
 
 
+@app.command()
+@handle_errors
+def gallery(
+    corpus_path: Annotated[Path, typer.Argument(metavar="CORPUS", help="Corpus folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("gallery.png"),
+    pairs: Annotated[int, typer.Option("--pairs", min=1, help="Number of pairs (rows).")] = 8,
+    tile: Annotated[int, typer.Option("--tile", min=16, help="Tile side in pixels.")] = 128,
+) -> None:
+    """Write a contact sheet of real/fake pairs, labelled with their artifacts, masks outlined."""
+    from facebench.harness.corpus import Corpus
+    from facebench.harness.gallery import contact_sheet
+
+    sheet = contact_sheet(Corpus.open(corpus_path), pairs, tile)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    stdout.print(f"wrote {out} ({sheet.width}x{sheet.height})")
+
+
 @corpus_app.command("verify")
 @handle_errors
 def corpus_verify(path: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> None:
