@@ -171,29 +171,22 @@ def detect(
     store: StoreOption = None,
 ) -> None:
     """Fit a detector on a corpus's train split (if it learns), score the test split, store the figures."""
-    from datetime import datetime, timezone
-
+    from facebench.harness import registry
     from facebench.harness.corpus import Corpus
     from facebench.harness.report import build_leaderboard, print_leaderboard
-    from facebench.harness.runner import environment, evaluate, make_progress, new_run_id
+    from facebench.harness.runner import evaluate, make_progress, now, run_record
     from facebench.harness.store import Store
     from facebench.harness.suite import DetectorSpec, SplitSpec
 
-    from facebench.harness import registry
-
-    registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
+    params = parse_params(param)
+    registry.check_params(registry.load("detector", detector), params, f"detector {detector!r}")
     corpus = Corpus.open(corpus_path)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    spec = DetectorSpec(name=detector, label=detector, params=parse_params(param))
+    started = now()
+    spec = DetectorSpec(name=detector, label=detector, params=params)
     progress = make_progress()
     with progress:
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
-    run = {
-        "run_id": new_run_id(), "suite": f"detect {detector}", "started": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": "ok",
-        "facebench_version": __version__,
-        "info": {"corpus": str(corpus_path), "environment": environment()},
-    }
+    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path)})
     throughput = [{"kind": "detector", "name": detector, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)

@@ -291,9 +291,7 @@ class Corpus:
         if source is not None:
             table = table.filter(pc.equal(table["source"], source))
         if artifact is not None:
-            carries = pc.list_contains(table["artifact_names"], artifact) if hasattr(pc, "list_contains") else None
-            if carries is None:  # older pyarrow
-                carries = pa.array([artifact in names for names in table["artifact_names"].to_pylist()])
+            carries = pa.array([artifact in names for names in table["artifact_names"].to_pylist()], pa.bool_())
             table = table.filter(pc.or_(carries, pc.equal(table["label"], 0)))
         if ids is not None:
             table = table.filter(pc.is_in(table["id"], value_set=pa.array(list(ids), pa.string())))

@@ -184,6 +184,23 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_record(suite: str, started: str, status: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The store's row for a run that started at ``started`` and ends now; info gains the environment."""
+    return {
+        "run_id": new_run_id(),
+        "suite": suite,
+        "started": started,
+        "finished": now(),
+        "status": status,
+        "facebench_version": __version__,
+        "info": {**info, "environment": environment()},
+    }
+
+
 def environment() -> dict[str, Any]:
     """Where the figures were measured."""
     import torch
@@ -221,9 +238,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     check_suite(suite)
     results_dir = Path(results_dir)
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
-    run_id = new_run_id()
-    run_dir = results_dir / "runs" / run_id
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = now()
     metrics, throughput, errors, score_rows = [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     progress = make_progress(show_progress)
@@ -246,19 +261,16 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                 metrics += result.metrics
                 score_rows += result.scores
                 throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {gen_spec.label}", **result.throughput})
+    run = run_record(
+        suite.name,
+        started,
+        "ok" if not errors else ("partial" if metrics else "failed"),
+        {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora}},
+    )
+    run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:
         run_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")
-    run = {
-        "run_id": run_id,
-        "suite": suite.name,
-        "started": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "ok" if not errors else ("partial" if metrics else "failed"),
-        "facebench_version": __version__,
-        "info": {"suite_source": suite.source, "environment": environment(),
-                 "corpora": {spec.label: corpus.digest for spec, corpus in corpora}},
-    }
     store.write_run(run, metrics, throughput, errors)
     return RunResult(run, metrics, throughput, errors, run_dir)
 
