@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from facebench.generators.artifacts import EyesFixedArtifact, FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import REGION_NAMES, EyesFixedArtifact, FakeSpec, make_fakes, parse_fake_specs
 from facebench.generators.parametric.camera import capture
 from facebench.generators.parametric.face import FaceParams, face_landmarks, render_faces, sample_face_params
 from facebench.harness.seeding import rng_for
@@ -57,6 +57,7 @@ class ParametricGenerator:
                 seed=int(seed),
                 pair=f"{self.name}-{int(seed):08d}",
                 landmarks={key: tuple(map(float, values[i])) for key, values in render.landmarks.items()},
+                masks={name: render.masks[name][i] for name in REGION_NAMES},
             )
             for i, seed in enumerate(seeds)
         ]

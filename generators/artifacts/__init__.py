@@ -1,0 +1,42 @@
+"""The artifact library: named transforms that turn a real image into a fake with known artifacts.
+
+Each artifact records itself (name, strength, parameters) on the image's record, sets its
+label to fake and, where it is local, writes a mask of the pixels it changed. Spec strings
+name the fakes to make per real image::
+
+    "upsampling:0.5,eyes_fixed"            two fakes per real, one artifact each
+    "eyes_fixed+upsampling:0.5"            one fake carrying both
+    "none"                                  one fake carrying no artifact (a control)
+    "all"                                   one fake per built-in artifact
+
+See docs/ARTIFACTS.md for the sources of each artifact.
+"""
+
+from facebench.generators.artifacts.base import (
+    REGION_NAMES,
+    ArtifactError,
+    CameraArtifact,
+    PixelArtifact,
+    SceneArtifact,
+)
+from facebench.generators.artifacts.catalog import ARTIFACTS
+from facebench.generators.artifacts.frequency import UpsamplingArtifact
+from facebench.generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, EyesFixedArtifact, warp_similarity
+from facebench.generators.artifacts.specs import FakeSpec, make_fakes, parse_fake_specs
+
+__all__ = [
+    "ARTIFACTS",
+    "REGION_NAMES",
+    "ArtifactError",
+    "CameraArtifact",
+    "EyesFixedArtifact",
+    "FFHQ_EYE_LEFT",
+    "FFHQ_EYE_RIGHT",
+    "FakeSpec",
+    "PixelArtifact",
+    "SceneArtifact",
+    "UpsamplingArtifact",
+    "make_fakes",
+    "parse_fake_specs",
+    "warp_similarity",
+]
