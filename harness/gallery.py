@@ -37,6 +37,8 @@ def contact_sheet(corpus: Corpus, pairs: int = 8, tile: int = 128) -> Image.Imag
         for c, row in enumerate(group):
             image = np.array(Image.fromarray(corpus.load_images([row])[0]).resize((tile, tile), Image.BILINEAR))
             for name in json.loads(row["masks"]):
+                if name not in row["artifact_names"]:
+                    continue  # region masks (face, hair, background) are ground truth, not artifacts
                 mask = np.asarray(Image.fromarray(corpus.load_mask(row, name)).resize((tile, tile), Image.NEAREST))
                 image[_outline(mask)] = OUTLINE
             x, y = c * tile, r * (tile + LABEL_HEIGHT)

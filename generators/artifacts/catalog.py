@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from facebench.generators.artifacts import frequency, geometry
+from facebench.generators.artifacts import scene, sensor
+from facebench.generators.artifacts import shortcuts, surroundings
 
-_MODULES = (frequency, geometry)
+_MODULES = (frequency, geometry, sensor, scene, surroundings, shortcuts)
 
 ARTIFACTS: dict[str, type] = {cls.name: cls for module in _MODULES for cls in module.ARTIFACT_CLASSES}

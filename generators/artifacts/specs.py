@@ -24,7 +24,7 @@ class FakeSpec:
 
 
 def parse_fake_specs(text: str) -> list[FakeSpec]:
-    """Parse "a:0.5,b+c" into fake specs; unknown names get a clear error."""
+    """Parse "a:0.5,b+c" into fake specs (``all``: one fake per built-in artifact); unknown names get a clear error."""
     specs = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -32,12 +32,15 @@ def parse_fake_specs(text: str) -> list[FakeSpec]:
         if part == "none":
             specs.append(FakeSpec(()))
             continue
+        if part == "all":
+            specs.extend(FakeSpec(((name, 1.0),)) for name in ARTIFACTS)
+            continue
         items = []
         for item in part.split("+"):
             name, _, strength_text = item.strip().partition(":")
             if name not in ARTIFACTS:
                 close = difflib.get_close_matches(name, list(ARTIFACTS), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ARTIFACTS)}, none"
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ARTIFACTS)}, none, all"
                 raise ArtifactError(f"unknown artifact {name!r}{hint}")
             try:
                 strength = float(strength_text) if strength_text else 1.0

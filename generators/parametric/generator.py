@@ -9,29 +9,44 @@ from typing import Sequence
 
 import numpy as np
 
-from facebench.generators.artifacts import REGION_NAMES, EyesFixedArtifact, FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import (
+    ARTIFACTS,
+    REGION_NAMES,
+    ArtifactError,
+    EyesFixedArtifact,
+    FakeSpec,
+    SceneArtifact,
+    parse_fake_specs,
+)
+from facebench.generators.artifacts.base import mark
+from facebench.generators.artifacts.sensor import has_camera_route
 from facebench.generators.parametric.camera import capture
 from facebench.generators.parametric.face import FaceParams, face_landmarks, render_faces, sample_face_params
 from facebench.harness.seeding import rng_for
-from facebench.harness.types import REAL, Batch, Record
+from facebench.harness.types import FAKE, REAL, Batch, Record
 
 
 class ParametricGenerator:
     """Procedural faces: for every seed a real photo-like image and one fake per artifact spec.
 
-    The real image is the rendered face "photographed" (sensor pattern, shot and read noise).
-    A fake is the same render with its artifacts applied before the same capture, so the
-    pair differs only by the artifacts recorded on the fake.
+    The real image is the rendered face "photographed" (sensor pattern, shot and read noise,
+    Bayer demosaicking, JPEG). A fake is made from the same scene and the same capture, with
+    its artifacts put in at the stage where each belongs: the framing and scene edits before
+    rendering (``eyes_fixed``, pupils, highlights, irises, earrings), camera artifacts in the
+    capture (noise, JPEG), pixel artifacts on the photograph, where a generator's own traces
+    would sit. So a pair differs only by the artifacts recorded on the fake; a pixel
+    artifact's fake equals its real outside the artifact's mask, and a scene artifact's mask
+    is every pixel of the clean render that the edit changed.
 
     Parameters:
         resolution: image side in pixels (64..1024).
         artifacts: which fakes to make per seed, e.g. ``"upsampling:0.5,eyes_fixed"``; ``"none"``
-            makes fakes without any artifact (a control).
-        camera: simulate the camera (noise) on every image; False renders clean pixels.
+            makes fakes without any artifact (a control); ``"all"`` one per built-in artifact.
+        camera: simulate the camera on every image; False renders clean pixels.
     """
 
     name = "parametric"
-    version = "0.1.0"
+    version = "0.2.0"
 
     def __init__(self, resolution: int = 256, artifacts: str = "upsampling,eyes_fixed", camera: bool = True):
         if not isinstance(resolution, int) or not 64 <= resolution <= 1024:
@@ -40,12 +55,17 @@ class ParametricGenerator:
         self.artifacts = artifacts
         self.camera = camera
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts)
+        if not camera:
+            for spec in self.fake_specs:
+                for name, _ in spec.artifacts:
+                    if has_camera_route(ARTIFACTS[name]):
+                        raise ArtifactError(f"artifact {name!r} changes the camera pipeline; it needs camera=True")
 
     def config(self) -> dict:
         return {"resolution": self.resolution, "artifacts": self.artifacts, "camera": self.camera}
 
     def render(self, seeds: Sequence[int], params: Sequence[FaceParams] | None = None) -> Batch:
-        """Clean renders (before the camera) with real records."""
+        """Clean renders (before the camera) with real records: landmarks and region masks."""
         params = params or [sample_face_params(int(s)) for s in seeds]
         render = render_faces(params, self.resolution)
         records = [
@@ -56,47 +76,76 @@ class ParametricGenerator:
                 source_version=self.version,
                 seed=int(seed),
                 pair=f"{self.name}-{int(seed):08d}",
-                landmarks={key: tuple(map(float, values[i])) for key, values in render.landmarks.items()},
+                landmarks=_landmarks_of(render, i),
                 masks={name: render.masks[name][i] for name in REGION_NAMES},
             )
             for i, seed in enumerate(seeds)
         ]
         return Batch(render.images, records)
 
-    def photograph(self, batch: Batch) -> Batch:
+    def photograph(self, batch: Batch, settings: dict | None = None) -> Batch:
+        """``batch`` through the camera (unchanged when ``camera`` is off)."""
         if not self.camera:
             return batch
-        images = np.stack([capture(image, record.seed) for image, record in zip(batch.images, batch.records)])
+        settings = settings or {}
+        images = np.stack([capture(image, record.seed, **settings) for image, record in zip(batch.images, batch.records)])
         return Batch(images, batch.records)
 
     def generate(self, seeds: Sequence[int]) -> Batch:
-        params = [sample_face_params(int(s)) for s in seeds]
-        clean = self.render(seeds, params)
+        seeds = [int(s) for s in seeds]
+        faces = [sample_face_params(s) for s in seeds]
+        clean = self.render(seeds, faces)
         batches = [self.photograph(clean)]
-        batches += [self.photograph(self.fakes(seeds, params, clean, spec)) for spec in self.fake_specs]
+        batches += [self.fakes(seeds, faces, clean, spec) for spec in self.fake_specs]
         return Batch.concat(batches)
 
-    def fakes(self, seeds: Sequence[int], params: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
-        """The fakes of one spec.
+    def fakes(self, seeds: Sequence[int], faces: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
+        """The fakes of one spec, photographed."""
+        artifacts = [(ARTIFACTS[name](), strength) for name, strength in spec.artifacts]
+        records = [r.with_changes(id=f"{r.id.removesuffix('-real')}-{spec.slug}", label=FAKE) for r in clean.records]
+        fake = Batch(clean.images, records)
+        faces = list(faces)
+        for artifact, strength in artifacts:  # framing first: everything else happens in the new frame
+            if isinstance(artifact, EyesFixedArtifact):
+                faces = [self._aligned(seed, face, artifact, strength) for seed, face in zip(seeds, faces)]
+                fake = self._rerender(seeds, faces, fake, artifact, strength, with_mask=False)
+        for artifact, strength in artifacts:
+            if isinstance(artifact, SceneArtifact):
+                faces = [artifact.edit(face, strength, rng_for(seed, f"artifact:{artifact.name}")) for seed, face in zip(seeds, faces)]
+                fake = self._rerender(seeds, faces, fake, artifact, strength, with_mask=True)
+        settings: dict = {}
+        for artifact, strength in artifacts:
+            if has_camera_route(artifact):
+                settings.update(artifact.camera_settings(strength))
+                fake = Batch(fake.images, [mark(r, artifact.name, strength, artifact.params()) for r in fake.records])
+        fake = self.photograph(fake, settings)
+        for artifact, strength in artifacts:  # pixel artifacts act on the photo, as a generator's output would
+            if not isinstance(artifact, (EyesFixedArtifact, SceneArtifact)) and not has_camera_route(artifact):
+                fake = artifact.apply(fake, strength)
+        return fake
 
-        ``eyes_fixed`` is rendered with FFHQ framing rather than warped, so the fake is not
-        resampled and differs from its real counterpart by the framing alone.
+    def _aligned(self, seed: int, face: FaceParams, artifact: EyesFixedArtifact, strength: float) -> FaceParams:
+        left, right = artifact.targets(self.resolution, self.resolution, strength, rng_for(seed, f"artifact:{artifact.name}"))
+        return align_eyes(face, self.resolution, left, right)
+
+    def _rerender(self, seeds, faces, fake: Batch, artifact, strength: float, *, with_mask: bool) -> Batch:
+        """``fake`` rendered again from ``faces``: new pixels, landmarks and region masks, the artifact marked.
+
+        With ``with_mask`` the artifact's mask is every pixel the new render changed.
         """
-        strengths = dict(spec.artifacts)
-        if "eyes_fixed" not in strengths:
-            return make_fakes(clean, spec)
-        artifact = EyesFixedArtifact()
-        strength = strengths["eyes_fixed"]
-        aligned = []
-        for seed, face in zip(seeds, params):
-            rng = rng_for(int(seed), f"artifact:{artifact.name}")
-            left, right = artifact.targets(self.resolution, self.resolution, strength, rng)
-            aligned.append(align_eyes(face, self.resolution, left, right))
-        base = self.render(seeds, aligned)
-        rest = FakeSpec(tuple(item for item in spec.artifacts if item[0] != "eyes_fixed"))
-        fakes = make_fakes(base, rest, id_suffix=spec.slug)
-        recorded = {"eyes_fixed": {"strength": float(strength), **artifact.params()}}
-        return Batch(fakes.images, [r.with_changes(artifacts={**recorded, **r.artifacts}) for r in fakes.records])
+        render = self.render(seeds, faces)
+        records = []
+        for i, (record, new) in enumerate(zip(fake.records, render.records)):
+            masks = {**record.masks, **new.masks}
+            if with_mask:
+                masks[artifact.name] = np.any(render.images[i] != fake.images[i], axis=-1)
+            changed = record.with_changes(landmarks=new.landmarks, masks=masks)
+            records.append(mark(changed, artifact.name, strength, artifact.params()))
+        return Batch(render.images, records)
+
+
+def _landmarks_of(render, i: int) -> dict[str, tuple[float, float]]:
+    return {key: (float(values[i][0]), float(values[i][1])) for key, values in render.landmarks.items()}
 
 
 def align_eyes(params: FaceParams, resolution: int, left: complex, right: complex) -> FaceParams:
