@@ -30,6 +30,7 @@ ENTRY_POINT_GROUPS: dict[str, str] = {
 BUILTINS: dict[str, dict[str, str]] = {
     "generator": {
         "parametric": "facebench.generators.parametric:ParametricGenerator",
+        "folder": "facebench.generators.folder:FolderGenerator",
     },
     "detector": {
         "spectrum": "facebench.detectors.spectrum:SpectrumDetector",

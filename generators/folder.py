@@ -1,0 +1,228 @@
+"""The ``folder`` generator plug-in: a folder of image files imported as a corpus.
+
+Real photos (or fakes made elsewhere) become a corpus whose seeds index the files, so
+pixel artifacts can be applied to real photos::
+
+    facebench generate folder --n 50 -p path=photos --artifacts upsampling:0.5 --out corpora/photos
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.harness.errors import FacebenchError
+from facebench.harness.types import FAKE, REAL, Batch, Record
+
+#: File name endings read as images (compared case-insensitively).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+LABELS = {"real": REAL, "fake": FAKE}
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+#: Colour that transparent pixels are composited onto.
+BACKGROUND = (255, 255, 255)
+
+
+class FolderError(FacebenchError, ValueError):
+    """The image folder, or a file in it, cannot be used."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One image found in the folder, with the metadata its content digest covers."""
+
+    relative: str  # POSIX-style path relative to the folder
+    size: int
+    mtime_ns: int
+
+
+class FolderGenerator:
+    """Images from a folder, centre-cropped to a square of ``resolution`` pixels.
+
+    Seed ``i`` is the ``i``-th image in the sorted list of relative paths (hidden files and
+    folders skipped). Every image is labelled ``label``; with ``label="real"`` an artifact
+    spec makes one fake per spec from each photo, sharing its pair (as ``parametric`` does).
+    Images carry no landmarks or region masks, so artifacts that need them raise
+    :class:`~facebench.generators.artifacts.ArtifactError`.
+
+    Parameters:
+        path: the folder of images (.png .jpg .jpeg .webp .bmp).
+        label: "real" or "fake": what the images in the folder are.
+        resolution: side of the square output images in pixels (16..2048).
+        artifacts: fakes to make per real photo, e.g. ``"upsampling:0.5"``; "" makes none.
+            Only allowed with ``label="real"``.
+        recursive: also read images in sub-folders.
+    """
+
+    name = "folder"
+    version = "0.1.0"
+
+    def __init__(
+        self,
+        path: str,
+        label: str = "real",
+        resolution: int = 256,
+        artifacts: str = "",
+        recursive: bool = True,
+    ):
+        if not isinstance(path, (str, os.PathLike)):
+            raise FolderError(f"path must be a folder path, got {path!r}; quote it, e.g. -p 'path=\"{path}\"'")
+        root = Path(path).expanduser()
+        if not root.exists():
+            raise FolderError(f"image folder {str(root)!r} does not exist; pass an existing folder as path")
+        if not root.is_dir():
+            raise FolderError(f"image folder {str(root)!r} is not a folder; pass the folder that holds the images")
+        if label not in LABELS:
+            raise FolderError(f"label must be 'real' or 'fake', got {label!r}")
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
+            raise FolderError(f"resolution must be an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {resolution!r}")
+        if not isinstance(artifacts, str):
+            raise FolderError(f"artifacts must be a spec string such as 'upsampling:0.5', got {artifacts!r}")
+        if not isinstance(recursive, bool):
+            raise FolderError(f"recursive must be true or false, got {recursive!r}")
+        if artifacts.strip() and label != "real":
+            raise FolderError(
+                f"artifacts={artifacts!r} needs label='real': artifacts turn real photos into fakes; "
+                "drop artifacts to import a folder of fakes"
+            )
+        self.root = root.resolve()
+        self.label = label
+        self.resolution = resolution
+        self.artifacts = artifacts
+        self.recursive = recursive
+        self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts.strip() else []
+        self.files = scan(self.root, recursive)
+        if not self.files:
+            where = "or its sub-folders " if recursive else ""
+            raise FolderError(
+                f"image folder {str(self.root)!r} {where}holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                "point path at a folder of images"
+            )
+
+    def count(self) -> int:
+        """How many images the folder holds: the valid seeds are ``0 .. count() - 1``."""
+        return len(self.files)
+
+    def content_digest(self) -> str:
+        """sha256 over each image's relative path, size and modification time (ns).
+
+        Metadata rather than file bytes: it costs one ``stat`` per file however large the
+        photos are, and any rewrite, addition, removal or rename of an image changes it.
+        (A file replaced with identical size and a restored mtime would go unnoticed.)
+        """
+        digest = hashlib.sha256()
+        for f in self.files:
+            digest.update(f"{f.relative}\0{f.size}\0{f.mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    def config(self) -> dict:
+        """The parameters plus ``content_digest``, so a changed folder names a new cached corpus."""
+        return {
+            "path": str(self.root),
+            "label": self.label,
+            "resolution": self.resolution,
+            "artifacts": self.artifacts,
+            "recursive": self.recursive,
+            "content_digest": self.content_digest(),
+        }
+
+    def generate(self, seeds: Sequence[int]) -> Batch:
+        """The images of ``seeds`` (file indices), then one fake per artifact spec for each."""
+        seeds = [self._check_seed(s) for s in seeds]
+        images = [self.load(self.files[s]) for s in seeds]
+        label = LABELS[self.label]
+        records = [
+            Record(
+                id=f"{self.name}-{seed:08d}-{self.label}",
+                label=label,
+                source=self.name,
+                source_version=self.version,
+                seed=seed,
+                pair=f"{self.name}-{seed:08d}",
+                format="png",
+            )
+            for seed in seeds
+        ]
+        if not seeds:
+            return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
+        base = Batch(np.stack(images), records)
+        return Batch.concat([base] + [make_fakes(base, spec) for spec in self.fake_specs])
+
+    def _check_seed(self, seed: int) -> int:
+        seed = int(seed)
+        n = len(self.files)
+        if not 0 <= seed < n:
+            raise FolderError(
+                f"seed {seed} is out of range: image folder {str(self.root)!r} holds {n} image{'s' * (n != 1)} "
+                f"(seeds 0..{n - 1}); ask for at most that many, e.g. --n {n} --seed-start 0"
+            )
+        return seed
+
+    def load(self, file: ImageFile) -> np.ndarray:
+        """One image decoded, upright (EXIF), RGB, centre-cropped and resized: uint8 ``[R, R, 3]``."""
+        path = self.root / file.relative
+        try:
+            stat = path.stat()
+        except OSError:
+            raise FolderError(f"image {str(path)!r} has disappeared since the folder was scanned") from None
+        if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
+            raise FolderError(f"image {str(path)!r} changed since the folder was scanned; run again")
+        try:
+            with Image.open(path) as opened:
+                opened.load()
+                image = to_rgb(ImageOps.exif_transpose(opened))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise FolderError(f"image {str(path)!r} cannot be read ({exc}); fix or remove the file") from None
+        return square(image, self.resolution)
+
+
+def scan(root: Path, recursive: bool) -> list[ImageFile]:
+    """Image files under ``root`` sorted by relative POSIX path; hidden files and folders skipped."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            path = Path(folder) / name
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # a dangling link
+            if not path.is_file():
+                continue
+            found.append(ImageFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return sorted(found, key=lambda f: f.relative)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as RGB; transparency is composited onto :data:`BACKGROUND`."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits rather than clip at 255
+        values = np.asarray(image, dtype=np.float64) / (257.0 if image.mode.startswith("I;16") else 65535.0 / 255.0)
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
+def square(image: Image.Image, resolution: int) -> np.ndarray:
+    """The centred square crop of ``image`` resized to ``resolution`` (Lanczos, antialiased when shrinking)."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    # crop first: resize(box=...) would let the filter reach pixels outside the square
+    cropped = image.crop((left, top, left + side, top + side))
+    resized = cropped.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8).copy()
