@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from facebench.generators.artifacts.base import ArtifactError, PixelArtifact, convolve_separable, to_float, to_uint8
+from facebench.harness.seeding import rng_for
 
 
 class UpsamplingArtifact(PixelArtifact):
@@ -64,4 +65,135 @@ class UpsamplingArtifact(PixelArtifact):
         return to_uint8((1.0 - strength) * x + strength * self.upsample(x)), record
 
 
-ARTIFACT_CLASSES = (UpsamplingArtifact,)
+def radial_frequency(height: int, width: int) -> np.ndarray:
+    """Radial frequency (cycles per pixel) of each bin of ``numpy.fft.rfft2`` on a ``height x width`` grid."""
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    return np.sqrt(fy**2 + fx**2)
+
+
+class FalloffArtifact(PixelArtifact):
+    """High-frequency falloff (Dzanic et al. 2020): a radial gain on each channel's spectrum.
+
+    ``G(f) = 1 + s * clip((f - f0) / (0.5 - f0), 0, 1) ** p``, f the radial frequency in cycles
+    per pixel; frequencies below ``f0`` keep their power. ``s = direction * strength * gain``:
+    a subclass sets ``direction`` (-1 over-smooths, +1 adds excess high frequency). The image is
+    mirrored to twice its size before the FFT, so the wrap-around seam adds no false edges.
+    """
+
+    direction: int = 0
+    default_gain: float = 1.0
+
+    def __init__(self, f0: float = 0.25, power: float = 2.0, gain: float | None = None):
+        gain = self.default_gain if gain is None else gain
+        if not 0.0 <= f0 < 0.5:
+            raise ArtifactError(f"{self.name} f0 must be in [0, 0.5) cycles per pixel, got {f0}")
+        if power <= 0:
+            raise ArtifactError(f"{self.name} power must be > 0, got {power}")
+        if gain <= 0 or (self.direction < 0 and gain > 1):
+            limit = "in (0, 1] (more would invert the high end)" if self.direction < 0 else "> 0"
+            raise ArtifactError(f"{self.name} gain must be {limit}, got {gain}")
+        self.f0 = float(f0)
+        self.power = float(power)
+        self.gain = float(gain)
+
+    def params(self) -> dict[str, Any]:
+        return {"f0": self.f0, "power": self.power, "gain": self.gain}
+
+    def radial_gain(self, f: np.ndarray, strength: float) -> np.ndarray:
+        ramp = np.clip((f - self.f0) / (0.5 - self.f0), 0.0, 1.0) ** self.power
+        return 1.0 + self.direction * strength * self.gain * ramp
+
+    def apply_one(self, image, record, strength, rng):
+        height, width = image.shape[:2]
+        x = to_float(image)
+        mirrored = np.concatenate([x, x[::-1]], axis=0)
+        mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)  # even extension: periodic, no seam
+        spectrum = np.fft.rfft2(mirrored, axes=(0, 1))
+        gain = self.radial_gain(radial_frequency(2 * height, 2 * width), strength)
+        filtered = np.fft.irfft2(spectrum * gain[..., None], s=(2 * height, 2 * width), axes=(0, 1))
+        return to_uint8(filtered[:height, :width]), record
+
+
+class HFSmoothArtifact(FalloffArtifact):
+    """Over-smoothing (diffusion models): the high end of the spectrum loses power."""
+
+    name = "hf_smooth"
+    summary = "high-frequency falloff: spectrum damped above f0 (diffusion over-smoothing)"
+    direction = -1
+    default_gain = 1.0
+
+
+class HFExcessArtifact(FalloffArtifact):
+    """Excess high frequency (some GANs): the high end of the spectrum gains power."""
+
+    name = "hf_excess"
+    summary = "high-frequency excess: spectrum boosted above f0 (GAN sharpening)"
+    direction = +1
+    default_gain = 2.0
+
+
+class PeriodicArtifact(PixelArtifact):
+    """A periodic residual pattern (the diffusion fingerprint of Corvi et al. 2023).
+
+    One zero-mean ``period x period`` pattern with a flat spectrum (equal power at every
+    harmonic ``(ky, kx) / period``), drawn once from a fixed seed, so every image of the
+    "generator" carries the same fingerprint. It is tiled from the top-left pixel and added to
+    all channels, scaled by ``strength * amplitude * local_std``: the standard deviation of
+    luminance in a ``window x window`` box, at least ``floor`` grey levels, so textured areas
+    hide a stronger pattern and flat areas still carry a little. Periods that are multiples of
+    8 are refused: JPEG's 8x8 grid leaves its own peaks at k/8.
+    """
+
+    name = "periodic"
+    summary = "periodic residual pattern of period P scaled by local std (diffusion fingerprint)"
+    PATTERN_SEED = 20230601
+
+    def __init__(self, period: int = 4, amplitude: float = 0.5, window: int = 7, floor: float = 2.0):
+        if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or not 2 <= period <= 64:
+            raise ArtifactError(f"periodic period must be an integer in 2..64, got {period!r}")
+        if period % 8 == 0:
+            raise ArtifactError(f"periodic period {period} is a multiple of 8, which collides with JPEG's 8x8 grid")
+        if amplitude <= 0:
+            raise ArtifactError(f"periodic amplitude must be > 0, got {amplitude}")
+        if window < 3 or window % 2 == 0:
+            raise ArtifactError(f"periodic window must be an odd integer >= 3, got {window}")
+        if floor < 0:
+            raise ArtifactError(f"periodic floor must be >= 0, got {floor}")
+        self.period = int(period)
+        self.amplitude = float(amplitude)
+        self.window = int(window)
+        self.floor = float(floor)
+
+    def params(self) -> dict[str, Any]:
+        return {"period": self.period, "amplitude": self.amplitude, "window": self.window, "floor": self.floor}
+
+    def pattern(self) -> np.ndarray:
+        """The fingerprint: float ``[period, period]``, zero mean, unit standard deviation."""
+        rng = rng_for(self.PATTERN_SEED, f"artifact:periodic:pattern:{self.period}")
+        spectrum = np.fft.fft2(rng.standard_normal((self.period, self.period)))
+        magnitude = np.abs(spectrum)
+        # keep the random phases, flatten the magnitudes (Hermitian symmetry is kept, so it stays real)
+        flat = np.where(magnitude > 1e-12, spectrum / np.maximum(magnitude, 1e-12), 0.0)
+        flat[0, 0] = 0.0
+        pattern = np.fft.ifft2(flat).real
+        return pattern / pattern.std()
+
+    def local_std(self, x: np.ndarray) -> np.ndarray:
+        """Standard deviation of luminance in a ``window`` box around each pixel, float ``[H, W]``."""
+        luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
+        box = np.full(self.window, 1.0 / self.window, np.float32)
+        mean = convolve_separable(luma[..., None], box)[..., 0]
+        mean_sq = convolve_separable((luma**2)[..., None], box)[..., 0]
+        return np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+
+    def apply_one(self, image, record, strength, rng):
+        height, width = image.shape[:2]
+        x = to_float(image)
+        tiles = (-(-height // self.period), -(-width // self.period))
+        tiled = np.tile(self.pattern(), tiles)[:height, :width]
+        scale = strength * self.amplitude * np.maximum(self.local_std(x), self.floor)
+        return to_uint8(x + (scale * tiled)[..., None]), record
+
+
+ARTIFACT_CLASSES = (UpsamplingArtifact, HFSmoothArtifact, HFExcessArtifact, PeriodicArtifact)
