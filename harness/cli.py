@@ -120,9 +120,13 @@ def list_plugins() -> None:
         state = "ok" if status.error is None else f"[red]import failed: {status.error}[/red]"
         broken += status.error is not None
         table.add_row(status.info.kind, status.info.name, status.version or "-", status.info.origin, state)
-    for name in ARTIFACTS:
-        table.add_row("artifact", name, "-", "builtin", "ok")
     stdout.print(table)
+    artifacts = Table(title="artifacts (--artifacts NAME[:STRENGTH],...)")
+    for column in ("name", "needs", "mask", "what it is"):
+        artifacts.add_column(column)
+    for name, cls in ARTIFACTS.items():
+        artifacts.add_row(name, ", ".join(cls.needs) or "pixels", "yes" if cls.local else "-", cls.summary)
+    stdout.print(artifacts)
     if broken:
         stderr.print(f"{broken} plug-in(s) failed to import; the others work.")
 
