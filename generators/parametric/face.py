@@ -12,20 +12,25 @@ Colours are RGB tuples in ``[0, 1]``; angles are in degrees.
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from facebench.harness.seeding import rng_for
 
 Color = tuple[float, float, float]
 
 HAIR_STYLES = ("short", "long", "bun", "buzz", "curly")
-BACKGROUND_STYLES = ("studio", "bokeh", "room")
+BACKGROUND_STYLES = ("studio", "bokeh", "room", "wall", "outdoor")
+WALL_PATTERNS = ("plaster", "brick", "tile", "wood")  # bg_variant of a "wall" background
+OUTDOOR_SCENES = ("park", "city")  # bg_variant of an "outdoor" background
 NECKLINES = ("crew", "v")
 EARRINGS = ("none", "stud", "hoop")
+GLASSES = ("none", "round", "rect")
 LANDMARKS = ("eye_left", "eye_right", "mouth_left", "mouth_right")
 MASKS = ("face", "hair", "background")
 
@@ -71,6 +76,11 @@ class FaceParams:
     pupil_right: float = 0.4
     pupil_aspect_left: float = 1.0  # pupil height / width; 1 is round
     pupil_aspect_right: float = 1.0
+    # irregular pupil outline: harmonics (c_k, phi_k) for k = 2, 3, ... (index 0 is k = 2); the
+    # radius at angle t (image axes, v down) becomes r0(t) * (1 + sum c_k cos(k t + phi_k)).
+    # Empty: the plain round/elliptical pupil.
+    pupil_wobble_left: tuple[tuple[float, float], ...] = ()
+    pupil_wobble_right: tuple[tuple[float, float], ...] = ()
     gaze: tuple[float, float] = (0.0, 0.0)  # iris offset, fraction of the eye half width / half height
     highlight_size: float = 0.24  # corneal highlight radius / iris radius
     highlight_shift_left: tuple[float, float] = (0.0, 0.0)  # extra highlight offset, in iris radii
@@ -99,6 +109,13 @@ class FaceParams:
     earring_left: int = 0  # index into EARRINGS
     earring_right: int = 0
     earring_color: Color = (0.85, 0.7, 0.3)
+    earring_size_left: float = 1.0  # size multiplier; 0 draws no earring on that side
+    earring_size_right: float = 1.0
+    glasses: int = 0  # index into GLASSES
+    glasses_color: Color = (0.08, 0.07, 0.07)  # frame colour
+    glasses_tint: float = 0.08  # lens tint strength 0..~0.2 (the eye must stay visible)
+    glasses_size: float = 1.0  # lens scale (1: a little wider than the eye opening)
+    glasses_frame: float = 0.09  # frame thickness, fraction of the eye half width
     # hair
     hair_style: int = 0  # index into HAIR_STYLES
     hair_color: Color = (0.2, 0.13, 0.09)
@@ -123,6 +140,13 @@ class FaceParams:
     # soft shapes: (x, y, rx, ry, strength, softness) in image fractions around the centre;
     # strength > 0 blends towards bg_shape_color, < 0 darkens; softness is a fraction of min(rx, ry)
     bg_shapes: tuple[tuple[float, float, float, float, float, float], ...] = ()
+    # textured backgrounds ("wall", "outdoor"); unused by the other styles
+    bg_seed: int = 0  # seeds the texture noise (np.random.default_rng(bg_seed))
+    bg_variant: int = 0  # index into WALL_PATTERNS or OUTDOOR_SCENES
+    bg_detail: Color = (0.35, 0.33, 0.3)  # mortar/grout/grain, or foliage/buildings outdoors
+    bg_scale: float = 0.06  # wall: brick height, tile or plank size (image fraction)
+    bg_horizon: float = 0.05  # outdoor: horizon below the image centre (image fraction)
+    bg_blur: float = 0.01  # depth-of-field blur of the texture, sigma in image fractions
 
 
 @dataclass
@@ -152,6 +176,10 @@ _IRIS_COLORS = (
     ((0.62, 0.4, 0.12), 0.5),
 )
 _LIPSTICKS = ((0.65, 0.1, 0.15), (0.5, 0.12, 0.25), (0.85, 0.42, 0.5), (0.7, 0.45, 0.4))
+_FRAMES = (  # (frame colour, thickness / eye half width, weight)
+    ((0.06, 0.05, 0.05), 0.1, 4.0), ((0.3, 0.17, 0.08), 0.1, 2.0), ((0.78, 0.63, 0.32), 0.05, 1.5),
+    ((0.72, 0.72, 0.75), 0.05, 1.5), ((0.12, 0.16, 0.32), 0.09, 1.0), ((0.5, 0.08, 0.1), 0.09, 0.5),
+)
 
 
 def _clip01(c) -> Color:
@@ -171,12 +199,19 @@ def _hsv(h: float, s: float, v: float) -> Color:
     return _clip01(colorsys.hsv_to_rgb(h % 1.0, s, v))
 
 
+def _rand_hsv(rng, h, s, v) -> Color:
+    """A colour with hue, saturation and value drawn uniformly from the (lo, hi) ranges."""
+    return _hsv(*(float(rng.uniform(*r)) for r in (h, s, v)))
+
+
 def _sample_framing(rng) -> dict:
     def normal(sd, lim):
         return float(np.clip(rng.normal(0.0, sd), -lim, lim))
 
-    return dict(tx=normal(0.04, 0.08), ty=normal(0.035, 0.06), scale=float(rng.uniform(0.85, 1.1)),
-                roll=normal(4.0, 8.0), yaw=normal(4.0, 10.0))
+    # Log-uniform scale, from head-and-shoulders to a tight crop: the range covers the
+    # FFHQ crop's scale, so an eyes_fixed fake differs from its real by position, not size.
+    scale = float(np.exp(rng.uniform(math.log(0.85), math.log(1.6))))
+    return dict(tx=normal(0.04, 0.08), ty=normal(0.035, 0.06), scale=scale, roll=normal(4.0, 8.0), yaw=normal(4.0, 10.0))
 
 
 def _sample_head(rng) -> dict:
@@ -254,8 +289,15 @@ def _sample_accessories(rng) -> dict:
     earring = int(_choice(rng, [0, 1, 2], [6, 1.5, 1]))
     metal = _choice(rng, [(0.85, 0.7, 0.3), (0.8, 0.8, 0.82)], [1, 1])
     shirt = _hsv(float(rng.uniform()), float(rng.uniform(0.05, 0.7)), float(rng.uniform(0.15, 0.9)))
-    return dict(earring_left=earring, earring_right=earring, earring_color=metal,
-                shirt_color=shirt, neckline=int(rng.integers(len(NECKLINES))))
+    out = dict(earring_left=earring, earring_right=earring, earring_color=metal,
+               shirt_color=shirt, neckline=int(rng.integers(len(NECKLINES))))
+    if rng.uniform() < 0.2:
+        kind = int(rng.integers(1, len(GLASSES)))
+        frame_color, thickness, _ = _choice(rng, _FRAMES, [w for _, _, w in _FRAMES])
+        out.update(glasses=kind, glasses_color=_jitter(rng, frame_color, 0.02),
+                   glasses_tint=float(rng.uniform(0.04, 0.16)), glasses_size=float(rng.uniform(0.95, 1.15)),
+                   glasses_frame=thickness * float(rng.uniform(0.8, 1.25)))
+    return out
 
 
 def _sample_background(rng) -> dict:
@@ -283,8 +325,65 @@ def _sample_background(rng) -> dict:
         shapes.append((x, float(rng.uniform(-0.3, 0.0)), float(rng.uniform(0.06, 0.14)), 0.45,
                        float(rng.uniform(0.3, 0.6)), 0.5))
         shapes.append((-x * 1.3, 0.1, 0.18, 0.6, float(rng.uniform(-0.35, -0.15)), 0.9))
-    return dict(bg_style=style, bg_top=top, bg_bottom=bottom, bg_angle=float(rng.normal(0.0, 20.0)),
-                bg_shape_color=shape_color, bg_shapes=tuple(shapes))
+    out = dict(bg_style=style, bg_top=top, bg_bottom=bottom, bg_angle=float(rng.normal(0.0, 20.0)),
+               bg_shape_color=shape_color, bg_shapes=tuple(shapes), bg_seed=int(rng.integers(2 ** 31)))
+    if style == 3:
+        out.update(_sample_wall(rng, hue, sat))
+    elif style == 4:
+        out.update(_sample_outdoor(rng))
+    return out
+
+
+def _sample_wall(rng, hue: float, sat: float) -> dict:
+    """Wall colours and pattern, lit by a soft pool of light behind the head."""
+    variant = int(_choice(rng, list(range(len(WALL_PATTERNS))), [3, 2, 1.5, 1.5]))
+    name = WALL_PATTERNS[variant]
+    if name == "plaster":
+        top = _hsv(hue, sat * 0.6, float(rng.uniform(0.55, 0.92)))
+        detail, scale = np.asarray(top) * 0.8, float(rng.uniform(0.05, 0.12))
+    elif name == "brick":
+        if rng.uniform() < 0.3:  # painted brick
+            top = _hsv(hue, float(rng.uniform(0.03, 0.15)), float(rng.uniform(0.72, 0.92)))
+            detail = np.asarray(top) * 0.82
+        else:
+            top = _rand_hsv(rng, (0.02, 0.07), (0.4, 0.65), (0.4, 0.66))
+            detail = _hsv(0.1, float(rng.uniform(0.03, 0.12)), float(rng.uniform(0.55, 0.8)))
+        scale = float(rng.uniform(0.035, 0.06))
+    elif name == "tile":
+        top = _hsv(hue, sat * 0.5, float(rng.uniform(0.65, 0.95)))
+        detail = np.asarray(top) * float(rng.uniform(0.6, 0.8))
+        scale = float(rng.uniform(0.07, 0.13))
+    else:  # wood panelling
+        top = _rand_hsv(rng, (0.05, 0.1), (0.35, 0.65), (0.35, 0.72))
+        detail, scale = np.asarray(top) * 0.55, float(rng.uniform(0.07, 0.14))
+    bottom = np.asarray(top) * float(rng.uniform(0.6, 0.85))
+    glow = (float(rng.normal(0.0, 0.1)), float(rng.uniform(-0.25, 0.0)), 0.38, 0.38,
+            float(rng.uniform(0.08, 0.3)), 1.0)
+    return dict(bg_variant=variant, bg_top=top, bg_bottom=_clip01(bottom), bg_detail=_clip01(detail),
+                bg_scale=scale, bg_blur=float(rng.uniform(0.009, 0.016)), bg_shapes=(glow,),
+                bg_shape_color=_hsv(0.1, float(rng.uniform(0.0, 0.2)), 1.0))
+
+
+def _sample_outdoor(rng) -> dict:
+    """Sky, ground and either trees (park) or a skyline (city), far out of focus."""
+    variant = int(rng.integers(len(OUTDOOR_SCENES)))
+    sky = int(_choice(rng, [0, 1, 2], [5, 3, 2]))  # blue, overcast, golden hour
+    top = _rand_hsv(rng, *(((0.54, 0.62), (0.3, 0.55), (0.78, 0.95)), ((0.5, 0.65), (0.02, 0.1), (0.72, 0.9)),
+                           ((0.06, 0.12), (0.25, 0.45), (0.85, 0.97)))[sky])
+    if OUTDOOR_SCENES[variant] == "park":
+        ground = _rand_hsv(rng, (0.2, 0.3), (0.35, 0.6), (0.3, 0.55))
+        detail = _rand_hsv(rng, (0.18, 0.32), (0.35, 0.7), (0.18, 0.4))  # foliage
+    else:
+        ground = _rand_hsv(rng, (0.0, 1.0), (0.02, 0.1), (0.35, 0.6))
+        detail = _rand_hsv(rng, (0.04, 0.12), (0.05, 0.3), (0.45, 0.8))  # buildings
+    shapes = []
+    for _ in range(int(rng.integers(0, 6))):  # out-of-focus highlights
+        r = float(rng.uniform(0.02, 0.05))
+        shapes.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(-0.5, 0.2)), r, r,
+                       float(rng.uniform(0.1, 0.35)), float(rng.uniform(0.3, 0.6))))
+    return dict(bg_variant=variant, bg_top=top, bg_bottom=ground, bg_detail=detail,
+                bg_horizon=float(rng.uniform(-0.15, 0.15)), bg_blur=float(rng.uniform(0.01, 0.02)),
+                bg_shapes=tuple(shapes), bg_shape_color=_hsv(0.12, float(rng.uniform(0.0, 0.3)), 1.0))
 
 
 def sample_face_params(seed: int) -> FaceParams:
@@ -335,6 +434,7 @@ class _Layout:
     part_u: float
     light: tuple[float, float, float]  # 3-D unit vector towards the light
     light2: tuple[float, float]  # its image-plane direction, unit length
+    glass_x: tuple[float, float]  # lens centres (glasses sit in front of the eyes)
 
 
 def _layout(p: FaceParams) -> _Layout:
@@ -367,6 +467,7 @@ def _layout(p: FaceParams) -> _Layout:
         ear_r=(ear * hw, ear * hh), neck_w=0.56 * hw, shirt_top=cy + hh + 0.075,
         hair_end=cy + max(p.hair_length, 0.5) * hh, part_u=min(max(p.hair_part, -1.0), 1.0) * hw * 0.4,
         light=(lx / n3, ly / n3, lz / n3), light2=(lx / norm2, ly / norm2),
+        glass_x=(project(-p.eye_spacing * hw, 1.0), project(p.eye_spacing * hw, 1.0)),
     )
 
 
@@ -473,29 +574,192 @@ def _paint_background(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
 
     Shapes either blend towards ``bg_shape_color`` or darken, so compositing them all reduces to
     two scalar fields: what is left of the gradient (``keep``) and the weight of the shape colour.
+    Walls and outdoor scenes are textures, built and blurred on a coarser grid.
     """
-    res = cv.res
-    keep = np.ones((res, res), dtype=np.float32)
-    light = np.zeros((res, res), dtype=np.float32)
+    if BACKGROUND_STYLES[p.bg_style % len(BACKGROUND_STYLES)] in ("wall", "outdoor"):
+        _textured_background(p, cv.res, out=cv.rgb)
+        return
+    keep, light = _bg_shape_fields(p, cv.res, cv.px)
+    top, bottom = _col(p.bg_top), _col(p.bg_bottom)
+    a = math.radians(p.bg_angle)
+    g = np.clip(0.5 + math.sin(a) * cv.px[None, :] + math.cos(a) * cv.px[:, None], 0.0, 1.0)
+    cv.rgb[:] = (top + g * (bottom - top)) * keep + light * _col(p.bg_shape_color)
+
+
+def _bg_shape_fields(p: FaceParams, n: int, px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, light) [n, n] of the soft background shapes on an n x n grid with centres ``px``."""
+    keep = np.ones((n, n), dtype=np.float32)
+    light = np.zeros((n, n), dtype=np.float32)
     for x, y, rx, ry, strength, softness in p.bg_shapes:
-        x0, x1 = max(int((x - rx + 0.5) * res) - 1, 0), min(int((x + rx + 0.5) * res) + 2, res)
-        y0, y1 = max(int((y - ry + 0.5) * res) - 1, 0), min(int((y + ry + 0.5) * res) + 2, res)
+        x0, x1 = max(int((x - rx + 0.5) * n) - 1, 0), min(int((x + rx + 0.5) * n) + 2, n)
+        y0, y1 = max(int((y - ry + 0.5) * n) - 1, 0), min(int((y + ry + 0.5) * n) + 2, n)
         if x0 >= x1 or y0 >= y1:
             continue
         box = (slice(y0, y1), slice(x0, x1))
-        ix, iy = cv.image_xy(box)
+        ix, iy = px[box[1]][None, :], px[box[0]][:, None]
         k = np.sqrt(((ix - x) * (1.0 / rx)) ** 2 + ((iy - y) * (1.0 / ry)) ** 2)
-        edge = max(softness, 1.0 / (res * min(rx, ry)))  # at least a pixel wide
+        edge = max(softness, 1.0 / (n * min(rx, ry)))  # at least a pixel wide
         t = np.clip((1.0 - k) * (1.0 / edge), 0.0, 1.0)
         alpha = (abs(strength) * t * t) * (3.0 - 2.0 * t)
         keep[box] *= 1.0 - alpha
         light[box] *= 1.0 - alpha
         if strength > 0:
             light[box] += alpha
-    top, bottom = _col(p.bg_top), _col(p.bg_bottom)
+    return keep, light
+
+
+# Textured backgrounds are built sharp on a fixed grid over the image (so every resolution shows
+# the same picture), blurred there with a Gaussian (the depth of field) and interpolated onto the
+# pixels. No BLAS: a multi-threaded matrix product stalls whenever another process holds a core.
+_BG_GRID = 128
+
+
+@functools.lru_cache(maxsize=32)
+def _lerp_taps(n_in: int, n_out: int, smooth: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and weights interpolating n_in cell centres onto n_out cell centres over one span."""
+    pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    base = np.floor(pos)
+    f = (pos - base).astype(np.float32)
+    if smooth:
+        f = f * f * (3.0 - 2.0 * f)
+    i0 = np.clip(base, 0, n_in - 1).astype(np.intp)
+    i1 = np.clip(base + 1, 0, n_in - 1).astype(np.intp)
+    for a in (i0, i1, f):
+        a.setflags(write=False)
+    return i0, i1, f
+
+
+def _resize(a: np.ndarray, n: int, smooth: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Interpolate the last two axes of ``a`` (square) to ``n`` x ``n``: bilinear or smoothstep."""
+    i0, i1, f = _lerp_taps(a.shape[-1], n, smooth)
+    lo = a[..., i0]
+    cols = lo + f * (a[..., i1] - lo)  # columns first: the row gathers below copy whole rows
+    lo, hi = cols[..., i0, :], cols[..., i1, :]
+    hi -= lo
+    hi *= f[:, None]
+    return np.add(lo, hi, out=out)
+
+
+def _noise(rng: np.random.Generator, k: int) -> np.ndarray:
+    """Smooth unit-variance value noise on the background grid, about ``k`` blobs across."""
+    n = _resize(rng.standard_normal((k, k)).astype(np.float32), _BG_GRID, smooth=True)
+    return n * (1.0 / (float(n.std()) + 1e-6))
+
+
+def _noise1d(rng: np.random.Generator, k: int) -> np.ndarray:
+    i0, i1, f = _lerp_taps(k, _BG_GRID, True)
+    r = rng.standard_normal(k).astype(np.float32)
+    n = r[i0] + f * (r[i1] - r[i0])
+    return n * (1.0 / (float(n.std()) + 1e-6))
+
+
+def _grid_step(d: np.ndarray) -> np.ndarray:
+    """Coverage of ``d < 0`` anti-aliased over one grid cell."""
+    return np.clip(0.5 - d * _BG_GRID, 0.0, 1.0)
+
+
+def _line_distance(x: np.ndarray, period: float) -> np.ndarray:
+    """Distance to the nearest multiple of ``period``."""
+    f = x * (1.0 / period)
+    return np.abs(f - np.floor(f + 0.5)) * period
+
+
+def _textured_background(p: FaceParams, res: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Channel-first [3, res, res] wall or outdoor texture with its soft shapes, out of focus."""
+    rng = np.random.default_rng(p.bg_seed)
+    g = (np.arange(_BG_GRID, dtype=np.float32) + 0.5) / _BG_GRID - 0.5
+    x, y = g[None, :], g[:, None]
+    if BACKGROUND_STYLES[p.bg_style % len(BACKGROUND_STYLES)] == "wall":
+        tex = _wall_texture(p, rng, x, y)
+    else:
+        tex = _outdoor_texture(p, rng, x, y)
+    keep, light = _bg_shape_fields(p, _BG_GRID, g)
+    tex = np.clip(tex * keep + light * _col(p.bg_shape_color), 0.0, 1.0).astype(np.float32)
+    sigma = math.sqrt(max(p.bg_blur, 0.8 / _BG_GRID) ** 2 + (0.5 / res) ** 2) * _BG_GRID  # in cells
+    tex = ndimage.gaussian_filter(tex, (0.0, sigma, sigma), mode="nearest", truncate=3.0)
+    return _resize(tex, res, out=out)
+
+
+def _wall_texture(p: FaceParams, rng, x, y) -> np.ndarray:
+    """Plaster, brick, tile or wood panelling, shaded from bg_top to bg_bottom along bg_angle."""
+    top, detail = _col(p.bg_top), _col(p.bg_detail)
+    s = max(p.bg_scale, 4.0 / _BG_GRID)
+    pattern = WALL_PATTERNS[p.bg_variant % len(WALL_PATTERNS)]
+    fine = _noise(rng, 24)
+    table = rng.normal(0.0, 1.0, (64, 64))
+    if pattern == "plaster":
+        k = max(int(round(1.0 / s)), 2)
+        mod = 1.0 + 0.03 * _noise(rng, k) + 0.015 * fine + 0.04 * _noise(rng, 3)
+        stain = np.clip(_noise(rng, 2 * k) - 1.5, 0.0, 1.0) * 0.2
+        tex = top * mod
+        tex = tex + stain * (detail - tex)
+    elif pattern in ("brick", "tile"):
+        h = s
+        w = h * 2.2 if pattern == "brick" else h
+        joint = h * (0.12 if pattern == "brick" else 0.07)
+        row = np.floor(y * (1.0 / h)).astype(np.int64)
+        xs = x + (row % 2) * (0.5 * w) if pattern == "brick" else x
+        col = np.floor(xs * (1.0 / w)).astype(np.int64)
+        mortar = np.maximum(_grid_step(_line_distance(y, h) - joint * 0.5),
+                            _grid_step(_line_distance(xs, w) - joint * 0.5))
+        tone = table[row % 64, col % 64] * (0.09 if pattern == "brick" else 0.035)
+        face = top * (1.0 + tone + (0.05 if pattern == "brick" else 0.015) * fine)
+        tex = face + mortar * (detail * (1.0 + 0.03 * fine) - face)
+    else:  # wood: vertical planks with wavy grain and dark gaps
+        col = np.floor(x * (1.0 / s)).astype(np.int64)
+        tone = table[0, col % 64] * 0.08
+        wave = _noise(rng, 6)
+        grain = np.sin((x * (4.0 / s) + 0.35 * wave + table[1, col % 64]) * (2 * math.pi))
+        tex = top * (1.0 + tone + 0.06 * grain + 0.03 * fine)
+        gap = _grid_step(_line_distance(x, s) - s * 0.025)
+        tex = tex + gap * (detail - tex)
     a = math.radians(p.bg_angle)
-    g = np.clip(0.5 + math.sin(a) * cv.px[None, :] + math.cos(a) * cv.px[:, None], 0.0, 1.0)
-    cv.rgb[:] = (top + g * (bottom - top)) * keep + light * _col(p.bg_shape_color)
+    shade = np.clip(0.5 + math.sin(a) * x + math.cos(a) * y, 0.0, 1.0)
+    ratio = _col(p.bg_bottom) / np.maximum(top, 0.02)
+    return tex * (1.0 + shade * (ratio - 1.0))
+
+
+def _outdoor_texture(p: FaceParams, rng, x, y) -> np.ndarray:
+    """Sky over a horizon with trees (park) or buildings (city) and blurred foliage up close."""
+    sky_top, ground, detail = _col(p.bg_top), _col(p.bg_bottom), _col(p.bg_detail)
+    yh = p.bg_horizon
+    haze = 0.45 * sky_top + 0.55 * _col((0.93, 0.94, 0.93))
+    t = np.clip((y + 0.5) * (1.0 / (yh + 0.5)), 0.0, 1.0)
+    sky = sky_top + (t * np.sqrt(t)) * (haze - sky_top)
+    clouds = np.clip(0.6 * _noise(rng, 4) + 0.3 * _noise(rng, 10) - 0.3, 0.0, 1.0)
+    sky = sky + (float(rng.uniform(0.0, 0.8)) * clouds) * (_col((0.97, 0.97, 0.96)) - sky)
+    gt = np.clip((y - yh) * (1.0 / max(0.5 - yh, 0.05)), 0.0, 1.0)
+    far_ground = 0.7 * ground + 0.3 * haze
+    land = far_ground + gt * (ground * 0.85 - far_ground)
+    land = land * (1.0 + 0.06 * _noise(rng, 20))
+    tex = sky + _grid_step(yh - y) * (land - sky)
+    blotch = _noise(rng, 24)
+    if OUTDOOR_SCENES[p.bg_variant % len(OUTDOOR_SCENES)] == "park":
+        height = 0.07 + 0.04 * _noise1d(rng, 10) + 0.015 * _noise1d(rng, 30)
+        trees = _grid_step((yh - height[None, :]) - y) * _grid_step(y - (yh + 0.01))
+        foliage = detail * (1.0 + 0.22 * blotch + 0.12 * _noise(rng, 8))
+        foliage = foliage + 0.25 * (haze - foliage)
+        tex = tex + trees * (foliage - tex)
+        near = float(rng.uniform(0.3, 1.0))
+    else:
+        edges = np.cumsum(rng.uniform(0.05, 0.14, 20)) - 0.6
+        idx = np.clip(np.searchsorted(edges, x[0]), 0, 19)
+        heights = rng.uniform(0.05, 0.35, 20)[idx][None, :]
+        tones = rng.normal(0.0, 0.12, 20)[idx][None, :]
+        body = _grid_step((yh - heights) - y) * _grid_step(y - (yh + 0.02))
+        windows = (_grid_step(_line_distance(x, 0.022) - 0.006) * _grid_step(_line_distance(y, 0.03) - 0.008))
+        building = detail * (1.0 + tones) * (1.0 - 0.25 * windows) + 0.04 * blotch
+        building = building + 0.2 * (haze - building)
+        tex = tex + body * (building - tex)
+        near = float(rng.uniform(0.0, 0.5))
+    # leaves close to the camera at the sides and top corners
+    edge = (2.0 * np.abs(x)) ** 2 + 0.6 * np.clip(-2.0 * y, 0.0, 1.0) ** 2
+    leaves = np.clip((0.8 * _noise(rng, 5) + 0.5 * blotch + 2.2 * edge * near - 1.6) * 2.5, 0.0, 1.0)
+    if OUTDOOR_SCENES[p.bg_variant % len(OUTDOOR_SCENES)] == "park":
+        leaf_color = detail * (0.55 + 0.2 * blotch)
+    else:
+        leaf_color = _col((0.15, 0.25, 0.1)) * (1.0 + 0.25 * blotch)
+    return tex + leaves * (leaf_color - tex)
 
 
 def _dome_light(u, v, lay: _Layout, a: float, b: float, cy: float) -> np.ndarray:
@@ -753,7 +1017,9 @@ def _paint_eye(cv: _Canvas, p: FaceParams, lay: _Layout, index: int) -> None:
     pupil = (p.pupil_left, p.pupil_right)[index] * ri
     aspect = max((p.pupil_aspect_left, p.pupil_aspect_right)[index], 0.05)
     pw, ph = pupil / math.sqrt(aspect), pupil * math.sqrt(aspect)
-    cv.paint(box, cv.cover(_sd_ellipse(dx, dy, pw, ph)) * opening, _col((0.03, 0.025, 0.025)))
+    wobble = (p.pupil_wobble_left, p.pupil_wobble_right)[index]
+    d_pupil = _sd_pupil_wobble(dx, dy, pw, ph, wobble) if wobble else _sd_ellipse(dx, dy, pw, ph)
+    cv.paint(box, cv.cover(d_pupil) * opening, _col((0.03, 0.025, 0.025)))
     # corneal highlight, offset towards the light (same offset in both eyes)
     shift = (p.highlight_shift_left, p.highlight_shift_right)[index]
     hx = ix + (lay.light2[0] * 0.5 + shift[0]) * ri
@@ -764,6 +1030,28 @@ def _paint_eye(cv: _Canvas, p: FaceParams, lay: _Layout, index: int) -> None:
     lid_shadow = np.clip(1.0 + d_up * (1.0 / (0.45 * eh)), 0.0, 1.0)
     cv.paint(box, 0.3 * opening * lid_shadow, _col((0.2, 0.15, 0.15)))
     _paint_lids(cv, p, lay, box, tu, tv, d_up, d_lo, skin)
+
+
+def _sd_pupil_wobble(dx, dy, pw: float, ph: float, wobble) -> np.ndarray:
+    """Approximate signed distance to the star-shaped curve r(t) = r0(t) (1 + sum c_k cos(k t + phi_k)).
+
+    ``r0`` is the radius of the ellipse with semi-axes ``pw``, ``ph`` at angle ``t``; dividing
+    ``r - r(t)`` by the gradient norm of that implicit function keeps the edge anti-aliased.
+    """
+    r = np.sqrt(dx * dx + dy * dy)
+    t = np.arctan2(dy, dx)
+    ct, st = np.cos(t), np.sin(t)
+    q = 1.0 / np.sqrt((ph * ct) ** 2 + (pw * st) ** 2)
+    r0 = (pw * ph) * q
+    dr0 = r0 * (q * q) * ((ph * ph - pw * pw) * ct * st)  # d r0 / dt
+    w, dw = np.ones_like(r), np.zeros_like(r)
+    for k, (c, phase) in enumerate(wobble, start=2):
+        w = w + c * np.cos(k * t + phase)
+        dw = dw - (k * c) * np.sin(k * t + phase)
+    w = np.maximum(w, 0.05)
+    big_r = r0 * w
+    slope = (dr0 * w + r0 * dw) / big_r
+    return (r - big_r) / np.sqrt(1.0 + slope * slope)
 
 
 def _paint_lids(cv, p: FaceParams, lay: _Layout, box, tu, tv, d_up, d_lo, skin) -> None:
@@ -933,13 +1221,14 @@ def _paint_hair_front(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
 def _paint_earrings(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
     metal = _col(p.earring_color)
     rx, ry = lay.ear_r
+    sizes = (p.earring_size_left, p.earring_size_right)
     for index, kind in enumerate((p.earring_left, p.earring_right)):
         kind = EARRINGS[kind % len(EARRINGS)]
-        if kind == "none":
+        if kind == "none" or sizes[index] <= 0.0:
             continue
         side = (-1, 1)[index]
         ex, ey = lay.ear_x[index] + side * rx * 0.15, lay.ear_y + ry * 0.8
-        size = 0.009 if kind == "stud" else 0.02
+        size = (0.009 if kind == "stud" else 0.02) * sizes[index]
         cy = ey if kind == "stud" else ey + size * 0.9
         box = cv.box(ex - size * 1.3, ex + size * 1.3, cy - size * 1.3, cy + size * 1.3)
         if box is None:
@@ -947,10 +1236,97 @@ def _paint_earrings(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
         u, v = cv.uv(box)
         d = _sd_circle(u - ex, v - cy, size)
         if kind == "hoop":
-            d = np.abs(d) - 0.0025
+            d = np.abs(d) - 0.0025 * sizes[index]
         towards_light = ((u - ex) * lay.light2[0] + (v - cy) * lay.light2[1]) * (1.0 / size)
         lit = 0.75 + 0.5 * np.clip(towards_light, -1.0, 1.0)
         cv.paint(box, cv.cover(d), metal * lit, _LABEL_OTHER)
+
+
+def _sd_round_box(x, y, a: float, b: float, r: float) -> np.ndarray:
+    """Signed distance to a box with half sizes ``a``, ``b`` and corner radius ``r``."""
+    qx, qy = np.abs(x) - (a - r), np.abs(y) - (b - r)
+    outside = np.sqrt(np.maximum(qx, 0.0) ** 2 + np.maximum(qy, 0.0) ** 2)
+    return outside + np.minimum(np.maximum(qx, qy), 0.0) - r
+
+
+def _sd_segment(u, v, a: tuple[float, float], b: tuple[float, float]) -> np.ndarray:
+    """Distance to the segment from ``a`` to ``b``."""
+    bx, by = b[0] - a[0], b[1] - a[1]
+    px, py = u - a[0], v - a[1]
+    h = np.clip((px * bx + py * by) * (1.0 / (bx * bx + by * by)), 0.0, 1.0)
+    return np.sqrt((px - h * bx) ** 2 + (py - h * by) ** 2)
+
+
+def _paint_glasses(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
+    """Thin frames around both eyes, a bridge over the nose, temples towards the ears, tinted lenses.
+
+    The lenses only tint and reflect faintly, so the iris, pupil and corneal highlight stay visible.
+    Frame pixels are labelled as face.
+    """
+    kind = GLASSES[p.glasses % len(GLASSES)]
+    if kind == "none":
+        return
+    ew = lay.ew
+    lw = 1.45 * ew * p.glasses_size  # lens half width
+    lh = lw * (0.88 if kind == "round" else 0.7)
+    gy = lay.eye_y - 0.12 * ew
+    t = max(p.glasses_frame, 0.02) * ew  # frame thickness
+    gx = lay.glass_x
+    rx, ry = lay.ear_r
+    hinge_v, ear_v = gy - lh * 0.45, lay.ear_y - ry * 0.5
+    u0 = min(lay.ear_x[0] + rx * 0.2, gx[0] - lw) - 2 * t
+    u1 = max(lay.ear_x[1] - rx * 0.2, gx[1] + lw) + 2 * t
+    box = cv.box(u0, u1, min(gy - lh, ear_v) - 3 * t - 0.01, gy + lh + 3 * t + 0.01)
+    if box is None:
+        return
+    u, v = cv.uv(box)
+    lx, ly = lay.light2
+
+    def lens_sdf(su, sv):
+        d = []
+        for cx in gx:
+            x, y = su - cx, sv - gy
+            if kind == "round":
+                d.append(_sd_ellipse(x, y, lw, lh))
+            else:
+                d.append(_sd_round_box(x, y, lw, lh, lh * 0.45))
+        return d
+
+    def frame_sdf(su, sv, lenses):
+        thick = t * (1.0 + 0.6 * np.clip((gy - sv) * (1.0 / lh), 0.0, 1.0)) if kind == "rect" else t
+        d = np.minimum(np.abs(lenses[0]) - thick * 0.5, np.abs(lenses[1]) - thick * 0.5)
+        inner0, inner1 = gx[0] + lw * 0.97, gx[1] - lw * 0.97
+        mid, half = (inner0 + inner1) * 0.5, (inner1 - inner0) * 0.5
+        xn = np.clip((su - mid) * (1.0 / max(half, 1e-6)), -1.0, 1.0)
+        arc = (gy - lh * 0.3) - (lh * 0.12) * (1.0 - xn * xn)
+        d = np.minimum(d, np.maximum(np.abs(sv - arc) - t * 0.45, np.abs(su - mid) - half))
+        for i, side in enumerate((-1, 1)):
+            hinge = (gx[i] + side * lw * 0.96, hinge_v)
+            end = (lay.ear_x[i] - side * rx * 0.2, ear_v)
+            d = np.minimum(d, _sd_segment(su, sv, hinge, end) - t * 0.4)
+        return d
+
+    lenses = lens_sdf(u, v)
+    frame = frame_sdf(u, v, lenses)
+    # soft shadow of the frame on the skin, cast away from the light
+    off = 0.15 * ew
+    on_face = cv.label[box] == _LABEL_FACE
+    shadow = cv.soft(frame_sdf(u + lx * off, v + ly * off, lens_sdf(u + lx * off, v + ly * off)), t * 1.5)
+    cv.paint(box, (0.22 * shadow) * on_face, _shadow_color(p))
+    # lenses: faint tint plus a soft reflection streak in the upper outer part
+    inside = cv.cover(np.minimum(lenses[0], lenses[1]))
+    tint = 0.6 * _col(p.glasses_color) + 0.4 * _col((0.55, 0.62, 0.7))
+    cv.paint(box, p.glasses_tint * inside, tint)
+    c, s = math.cos(math.radians(35.0)), math.sin(math.radians(35.0))
+    for i, side in enumerate((-1, 1)):
+        x, y = u - (gx[i] + side * lw * 0.45), v - (gy - lh * 0.5)
+        streak = _sd_ellipse(x * c + y * s * side, -x * s * side + y * c, lw * 0.09, lh * 0.55)
+        cv.paint(box, (0.16 * inside) * cv.soft(streak, lw * 0.12), _col((1.0, 1.0, 1.0)))
+    # the frame, lit from the light's side
+    cx = np.where(u < (gx[0] + gx[1]) * 0.5, gx[0], gx[1])
+    rel = ((u - cx) * lx + (v - gy) * ly) * (1.0 / lw)
+    frame_color = _col(p.glasses_color) * (0.8 + 0.25 * np.clip(rel, -1.0, 1.0)) + 0.06
+    cv.paint(box, cv.cover(frame), frame_color, _LABEL_FACE)
 
 
 def _paint_features(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
@@ -959,6 +1335,7 @@ def _paint_features(cv: _Canvas, p: FaceParams, lay: _Layout) -> None:
     _paint_brows(cv, p, lay)
     _paint_nose(cv, p, lay)
     _paint_mouth(cv, p, lay)
+    _paint_glasses(cv, p, lay)
 
 
 _LAYERS: tuple[Callable[[_Canvas, FaceParams, _Layout], None], ...] = (
