@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from facebench.harness.corpus import Corpus
 
@@ -21,8 +22,59 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
+#: A mask smaller than a square of this fraction of the image side is boxed and zoomed in an inset.
+SMALL_MASK = 0.2
+INSET = 0.5  # inset side, fraction of the tile
+
+
+def _zoom_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """A square around ``mask``'s pixels, at least a tenth of the image side, inside the image."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    side = min(max(x1 - x0, y1 - y0, min(height, width) // 10) + 6, height, width)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    left = min(max(cx - side // 2, 0), width - side)
+    top = min(max(cy - side // 2, 0), height - side)
+    return left, top, left + side, top + side
+
+
+def _tile(image: np.ndarray, masks: list[np.ndarray], tile: int) -> np.ndarray:
+    """One image as a tile: large masks outlined; small ones boxed, the largest piece zoomed in an inset."""
+    out = np.array(Image.fromarray(image).resize((tile, tile), Image.BILINEAR))
+    side = image.shape[0]
+    small = [m for m in masks if 0 < m.sum() < (SMALL_MASK * side) ** 2]
+    for mask in masks:
+        if not any(mask is m for m in small):
+            resized = np.asarray(Image.fromarray(mask).resize((tile, tile), Image.NEAREST))
+            out[_outline(resized)] = OUTLINE
+    if not small:
+        return out
+    sheet = Image.fromarray(out)
+    draw = ImageDraw.Draw(sheet)
+    pieces, count = ndimage.label(np.logical_or.reduce(small), structure=np.ones((3, 3)))
+    boxes = [_zoom_box(pieces == i) for i in range(1, count + 1)]
+    scale = tile / side
+    for box in boxes:
+        draw.rectangle([int(v * scale) for v in box], outline=OUTLINE)
+    largest = 1 + int(np.argmax(ndimage.sum_labels(pieces > 0, pieces, range(1, count + 1))))
+    x0, y0, x1, y1 = boxes[largest - 1]
+    inset_side = max(int(tile * INSET), 8)
+    inset = np.array(Image.fromarray(image[y0:y1, x0:x1]).resize((inset_side, inset_side), Image.LANCZOS))
+    zoomed = np.asarray(Image.fromarray(pieces[y0:y1, x0:x1] > 0).resize((inset_side, inset_side), Image.NEAREST))
+    inset[_outline(zoomed)] = OUTLINE
+    inset[[0, -1], :] = OUTLINE
+    inset[:, [0, -1]] = OUTLINE
+    sheet.paste(Image.fromarray(inset), (tile - inset_side, tile - inset_side))
+    return np.asarray(sheet)
+
+
 def contact_sheet(corpus: Corpus, pairs: int = 8, tile: int = 128) -> Image.Image:
-    """The first ``pairs`` pairs of ``corpus`` (by pair name) as one RGB image."""
+    """The first ``pairs`` pairs of ``corpus`` (by pair name) as one RGB image.
+
+    Each row is a pair, real first. Artifact masks are outlined in red; a small one (eyes,
+    earrings) is boxed and shown magnified in the tile's corner.
+    """
     if pairs < 1 or tile < 16:
         raise ValueError("pairs must be >= 1 and tile >= 16")
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -35,12 +87,9 @@ def contact_sheet(corpus: Corpus, pairs: int = 8, tile: int = 128) -> Image.Imag
     font = ImageFont.load_default()
     for r, group in enumerate(chosen):
         for c, row in enumerate(group):
-            image = np.array(Image.fromarray(corpus.load_images([row])[0]).resize((tile, tile), Image.BILINEAR))
-            for name in json.loads(row["masks"]):
-                if name not in row["artifact_names"]:
-                    continue  # region masks (face, hair, background) are ground truth, not artifacts
-                mask = np.asarray(Image.fromarray(corpus.load_mask(row, name)).resize((tile, tile), Image.NEAREST))
-                image[_outline(mask)] = OUTLINE
+            # region masks (face, hair, background) are ground truth, not artifacts: not drawn
+            masks = [corpus.load_mask(row, name) for name in json.loads(row["masks"]) if name in row["artifact_names"]]
+            image = _tile(corpus.load_images([row])[0], masks, tile)
             x, y = c * tile, r * (tile + LABEL_HEIGHT)
             sheet.paste(Image.fromarray(image), (x, y))
             label = "real" if row["label"] == 0 else ("+".join(row["artifact_names"]) or "fake (no artifact)")

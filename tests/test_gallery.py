@@ -25,3 +25,30 @@ def test_gallery_command_writes_png(tmp_path):
     result = CliRunner().invoke(app, ["gallery", str(tmp_path / "c"), "--out", str(tmp_path / "g.png"), "--tile", "32"])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "g.png").size == (64, 2 * 48)
+
+
+def test_small_masks_are_boxed_and_zoomed_and_region_masks_are_not_drawn(tmp_path):
+    from facebench.harness.types import Batch, Record
+
+    size = 100
+    image = np.full((size, size, 3), 128, np.uint8)
+    small = np.zeros((size, size), bool)
+    small[40:43, 60:63] = True  # a 3x3 px artifact, like a corneal highlight
+    face = np.zeros((size, size), bool)
+    face[10:90, 10:90] = True
+    common = dict(source="s", source_version="1", seed=0, pair="p0")
+    records = [
+        Record(id="p0-real", label=0, masks={"face": face}, **common),
+        Record(id="p0-fake", label=1, artifacts={"spot": {"strength": 1.0}}, masks={"face": face, "spot": small}, **common),
+    ]
+    corpus = write_corpus(tmp_path / "c", [Batch(np.stack([image, image]), records)], [{}])
+    tile = 100
+    sheet = np.asarray(contact_sheet(corpus, pairs=1, tile=tile))
+    real_tile, fake_tile = sheet[:tile, :tile], sheet[:tile, tile : 2 * tile]
+    assert not np.all(real_tile == OUTLINE, axis=-1).any()  # the face region mask is ground truth, not drawn
+    red = np.all(fake_tile == OUTLINE, axis=-1)
+    inset = tile // 2
+    assert red[tile - inset, tile - inset :].all() and red[tile - inset :, tile - 1].all()  # the inset's frame
+    assert red[30:39, 50:60].any()  # the box around the spot, in the main image
+    zoomed_spot = red[tile - inset + 1 : -1, tile - inset + 1 : -1]
+    assert zoomed_spot.sum() > 20  # the spot outlined, magnified
