@@ -25,6 +25,17 @@ def test_shipped_default_suite_loads():
     assert suite.detectors[0].name == "spectrum"
 
 
+@pytest.mark.parametrize("name", ["default", "artifacts"])
+def test_every_shipped_suite_names_real_plugins_and_parameters(name):
+    from facebench.generators.artifacts import parse_fake_specs
+    from facebench.harness.runner import check_suite
+
+    suite = load_suite(name)
+    check_suite(suite)
+    for spec in suite.generators:
+        parse_fake_specs(spec.params.get("artifacts", "none"))
+
+
 def test_minimal_suite_gets_defaults(tmp_path):
     suite = load_suite(write(tmp_path, BASE))
     assert suite.name == "s"
