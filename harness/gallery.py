@@ -22,9 +22,15 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-#: A mask smaller than a square of this fraction of the image side is boxed and zoomed in an inset.
+#: A mask whose bounding box is smaller than this fraction of the image side is boxed and zoomed in an inset.
 SMALL_MASK = 0.2
 INSET = 0.5  # inset side, fraction of the tile
+
+
+def _extent(mask: np.ndarray) -> int:
+    """The longer side of ``mask``'s bounding box, in pixels."""
+    ys, xs = np.nonzero(mask)
+    return int(max(xs.max() - xs.min(), ys.max() - ys.min())) + 1
 
 
 def _zoom_box(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -40,25 +46,26 @@ def _zoom_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _tile(image: np.ndarray, masks: list[np.ndarray], tile: int) -> np.ndarray:
-    """One image as a tile: large masks outlined; small ones boxed, the largest piece zoomed in an inset."""
+    """One image as a tile: large mask pieces outlined; small ones boxed, the largest zoomed in an inset."""
     out = np.array(Image.fromarray(image).resize((tile, tile), Image.BILINEAR))
     side = image.shape[0]
-    small = [m for m in masks if 0 < m.sum() < (SMALL_MASK * side) ** 2]
-    for mask in masks:
-        if not any(mask is m for m in small):
-            resized = np.asarray(Image.fromarray(mask).resize((tile, tile), Image.NEAREST))
-            out[_outline(resized)] = OUTLINE
+    if not masks:
+        return out
+    pieces, count = ndimage.label(np.logical_or.reduce(masks), structure=np.ones((3, 3)))
+    small = [i for i in range(1, count + 1) if _extent(pieces == i) < SMALL_MASK * side]
+    large = np.isin(pieces, [i for i in range(1, count + 1) if i not in small])
+    resized = np.asarray(Image.fromarray(large).resize((tile, tile), Image.NEAREST))
+    out[_outline(resized)] = OUTLINE
     if not small:
         return out
     sheet = Image.fromarray(out)
     draw = ImageDraw.Draw(sheet)
-    pieces, count = ndimage.label(np.logical_or.reduce(small), structure=np.ones((3, 3)))
-    boxes = [_zoom_box(pieces == i) for i in range(1, count + 1)]
     scale = tile / side
-    for box in boxes:
+    boxes = {i: _zoom_box(pieces == i) for i in small}
+    for box in boxes.values():
         draw.rectangle([int(v * scale) for v in box], outline=OUTLINE)
-    largest = 1 + int(np.argmax(ndimage.sum_labels(pieces > 0, pieces, range(1, count + 1))))
-    x0, y0, x1, y1 = boxes[largest - 1]
+    largest = max(small, key=lambda i: int((pieces == i).sum()))
+    x0, y0, x1, y1 = boxes[largest]
     inset_side = max(int(tile * INSET), 8)
     inset = np.array(Image.fromarray(image[y0:y1, x0:x1]).resize((inset_side, inset_side), Image.LANCZOS))
     zoomed = np.asarray(Image.fromarray(pieces[y0:y1, x0:x1] > 0).resize((inset_side, inset_side), Image.NEAREST))
