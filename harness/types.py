@@ -25,7 +25,8 @@ class Record:
 
     ``artifacts`` maps an artifact name to its parameters; every entry has a ``strength``.
     ``landmarks`` maps names from :data:`LANDMARK_NAMES` to ``(x, y)`` pixel positions.
-    ``masks`` maps an artifact name to a boolean ``[H, W]`` array marking where it acts.
+    ``masks`` maps an artifact name to a boolean ``[H, W]`` array marking where it acts, and
+    may hold the regions ``face``, ``hair`` and ``background`` as ground truth.
     """
 
     id: str
