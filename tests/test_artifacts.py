@@ -149,3 +149,32 @@ def test_make_fakes_keeps_pair_and_seed_and_renames():
     control = make_fakes(reals, parse_fake_specs("none")[0])
     np.testing.assert_array_equal(control.images, reals.images)
     assert all(r.label == 1 and r.artifacts == {} for r in control.records)
+
+
+def test_spec_options_build_the_artifact_with_them_and_name_the_fake():
+    (spec,) = parse_fake_specs("upsampling[kind=nearest;factor=4]:0.5")
+    ((artifact, strength),) = spec.build()
+    assert isinstance(artifact, UpsamplingArtifact) and (artifact.kind, artifact.factor, strength) == ("nearest", 4, 0.5)
+    assert spec.slug == "upsampling-0.5~factor=4~kind=nearest"
+    fakes = make_fakes(noise_batch(n=2, size=16), spec)
+    assert fakes.records[0].artifacts["upsampling"] == {"strength": 0.5, "kind": "nearest", "factor": 4}
+    assert fakes.records[0].id.endswith("-upsampling-0.5~factor=4~kind=nearest")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("upsampling[knd=nearest]", "has no option 'knd'; it takes kind, factor"),
+        ("upsampling[kind=sideways]", "kind must be one of"),
+        ("upsampling[kind]", "is not KEY=VALUE"),
+        ("upsampling[kind=nearest", "cannot read artifact"),
+    ],
+)
+def test_bad_spec_options_are_named(text, message):
+    with pytest.raises(ArtifactError, match=message.replace("[", r"\[")):
+        parse_fake_specs(text)
+
+
+def test_same_artifact_with_different_options_makes_two_fakes():
+    specs = parse_fake_specs("upsampling[kind=nearest],upsampling[kind=bilinear]")
+    assert [s.slug for s in specs] == ["upsampling~kind=nearest", "upsampling~kind=bilinear"]

@@ -101,7 +101,7 @@ class ParametricGenerator:
 
     def fakes(self, seeds: Sequence[int], faces: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
         """The fakes of one spec, photographed."""
-        artifacts = [(ARTIFACTS[name](), strength) for name, strength in spec.artifacts]
+        artifacts = spec.build()
         records = [r.with_changes(id=f"{r.id.removesuffix('-real')}-{spec.slug}", label=FAKE) for r in clean.records]
         fake = Batch(clean.images, records)
         faces = list(faces)
