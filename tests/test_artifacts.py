@@ -178,3 +178,17 @@ def test_bad_spec_options_are_named(text, message):
 def test_same_artifact_with_different_options_makes_two_fakes():
     specs = parse_fake_specs("upsampling[kind=nearest],upsampling[kind=bilinear]")
     assert [s.slug for s in specs] == ["upsampling~kind=nearest", "upsampling~kind=bilinear"]
+
+
+@pytest.mark.parametrize("text", ["irregular_pupils[max_amplitude=-1]", "highlight_mismatch[shift=0]", "iris_mismatch[max_turn=3]"])
+def test_scene_artifact_options_are_checked(text):
+    with pytest.raises(ArtifactError, match="must be in|needs max_turn"):
+        parse_fake_specs(text)
+
+
+def test_scene_and_camera_artifacts_refuse_plain_pixels_with_a_reason():
+    batch = noise_batch(n=1, size=16)
+    for name, reason in (("earring_single", "changes the rendered scene"), ("format", "changes the camera pipeline")):
+        (spec,) = parse_fake_specs(name)
+        with pytest.raises(ArtifactError, match=reason):
+            make_fakes(batch, spec)

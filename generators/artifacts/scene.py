@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from facebench.generators.artifacts.base import SceneArtifact
+from facebench.generators.artifacts.base import ArtifactError, SceneArtifact
 
 #: Harmonics k of an irregular pupil's boundary (Guo et al. 2022).
 PUPIL_HARMONICS = (2, 3, 4, 5, 6)
@@ -31,7 +31,9 @@ class IrregularPupilsArtifact(SceneArtifact):
     summary = "pupils with a wobbly, non-elliptical boundary, different in each eye"
 
     def __init__(self, max_amplitude: float = 0.1):
-        self.max_amplitude = max_amplitude
+        if not 0.0 < max_amplitude <= 0.2:
+            raise ArtifactError(f"irregular_pupils max_amplitude must be in (0, 0.2], got {max_amplitude}")
+        self.max_amplitude = float(max_amplitude)
 
     def params(self) -> dict[str, Any]:
         return {"max_amplitude": self.max_amplitude}
@@ -56,7 +58,9 @@ class HighlightMismatchArtifact(SceneArtifact):
     summary = "corneal highlights at different spots in the two eyes"
 
     def __init__(self, shift: float = 0.9):
-        self.shift = shift
+        if not 0.0 < shift <= 2.0:
+            raise ArtifactError(f"highlight_mismatch shift must be in (0, 2] iris radii, got {shift}")
+        self.shift = float(shift)
 
     def params(self) -> dict[str, Any]:
         return {"shift": self.shift}
@@ -80,8 +84,12 @@ class IrisColorMismatchArtifact(SceneArtifact):
     summary = "one iris' hue rotated: eyes of two colours"
 
     def __init__(self, max_turn: float = 0.5, min_saturation: float = 0.35):
-        self.max_turn = max_turn
-        self.min_saturation = min_saturation
+        if not 0.0 < max_turn <= 0.5 or not 0.0 <= min_saturation <= 1.0:
+            raise ArtifactError(
+                f"iris_mismatch needs max_turn in (0, 0.5] and min_saturation in [0, 1], got {max_turn}, {min_saturation}"
+            )
+        self.max_turn = float(max_turn)
+        self.min_saturation = float(min_saturation)
 
     def params(self) -> dict[str, Any]:
         return {"max_turn": self.max_turn, "min_saturation": self.min_saturation}
