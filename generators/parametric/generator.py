@@ -101,26 +101,26 @@ class ParametricGenerator:
 
     def fakes(self, seeds: Sequence[int], faces: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
         """The fakes of one spec, photographed."""
-        artifacts = spec.build()
+        staged = [(_stage(artifact), artifact, strength) for artifact, strength in spec.build()]
         records = [r.with_changes(id=f"{r.id.removesuffix('-real')}-{spec.slug}", label=FAKE) for r in clean.records]
         fake = Batch(clean.images, records)
         faces = list(faces)
-        for artifact, strength in artifacts:  # framing first: everything else happens in the new frame
-            if isinstance(artifact, EyesFixedArtifact):
+        for stage, artifact, strength in staged:  # framing first: everything else happens in the new frame
+            if stage == "frame":
                 faces = [self._aligned(seed, face, artifact, strength) for seed, face in zip(seeds, faces)]
                 fake = self._rerender(seeds, faces, fake, artifact, strength, with_mask=False)
-        for artifact, strength in artifacts:
-            if isinstance(artifact, SceneArtifact):
+        for stage, artifact, strength in staged:
+            if stage == "scene":
                 faces = [artifact.edit(face, strength, rng_for(seed, f"artifact:{artifact.name}")) for seed, face in zip(seeds, faces)]
                 fake = self._rerender(seeds, faces, fake, artifact, strength, with_mask=True)
         settings: dict = {}
-        for artifact, strength in artifacts:
-            if has_camera_route(artifact):
+        for stage, artifact, strength in staged:
+            if stage == "camera":
                 settings.update(artifact.camera_settings(strength))
                 fake = Batch(fake.images, [mark(r, artifact.name, strength, artifact.params()) for r in fake.records])
         fake = self.photograph(fake, settings)
-        for artifact, strength in artifacts:  # pixel artifacts act on the photo, as a generator's output would
-            if not isinstance(artifact, (EyesFixedArtifact, SceneArtifact)) and not has_camera_route(artifact):
+        for stage, artifact, strength in staged:  # pixel artifacts act on the photo, as a generator's output would
+            if stage == "pixel":
                 fake = artifact.apply(fake, strength)
         return fake
 
@@ -142,6 +142,15 @@ class ParametricGenerator:
             changed = record.with_changes(landmarks=new.landmarks, masks=masks)
             records.append(mark(changed, artifact.name, strength, artifact.params()))
         return Batch(render.images, records)
+
+
+def _stage(artifact) -> str:
+    """Where the parametric pipeline puts ``artifact``: frame, scene, camera or pixel."""
+    if isinstance(artifact, EyesFixedArtifact):
+        return "frame"
+    if isinstance(artifact, SceneArtifact):
+        return "scene"
+    return "camera" if has_camera_route(artifact) else "pixel"
 
 
 def _landmarks_of(render, i: int) -> dict[str, tuple[float, float]]:
