@@ -48,6 +48,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("artifact_names", pa.list_(pa.string())),
         ("landmarks", pa.string()),  # JSON: name -> [x, y], or null
         ("masks", pa.string()),  # JSON: artifact -> {"path": ..., "sha256": ...}
+        ("meta", pa.string()),  # JSON: how the generator made the image (e.g. truncation); may be absent in old corpora
         ("path", pa.string()),
         ("width", pa.int32()),
         ("height", pa.int32()),
@@ -155,6 +156,7 @@ class CorpusWriter:
                 "artifact_names": sorted(record.artifacts),
                 "landmarks": None if landmarks is None else json.dumps(landmarks, sort_keys=True),
                 "masks": json.dumps(masks, sort_keys=True),
+                "meta": json.dumps(record.meta, sort_keys=True),
                 "path": relative,
                 "width": int(image.shape[1]),
                 "height": int(image.shape[0]),
@@ -246,6 +248,8 @@ class Corpus:
             manifest = pq.read_table(root / MANIFEST)
         except (OSError, pa.ArrowException) as exc:
             raise CorpusError(f"{root / MANIFEST}: unreadable: {exc}") from exc
+        if "meta" not in manifest.column_names:  # corpora written before records carried meta
+            manifest = manifest.append_column("meta", pa.array(["{}"] * manifest.num_rows, pa.string()))
         missing = [name for name in MANIFEST_SCHEMA.names if name not in manifest.column_names]
         if missing:
             raise CorpusError(f"{root / MANIFEST}: missing columns {', '.join(missing)}")
@@ -373,6 +377,7 @@ def row_to_record(row: dict[str, Any]) -> Record:
         pair=row["pair"],
         artifacts=json.loads(row["artifacts"]),
         landmarks=None if landmarks is None else {k: (v[0], v[1]) for k, v in landmarks.items()},
+        meta=json.loads(row.get("meta") or "{}"),
         format=row["format"],
     )
 

@@ -38,6 +38,8 @@ class Record:
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     landmarks: dict[str, tuple[float, float]] | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: How the generator made the image, beyond the seed (JSON-serialisable), e.g. truncation.
+    meta: dict[str, Any] = field(default_factory=dict)
     format: str = "png"
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ GEN = [{"name": "synthetic", "params": {}}]
 
 def test_round_trip_same_pixels_and_records(tmp_path):
     batch = synthetic_batch(range(5), with_mask=True)
+    batch.records[1] = batch.records[1].with_changes(meta={"truncation_psi": 0.7, "network_sha256": "ab12"})
     corpus = write_corpus(tmp_path / "c", [batch], GEN)
     reopened = Corpus.open(tmp_path / "c")
     assert reopened.digest == corpus.digest
@@ -29,8 +30,16 @@ def test_round_trip_same_pixels_and_records(tmp_path):
         assert record.seed == original.seed
         assert record.artifacts == original.artifacts
         assert record.landmarks == original.landmarks
+        assert record.meta == original.meta
         for name, mask in original.masks.items():
             np.testing.assert_array_equal(reopened.load_mask(row, name), mask)
+
+
+def test_a_manifest_without_meta_reads_as_empty_meta(tmp_path):
+    write_corpus(tmp_path / "c", [synthetic_batch(range(2))], GEN)
+    path = tmp_path / "c" / "manifest.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["meta"]), path)  # as written before meta existed
+    assert all(record.meta == {} for record in Corpus.open(tmp_path / "c").records())
 
 
 def test_digest_depends_on_content_not_order(tmp_path):
