@@ -38,10 +38,12 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, activation: str = "line
     if bias is not None:
         x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
     x = function(x)
+    # x is a temporary made above (unless nothing was applied) and autograd does not need it
+    in_place = (bias is not None or activation != "linear") and not (torch.is_grad_enabled() and x.requires_grad)
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if in_place else x * gain
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if in_place else x.clamp(-clamp, clamp)
     return x
 
 
@@ -112,13 +114,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if x.dtype == torch.float16 and demodulate:  # keep float16 from overflowing; demodulation cancels it
         weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    per_sample = None
     dcoefs = None
-    if demodulate or fused:
-        per_sample = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-    if demodulate:
-        dcoefs = (per_sample.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
     if not fused:
+        if demodulate:
+            # sum over (in, kh, kw) of (weight * style)^2 as one matmul: sum_i style_i^2 * |weight_oi|^2
+            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = _conv(x, weight.to(x.dtype), up, padding, resample_filter)
         if demodulate and noise is not None:
@@ -128,7 +128,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         if noise is not None:
             return x + noise.to(x.dtype)
         return x
+    per_sample = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
     if demodulate:
+        dcoefs = (per_sample.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
         per_sample = per_sample * dcoefs.reshape(n, -1, 1, 1, 1)
     grouped = per_sample.reshape(n * out_channels, in_channels, kh, kw).to(x.dtype)
     x = x.reshape(1, -1, *x.shape[2:])
