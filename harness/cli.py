@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import tomllib
 from pathlib import Path
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 corpus_app = typer.Typer(help="Inspect and check corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+stylegan2_app = typer.Typer(help="StyleGAN2 networks: convert official pickles to safetensors.", no_args_is_help=True)
+app.add_typer(stylegan2_app, name="stylegan2")
 
 # Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
@@ -142,17 +145,33 @@ def generate(
         Optional[str], typer.Option("--artifacts", help="Fakes per seed, e.g. 'eyes_fixed,upsampling:0.5'.")
     ] = None,
     param: ParamOption = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Seeds per generator call.")] = 32,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", min=1, help="Seeds per generator call (default 32); also the plug-in's batch_size where it has one.")
+    ] = None,
+    network: Annotated[Optional[str], typer.Option("--network", help="Network file (stylegan2): .pkl or .safetensors.")] = None,
+    truncation: Annotated[Optional[float], typer.Option("--truncation", help="Truncation psi (stylegan2).")] = None,
+    noise_mode: Annotated[Optional[str], typer.Option("--noise-mode", help="const, random or none (stylegan2).")] = None,
+    class_idx: Annotated[Optional[int], typer.Option("--class-idx", help="Class of a class-conditional model (stylegan2).")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="cpu or cuda, for plug-ins that run on a GPU.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing corpus at --out.")] = False,
 ) -> None:
-    """Generate a corpus of real images and their fakes."""
+    """Generate a corpus of real images and their fakes.
+
+    --network, --truncation, --noise-mode, --class-idx and --device are shortcuts for the
+    plug-in parameters network, truncation_psi, noise_mode, class_idx and device.
+    """
+    from facebench.harness import registry
     from facebench.harness.runner import generate_corpus, make_progress
     from facebench.harness.suite import GeneratorSpec
 
     params = parse_params(param)
-    if artifacts is not None:
-        params["artifacts"] = artifacts
-    spec = GeneratorSpec(name=generator, label=out.name, count=n, seed_start=seed_start, batch_size=batch_size, params=params)
+    shortcuts = {"artifacts": artifacts, "network": network, "truncation_psi": truncation, "noise_mode": noise_mode,
+                 "class_idx": class_idx, "device": device}
+    params.update({key: value for key, value in shortcuts.items() if value is not None})
+    if batch_size is not None and "batch_size" in inspect.signature(registry.load("generator", generator)).parameters:
+        params.setdefault("batch_size", batch_size)
+    spec = GeneratorSpec(name=generator, label=out.name, count=n, seed_start=seed_start, batch_size=batch_size or 32,
+                         params=params)
     progress = make_progress()
     with progress:
         corpus, throughput = generate_corpus(spec, out, progress, overwrite=overwrite)
@@ -259,6 +278,24 @@ def gallery(
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
     stdout.print(f"wrote {out} ({sheet.width}x{sheet.height})")
+
+
+@stylegan2_app.command("convert")
+@handle_errors
+def stylegan2_convert(
+    network: Annotated[Path, typer.Argument(help="Official network pickle (.pkl), or a .safetensors network.")],
+    out: Annotated[Path, typer.Argument(help="Output file (.safetensors).")],
+) -> None:
+    """Convert a network to facebench's format: safetensors with the config in its metadata.
+
+    The pickle is read without running any code from it.
+    """
+    from facebench.generators.stylegan2.loading import convert, file_digest
+
+    if out.exists():
+        raise FacebenchError(f"{out} exists; choose another output path")
+    written = convert(network, out)
+    stdout.print(f"wrote {written} (sha256 {file_digest(written)[:16]})")
 
 
 @corpus_app.command("verify")

@@ -30,6 +30,7 @@ ENTRY_POINT_GROUPS: dict[str, str] = {
 BUILTINS: dict[str, dict[str, str]] = {
     "generator": {
         "parametric": "facebench.generators.parametric:ParametricGenerator",
+        "stylegan2": "facebench.generators.stylegan2.generator:StyleGAN2Generator",
         "folder": "facebench.generators.folder:FolderGenerator",
     },
     "detector": {

@@ -127,9 +127,13 @@ def parse_fake_specs(text: str) -> list[FakeSpec]:
 
 
 def make_fakes(reals: Batch, spec: FakeSpec, id_suffix: str | None = None) -> Batch:
-    """Fakes made from ``reals`` by ``spec``: same pair and seed, new ids, label fake."""
+    """Fakes made from ``reals`` by ``spec``: same pair and seed, new ids, label fake.
+
+    ``reals`` may already be fakes (e.g. StyleGAN images given an editing pass): the new id
+    replaces the ``-real`` or ``-fake`` ending with the spec's name.
+    """
     suffix = id_suffix or spec.slug
-    records = [r.with_changes(id=f"{r.id.removesuffix('-real')}-{suffix}", label=FAKE) for r in reals.records]
+    records = [r.with_changes(id=f"{re.sub(r'-(real|fake)$', '', r.id)}-{suffix}", label=FAKE) for r in reals.records]
     batch = Batch(reals.images.copy(), records)
     for artifact, strength in spec.build():
         batch = artifact.apply(batch, strength)

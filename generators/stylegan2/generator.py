@@ -1,0 +1,123 @@
+"""The ``stylegan2`` generator plug-in: faces from a StyleGAN2(-ADA) network the user has.
+
+Image k depends only on seed k: ``z = numpy.random.RandomState(seed).randn(1, z_dim)``, as the
+official generate script draws it, so a seed gives the face the official code would draw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network
+from facebench.generators.stylegan2.networks import NOISE_MODES
+from facebench.harness.types import FAKE, Batch, Record
+
+
+class StyleGAN2Generator:
+    """Fakes drawn by a StyleGAN2(-ADA) network from a local ``.pkl`` or ``.safetensors`` file.
+
+    Parameters:
+        network: path of the network (an official pickle is read without running its code).
+        truncation_psi: truncation (1 = none; 0.5-0.7 gives typical "profile photo" faces).
+        truncation_cutoff: apply truncation to the first this many ws only (None = all).
+        noise_mode: "const" (deterministic), "random" (seeded per image) or "none".
+        class_idx: the class of a class-conditional model (one-hot ``c``).
+        device: "cpu" or "cuda" (or "cuda:N").
+        batch_size: images per forward pass.
+        compile: run the synthesis through ``torch.compile``.
+        artifacts: pixel artifacts to add on top, one extra fake per spec (e.g. "blob,size");
+            "" adds none.
+    """
+
+    name = "stylegan2"
+    version = "0.1.0"
+
+    def __init__(self, network: str, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                 noise_mode: str = "const", class_idx: int | None = None, device: str = "cpu", batch_size: int = 8,
+                 compile: bool = False, artifacts: str = ""):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for, but torch sees no GPU here; use device=cpu")
+        self.network = str(Path(network).expanduser().resolve())
+        self.truncation_psi = float(truncation_psi)
+        self.truncation_cutoff = truncation_cutoff
+        self.noise_mode = noise_mode
+        self.class_idx = class_idx
+        self.device = device
+        self.batch_size = batch_size
+        self.compile = compile
+        self.artifacts = artifacts
+        self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts else []
+        self.G = load_network(self.network, device)
+        self.network_sha256 = file_digest(self.network)
+        if self.G.c_dim > 0:
+            if class_idx is None or not 0 <= class_idx < self.G.c_dim:
+                raise NetworkError(f"{network}: a class-conditional model ({self.G.c_dim} classes) needs class_idx in 0..{self.G.c_dim - 1}")
+        elif class_idx is not None:
+            raise NetworkError(f"{network}: class_idx given, but the model is not class-conditional")
+        self._synthesis = torch.compile(self.G.synthesis) if compile else self.G.synthesis
+
+    def config(self) -> dict:
+        return {
+            "network": self.network, "network_sha256": self.network_sha256, "truncation_psi": self.truncation_psi,
+            "truncation_cutoff": self.truncation_cutoff, "noise_mode": self.noise_mode, "class_idx": self.class_idx,
+            "artifacts": self.artifacts,
+        }
+
+    def latents(self, seeds: Sequence[int]) -> np.ndarray:
+        """z for each seed, [N, z_dim] float64, as the official generate script draws it."""
+        return np.concatenate([np.random.RandomState(int(seed)).randn(1, self.G.z_dim) for seed in seeds])
+
+    @torch.no_grad()
+    def images(self, seeds: Sequence[int]) -> np.ndarray:
+        """uint8 [N, H, W, 3] images for ``seeds`` (random noise, if asked for, is seeded per image)."""
+        out = []
+        for start in range(0, len(seeds), self.batch_size):
+            chunk = list(seeds)[start : start + self.batch_size]
+            z = torch.from_numpy(self.latents(chunk)).to(self.device)
+            c = None
+            if self.G.c_dim:
+                c = torch.zeros([len(chunk), self.G.c_dim], device=self.device)
+                c[:, self.class_idx] = 1
+            ws = self.G.mapping(z, c, truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff)
+            if self.noise_mode == "random":
+                images = []
+                devices = [next(self.G.parameters()).device] if self.device.startswith("cuda") else []
+                for i, seed in enumerate(chunk):  # random noise per image from its own seed
+                    with torch.random.fork_rng(devices=devices):
+                        torch.manual_seed(int(seed))
+                        images.append(self._synthesis(ws[i : i + 1], noise_mode="random"))
+                image = torch.cat(images)
+            else:
+                image = self._synthesis(ws, noise_mode=self.noise_mode)
+            out.append(to_uint8(image))
+        return np.concatenate(out)
+
+    def generate(self, seeds: Sequence[int]) -> Batch:
+        images = self.images(seeds)
+        if images.shape[-1] != 3:
+            raise NetworkError(f"{self.network}: the model draws {images.shape[-1]}-channel images; facebench needs RGB")
+        meta = {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
+                "noise_mode": self.noise_mode, "network_sha256": self.network_sha256}
+        if self.class_idx is not None:
+            meta["class_idx"] = self.class_idx
+        records = [
+            Record(id=f"{self.name}-{int(seed):08d}-fake", label=FAKE, source=self.name, source_version=self.version,
+                   seed=int(seed), pair=f"{self.name}-{int(seed):08d}", meta=meta)
+            for seed in seeds
+        ]
+        base = Batch(images, records)
+        return Batch.concat([base, *(make_fakes(base, spec) for spec in self.fake_specs)])
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """The official conversion: NCHW float -> ``(x * 127.5 + 128).clamp(0, 255)`` -> uint8 NHWC."""
+    return (image.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()

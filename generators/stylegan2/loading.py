@@ -1,0 +1,168 @@
+"""Load StyleGAN2 generators from official network pickles or our own format, and convert between them.
+
+Our format is one safetensors file: the official ``G_ema`` state dict, with the constructor
+arguments as JSON in its metadata (key ``facebench.stylegan2.config``). A safetensors file
+without that metadata is read with a JSON config beside it (``<name>.json`` or ``config.json``
+holding the arguments, or ``{"init_kwargs": ...}``), the layout of the test fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from facebench.generators.stylegan2.networks import Generator
+from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
+from facebench.harness.errors import FacebenchError
+
+CONFIG_KEY = "facebench.stylegan2.config"
+FORMAT_KEY = "facebench.format"
+FORMAT_NAME = "facebench-stylegan2-v1"
+POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
+
+
+class NetworkError(FacebenchError, ValueError):
+    """A network file is missing, of an unknown kind, or does not hold a StyleGAN2 generator."""
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """The generator in ``path`` (an official ``.pkl``, or ``.safetensors``), in eval mode on ``device``.
+
+    Nothing from a pickle is executed: see :mod:`facebench.generators.stylegan2.pickles`.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise NetworkError(f"{path}: no such network file; give the path of a .pkl or .safetensors file")
+    if path.suffix == ".pkl":
+        kwargs, state = _from_pickle(path)
+    elif path.suffix == ".safetensors":
+        kwargs, state = _from_safetensors(path)
+    else:
+        raise NetworkError(f"{path}: unknown network format {path.suffix!r}; expected .pkl or .safetensors")
+    return build_generator(kwargs, state, str(path)).to(device).eval()
+
+
+def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> Generator:
+    """A :class:`Generator` made from constructor ``kwargs`` and filled from ``state`` (strictly)."""
+    try:
+        generator = Generator(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise NetworkError(f"{source}: cannot build a StyleGAN2 generator from its arguments: {exc}") from exc
+    ours = generator.state_dict()
+    missing = sorted(set(ours) - set(state))
+    unexpected = sorted(set(state) - set(ours))
+    wrong = sorted(k for k in set(ours) & set(state) if ours[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = "; ".join(
+            f"{what}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise NetworkError(f"{source}: the weights do not fit a StyleGAN2 generator built from its arguments ({details})")
+    generator.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
+    return generator
+
+
+def save_network(generator: Generator, path: str | Path) -> Path:
+    """Write ``generator`` in our format: one safetensors file with its config in the metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
+    metadata = {FORMAT_KEY: FORMAT_NAME, CONFIG_KEY: json.dumps(generator.init_kwargs, sort_keys=True)}
+    tmp = path.with_name(f".{path.name}.partial")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def convert(network: str | Path, out: str | Path) -> Path:
+    """Convert an official network pickle (or our format) to our safetensors format."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise NetworkError(f"{out}: the output must end in .safetensors")
+    return save_network(load_network(network), out)
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a network file, read in chunks."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _from_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise NetworkError(f"{path}: not a readable safetensors file: {exc}") from exc
+    if CONFIG_KEY in metadata:
+        return json.loads(metadata[CONFIG_KEY]), state
+    for candidate in (path.with_suffix(".json"), path.parent / "config.json"):
+        if candidate.is_file():
+            config = json.loads(candidate.read_text())
+            return config.get("init_kwargs", config), state
+    raise NetworkError(
+        f"{path}: no generator config, neither in the file's metadata nor in {path.with_suffix('.json').name} "
+        "or config.json beside it; convert the network with `facebench stylegan2 convert`"
+    )
+
+
+def _from_pickle(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    network = read_network_pickle(path, key="G_ema")
+    if not isinstance(network, PersistentObject):
+        raise NetworkError(f"{path}: G_ema is not a network object")
+    synthesis = network.modules.get("synthesis")
+    if synthesis is None or "mapping" not in network.modules:
+        raise NetworkError(f"{path}: G_ema ({network.class_name}) has no mapping and synthesis networks")
+    if "input" in synthesis.modules:
+        raise NetworkError(f"{path}: this is a StyleGAN3 generator, which facebench does not support yet")
+    return resolved_kwargs(network), network.state_dict()
+
+
+def resolved_kwargs(network: PersistentObject) -> dict[str, Any]:
+    """Constructor arguments of a pickled generator, with the per-layer settings it actually used.
+
+    Writers differ in defaults and some leave options out of ``init_kwargs``; the attributes
+    stored on the pickled layers (conv_clamp, architecture, use_fp16, use_noise, activation)
+    are what the network ran with, so they win.
+    """
+    kwargs = dict(zip(POSITIONAL, network.init_args))
+    kwargs.update(network.init_kwargs)
+    flat = {k: kwargs.pop(k) for k in list(kwargs) if k not in POSITIONAL}  # StyleGAN3-repo style
+    synthesis_kwargs = {**dict(kwargs.get("synthesis_kwargs") or {}), **flat}
+    mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
+    synthesis = network.find("synthesis")
+    blocks = sorted(
+        ((int(name[1:]), block) for name, block in synthesis.modules.items() if name.startswith("b") and name[1:].isdigit()),
+        key=lambda item: item[0],
+    )
+    if blocks:
+        last = blocks[-1][1]
+        layer = last.modules.get("conv1")
+        attributes = layer.attributes if layer is not None else {}
+        if "conv_clamp" in attributes:
+            synthesis_kwargs["conv_clamp"] = attributes["conv_clamp"]
+        for key in ("use_noise", "activation"):
+            if key in attributes:
+                synthesis_kwargs[key] = attributes[key]
+        if "architecture" in last.attributes:
+            synthesis_kwargs["architecture"] = last.attributes["architecture"]
+        if any("use_fp16" in block.attributes for _, block in blocks):
+            synthesis_kwargs["num_fp16_res"] = sum(bool(block.attributes.get("use_fp16")) for _, block in blocks)
+    mapping = network.find("mapping")
+    if "w_avg_beta" in mapping.attributes:
+        mapping_kwargs["w_avg_beta"] = mapping.attributes["w_avg_beta"]
+    kwargs["mapping_kwargs"] = mapping_kwargs
+    kwargs["synthesis_kwargs"] = synthesis_kwargs
+    return kwargs
