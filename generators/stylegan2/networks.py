@@ -239,6 +239,10 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R]: blocks at 4, 8, ..., R."""
 
+    #: On a CPU, the largest activation of one forward pass is kept below this many elements:
+    #: large batches at high resolution are memory-bound, and smaller passes run faster per image.
+    CPU_CHUNK_ELEMENTS = 1 << 23
+
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs: Any):
         super().__init__()
@@ -268,6 +272,20 @@ class SynthesisNetwork(nn.Module):
         if force_fp32 is None:
             force_fp32 = ws.device.type != "cuda"  # float16 only where it is fast: on a GPU
         ws = ws.to(torch.float32)
+        chunk = self.cpu_chunk(ws)
+        if chunk < ws.shape[0]:
+            return torch.cat([self._run(part, noise_mode, force_fp32, fused_modconv) for part in ws.split(chunk)])
+        return self._run(ws, noise_mode, force_fp32, fused_modconv)
+
+    def cpu_chunk(self, ws: torch.Tensor) -> int:
+        """Images per forward pass: all of them on a GPU; on a CPU, as many as fit the element budget."""
+        if ws.device.type != "cpu":
+            return ws.shape[0]
+        r = self.img_resolution
+        largest = getattr(self, f"b{r}").conv1.weight.shape[0] * (r + 3) ** 2
+        return max(1, min(ws.shape[0], self.CPU_CHUNK_ELEMENTS // largest))
+
+    def _run(self, ws: torch.Tensor, noise_mode: str, force_fp32: bool, fused_modconv: bool | None) -> torch.Tensor:
         x = img = None
         index = 0
         for r in self.block_resolutions:
