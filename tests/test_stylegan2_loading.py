@@ -227,3 +227,11 @@ def test_generate_command_with_the_stylegan2_options(network_file, tmp_path):
     assert all(r.meta["truncation_psi"] == 0.7 for r in corpus.records())
     bad = CliRunner().invoke(app, ["generate", "stylegan2", "--network", str(tmp_path / "nope.pkl"), "--n", "1", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no such network file" in bad.output
+
+
+@pytest.mark.slow
+def test_plugin_with_torch_compile_draws_the_same_images(network_file):
+    """torch.compile (inductor, about 30 s on a CPU) must not change the faces."""
+    plain = registry.create("generator", "stylegan2", network=network_file).generate([0, 1])
+    compiled = registry.create("generator", "stylegan2", network=network_file, compile=True).generate([0, 1])
+    assert np.abs(plain.images.astype(int) - compiled.images.astype(int)).max() <= 1
