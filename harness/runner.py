@@ -25,6 +25,11 @@ from facebench.harness.metrics import compute_metrics
 from facebench.harness.store import Store
 from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 from facebench.harness.timing import ThroughputMeter
+from facebench.harness.types import Batch
+
+
+class MixedSizeError(FacebenchError):
+    """The sources of one corpus make images of different sizes."""
 
 
 class DetectorOutputError(FacebenchError):
@@ -51,10 +56,10 @@ def _advance(progress: Progress | None, task, amount: int = 1) -> None:
         progress.advance(task, amount)
 
 
-def corpus_key(spec: GeneratorSpec, generator: Any) -> tuple[dict[str, Any], str]:
-    """The generator's full config and a content hash of it that names its cached corpus."""
+def generator_config(spec: GeneratorSpec, generator: Any) -> dict[str, Any]:
+    """What made a corpus's images: the generator's full config, counts and seeds."""
     params = generator.config() if hasattr(generator, "config") else dict(spec.params)
-    config = {
+    return {
         "name": spec.name,
         "version": str(generator.version),
         "params": params,
@@ -62,19 +67,26 @@ def corpus_key(spec: GeneratorSpec, generator: Any) -> tuple[dict[str, Any], str
         "seed_start": spec.seed_start,
         "corpus_format": FORMAT_VERSION,
     }
-    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def corpus_key(spec: GeneratorSpec, generator: Any, reals: Any = None) -> tuple[dict[str, Any], str]:
+    """The generator's full config and a content hash (of it and of its reals' config) naming its cached corpus."""
+    config = generator_config(spec, generator)
+    keyed = [config] if spec.reals is None else [config, generator_config(spec.reals, reals)]
+    key = hashlib.sha256(json.dumps(keyed if len(keyed) > 1 else config, sort_keys=True).encode()).hexdigest()[:12]
     return config, key
 
 
 def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None) -> tuple[Corpus, dict]:
     """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there."""
     generator = registry.create("generator", spec.name, **spec.params)
-    _, key = corpus_key(spec, generator)
+    reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
+    _, key = corpus_key(spec, generator, reals)
     path = corpora_dir / f"{spec.label}-{key}"
     if (path / "corpus.json").exists():
         corpus = Corpus.open(path)
         return corpus, corpus.meta["throughput"]
-    return generate_corpus(spec, path, progress, generator=generator)
+    return generate_corpus(spec, path, progress, generator=generator, reals=reals)
 
 
 def generate_corpus(
@@ -84,24 +96,44 @@ def generate_corpus(
     *,
     overwrite: bool = False,
     generator: Any = None,
+    reals: Any = None,
 ) -> tuple[Corpus, dict]:
     """Generate ``spec``'s corpus at ``path``, timing the generator; returns it and the throughput."""
     generator = generator or registry.create("generator", spec.name, **spec.params)
-    config, _ = corpus_key(spec, generator)
+    if spec.reals is not None and reals is None:
+        reals = registry.create("generator", spec.reals.name, **spec.reals.params)
+    configs = [generator_config(spec, generator)] + ([generator_config(spec.reals, reals)] if spec.reals else [])
     meter = ThroughputMeter(device=getattr(generator, "device", "cpu"))
-    seeds = list(range(spec.seed_start, spec.seed_start + spec.count))
-    task = _track(progress, f"generate {spec.label}", len(seeds))
-    with CorpusWriter(path, [config], overwrite=overwrite) as writer:
-        for start in range(0, len(seeds), spec.batch_size):
-            chunk = seeds[start : start + spec.batch_size]
-            with meter.batch() as timer:
-                batch = generator.generate(chunk)
-                timer.items = len(batch)
-            writer.write(batch)
-            _advance(progress, task, len(chunk))
+    shapes: dict[tuple[int, ...], str] = {}
+    with CorpusWriter(path, configs, overwrite=overwrite) as writer:
+        sources = [(spec, generator, meter)] + ([(spec.reals, reals, None)] if spec.reals else [])
+        for source_spec, source, timing in sources:
+            seeds = list(range(source_spec.seed_start, source_spec.seed_start + source_spec.count))
+            task = _track(progress, f"generate {spec.label}" + ("" if source is generator else " (reals)"), len(seeds))
+            for start in range(0, len(seeds), source_spec.batch_size):
+                chunk = seeds[start : start + source_spec.batch_size]
+                if timing is None:
+                    batch = source.generate(chunk)
+                else:
+                    with timing.batch() as timer:
+                        batch = source.generate(chunk)
+                        timer.items = len(batch)
+                _check_same_size(shapes, batch, source_spec.name, spec.label)
+                writer.write(batch)
+                _advance(progress, task, len(chunk))
         throughput = {**meter.summary(), "batch_size": spec.batch_size}
         corpus = writer.close(extra_meta={"throughput": throughput})
     return corpus, throughput
+
+
+def _check_same_size(shapes: dict, batch: Batch, source: str, label: str) -> None:
+    """Detectors read a corpus in batches of one shape: refuse to mix image sizes."""
+    shape = tuple(batch.images.shape[1:3])
+    shapes.setdefault(shape, source)
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{name}: {h}x{w}" for (h, w), name in shapes.items())
+        raise MixedSizeError(f"corpus {label!r}: its sources make images of different sizes ({sizes}); "
+                          "give them the same resolution parameter")
 
 
 @dataclass
@@ -231,6 +263,9 @@ def check_suite(suite: Suite) -> None:
         for spec in specs:
             cls = registry.load(kind, spec.name)
             registry.check_params(cls, spec.params, f"{suite.source}: {kind} {spec.label!r}")
+            reals = getattr(spec, "reals", None)
+            if reals is not None:
+                registry.check_params(registry.load(kind, reals.name), reals.params, f"{suite.source}: {kind} {spec.label!r} reals")
 
 
 def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True) -> RunResult:

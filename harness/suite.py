@@ -25,6 +25,8 @@ class GeneratorSpec:
     seed_start: int = 0
     batch_size: int = 32
     params: dict[str, Any] = field(default_factory=dict)
+    #: Another source whose images join this corpus, e.g. real photos for a generator of fakes only.
+    reals: "GeneratorSpec | None" = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,25 @@ def _take(table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]], wh
     return table
 
 
+_GENERATOR_KEYS = {"name": str, "label": str, "count": int, "seed_start": int, "batch_size": int, "params": dict}
+
+
+def _generator_spec(table: dict[str, Any], where: str, nested: bool = False) -> GeneratorSpec:
+    allowed = dict(_GENERATOR_KEYS) if nested else {**_GENERATOR_KEYS, "reals": dict}
+    if nested:
+        del allowed["label"]
+    _take(table, allowed, where, required=("name", "count"))
+    for key in ("count", "batch_size"):
+        if table.get(key, 1) < 1:
+            raise SuiteError(f"{where}: {key!r} must be >= 1, got {table[key]}")
+    if table.get("seed_start", 0) < 0:
+        raise SuiteError(f"{where}: 'seed_start' must be >= 0, got {table['seed_start']}")
+    fields = {"label": table["name"], **table}
+    if "reals" in table:
+        fields["reals"] = _generator_spec(table["reals"], f"{where} [reals]", nested=True)
+    return GeneratorSpec(**fields)
+
+
 def _unique_labels(specs, kind: str, source: str) -> None:
     labels = [s.label for s in specs]
     for label in labels:
@@ -90,18 +111,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         where = f"{source} generators[{i}]"
         if not isinstance(table, dict):
             raise SuiteError(f"{where}: must be a table")
-        _take(
-            table,
-            {"name": str, "label": str, "count": int, "seed_start": int, "batch_size": int, "params": dict},
-            where,
-            required=("name", "count"),
-        )
-        for key in ("count", "batch_size"):
-            if table.get(key, 1) < 1:
-                raise SuiteError(f"{where}: {key!r} must be >= 1, got {table[key]}")
-        if table.get("seed_start", 0) < 0:
-            raise SuiteError(f"{where}: 'seed_start' must be >= 0, got {table['seed_start']}")
-        generators.append(GeneratorSpec(**{"label": table["name"], **table}))
+        generators.append(_generator_spec(table, where))
     detectors = []
     for i, table in enumerate(data["detectors"]):
         where = f"{source} detectors[{i}]"

@@ -235,3 +235,82 @@ def test_plugin_with_torch_compile_draws_the_same_images(network_file):
     plain = registry.create("generator", "stylegan2", network=network_file).generate([0, 1])
     compiled = registry.create("generator", "stylegan2", network=network_file, compile=True).generate([0, 1])
     assert np.abs(plain.images.astype(int) - compiled.images.astype(int)).max() <= 1
+
+
+# ---- a suite: StyleGAN2 faces against a folder of real photos ---------------------------------------
+
+SUITE = """
+name = "sg2"
+[split]
+test_fraction = 0.5
+seed = 0
+
+[[generators]]
+name = "stylegan2"
+label = "mine"
+count = 16
+batch_size = 8
+[generators.params]
+network = "{network}"
+resolution = {resolution}
+[generators.reals]
+name = "folder"
+count = 16
+[generators.reals.params]
+path = "{photos}"
+resolution = 32
+
+[[detectors]]
+name = "spectrum"
+"""
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from PIL import Image
+
+    from facebench.generators.parametric.face import render_faces, sample_face_params
+
+    folder = tmp_path_factory.mktemp("photos")
+    for seed, image in enumerate(render_faces([sample_face_params(s) for s in range(16)], 64).images):
+        Image.fromarray(image).save(folder / f"photo{seed:02d}.jpg", quality=90)
+    return folder
+
+
+def test_a_suite_scores_stylegan2_faces_against_real_photos(network_file, photos, tmp_path):
+    from facebench.harness.runner import run_suite
+    from facebench.harness.store import Store
+    from facebench.harness.suite import load_suite
+
+    path = tmp_path / "sg2.toml"
+    path.write_text(SUITE.format(network=network_file, photos=photos, resolution=32))
+    result = run_suite(load_suite(path), tmp_path / "results", show_progress=False)
+    assert result.errors == []
+    (corpus_dir,) = (tmp_path / "results" / "corpora").iterdir()
+    corpus = Corpus.open(corpus_dir)
+    assert corpus.meta["counts"] == {"images": 32, "real": 16, "fake": 16}
+    assert [g["name"] for g in corpus.meta["generators"]] == ["stylegan2", "folder"]
+    metrics = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
+    (auc,) = [m["value"] for m in metrics if m["corpus"] == "mine" and m["metric"] == "auc" and m["artifact"] == "all"]
+    assert auc > 0.8  # random-weight StyleGAN noise against rendered photos: easy to tell apart
+
+
+def test_sources_of_one_corpus_must_share_the_image_size(network_file, photos, tmp_path):
+    from facebench.harness.runner import MixedSizeError, generate_corpus
+    from facebench.harness.suite import load_suite
+
+    path = tmp_path / "sg2.toml"
+    path.write_text(SUITE.format(network=network_file, photos=photos, resolution=64))
+    (spec,) = load_suite(path).generators
+    with pytest.raises(MixedSizeError, match="stylegan2: 64x64, folder: 32x32"):
+        generate_corpus(spec, tmp_path / "corpus")
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_the_documented_example_suite_names_real_plugins_and_parameters():
+    from facebench.harness.runner import check_suite
+    from facebench.harness.suite import load_suite
+
+    suite = load_suite(Path(__file__).parents[1] / "docs" / "suites" / "stylegan2-vs-photos.toml")
+    check_suite(suite)
+    assert suite.generators[0].reals.name == "folder"

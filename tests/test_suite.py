@@ -67,3 +67,14 @@ def test_missing_suite_file(tmp_path):
         load_suite(tmp_path / "nope.toml")
     with pytest.raises(SuiteError, match="no shipped suite"):
         load_suite("nope")
+
+
+def test_reals_table_is_parsed_and_checked(tmp_path):
+    text = BASE.replace('[[detectors]]', '[generators.reals]\nname = "folder"\ncount = 3\n[generators.reals.params]\npath = "x"\n\n[[detectors]]')
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    (spec,) = load_suite(path).generators
+    assert spec.reals.name == "folder" and spec.reals.count == 3 and spec.reals.params == {"path": "x"}
+    path.write_text(text.replace('count = 3', 'count = 3\nlabel = "x"'))
+    with pytest.raises(SuiteError, match=r"\[reals\]: unknown key 'label'"):
+        load_suite(path)

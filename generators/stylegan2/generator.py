@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
 from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network
@@ -30,6 +31,8 @@ class StyleGAN2Generator:
         device: "cpu" or "cuda" (or "cuda:N").
         batch_size: images per forward pass.
         compile: run the synthesis through ``torch.compile``.
+        resolution: resize the images to this side (Lanczos), e.g. to match real photos; None keeps
+            the network's resolution.
         artifacts: pixel artifacts to add on top, one extra fake per spec (e.g. "blob,size");
             "" adds none.
     """
@@ -39,11 +42,14 @@ class StyleGAN2Generator:
 
     def __init__(self, network: str, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  noise_mode: str = "const", class_idx: int | None = None, device: str = "cpu", batch_size: int = 8,
-                 compile: bool = False, artifacts: str = ""):
+                 compile: bool = False, resolution: int | None = None, artifacts: str = ""):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if resolution is not None and not 16 <= resolution <= 2048:
+            raise ValueError(f"resolution must be in 16..2048 (or None), got {resolution}")
+        self.resolution = resolution
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device 'cuda' asked for, but torch sees no GPU here; use device=cpu")
         self.network = str(Path(network).expanduser().resolve())
@@ -69,7 +75,7 @@ class StyleGAN2Generator:
         return {
             "network": self.network, "network_sha256": self.network_sha256, "truncation_psi": self.truncation_psi,
             "truncation_cutoff": self.truncation_cutoff, "noise_mode": self.noise_mode, "class_idx": self.class_idx,
-            "artifacts": self.artifacts,
+            "resolution": self.resolution, "artifacts": self.artifacts,
         }
 
     def latents(self, seeds: Sequence[int]) -> np.ndarray:
@@ -99,7 +105,11 @@ class StyleGAN2Generator:
             else:
                 image = self._synthesis(ws, noise_mode=self.noise_mode)
             out.append(to_uint8(image))
-        return np.concatenate(out)
+        images = np.concatenate(out)
+        if self.resolution is not None and self.resolution != images.shape[1]:
+            size = (self.resolution, self.resolution)
+            images = np.stack([np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS)) for image in images])
+        return images
 
     def generate(self, seeds: Sequence[int]) -> Batch:
         images = self.images(seeds)
