@@ -208,3 +208,10 @@ def test_synthesis_rejects_ws_of_the_wrong_shape():
     G = tiny()
     with pytest.raises(ValueError, match="ws must be"):
         G.synthesis(torch.zeros(1, G.num_ws + 1, 8))
+
+
+def test_stylegan3_repository_style_arguments_are_accepted():
+    """Its StyleGAN2 generator passes synthesis options flat, with fused_modconv_default."""
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs={"num_layers": 1},
+                  channel_base=32, channel_max=8, conv_clamp=256, fused_modconv_default="inference_only")
+    assert G.synthesis.b8.conv1.conv_clamp == 256 and G.num_ws == 4

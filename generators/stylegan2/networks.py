@@ -183,7 +183,9 @@ class SynthesisBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
                  is_last: bool, architecture: str = "skip", resample_filter=(1, 3, 3, 1), conv_clamp: float | None = None,
-                 use_fp16: bool = False, fp16_channels_last: bool = False, **layer_kwargs: Any):
+                 use_fp16: bool = False, fp16_channels_last: bool = False, fused_modconv_default: Any = None,
+                 **layer_kwargs: Any):
+        # fused_modconv_default (StyleGAN3 repository) picks an execution path, not a result: ignored.
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
