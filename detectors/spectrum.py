@@ -55,6 +55,8 @@ class SpectrumDetector:
     name = "spectrum"
     version = "0.1.0"
     requires_fit = True
+    #: What the detector reads: pixels only (never records or ground truth).
+    inputs = ("pixels",)
 
     def __init__(self, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
         if n_bins < 4:

@@ -117,6 +117,8 @@ class Detector(Protocol):
     name: ClassVar[str]
     version: ClassVar[str]
     requires_fit: ClassVar[bool]
+    #: What it reads, for `facebench list`: ("pixels",), or e.g. ("pixels", "eye localiser").
+    inputs: ClassVar[tuple[str, ...]]
     device: str
     batch_size: int
 
