@@ -116,13 +116,15 @@ def list_plugins() -> None:
     from facebench.harness.registry import inspect_all
 
     table = Table(title="facebench plug-ins")
-    for column in ("kind", "name", "version", "origin", "status"):
+    for column in ("kind", "name", "version", "origin", "inputs", "fits", "status"):
         table.add_column(column)
     broken = 0
     for status in inspect_all():
         state = "ok" if status.error is None else f"[red]import failed: {status.error}[/red]"
         broken += status.error is not None
-        table.add_row(status.info.kind, status.info.name, status.version or "-", status.info.origin, state)
+        fits = "-" if status.requires_fit is None else ("yes" if status.requires_fit else "no")
+        table.add_row(status.info.kind, status.info.name, status.version or "-", status.info.origin,
+                      ", ".join(status.inputs) or "-", fits, state)
     stdout.print(table)
     artifacts = Table(title="artifacts (--artifacts NAME[:STRENGTH],...)")
     for column in ("name", "needs", "mask", "what it is"):
@@ -153,12 +155,17 @@ def generate(
     noise_mode: Annotated[Optional[str], typer.Option("--noise-mode", help="const, random or none (stylegan2).")] = None,
     class_idx: Annotated[Optional[int], typer.Option("--class-idx", help="Class of a class-conditional model (stylegan2).")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="cpu or cuda, for plug-ins that run on a GPU.")] = None,
+    pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="Local diffusers pipeline folder (diffusion).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Denoising steps (diffusion).")] = None,
+    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (diffusion).")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="One prompt for every image (diffusion).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing corpus at --out.")] = False,
 ) -> None:
     """Generate a corpus of real images and their fakes.
 
     --network, --truncation, --noise-mode, --class-idx and --device are shortcuts for the
-    plug-in parameters network, truncation_psi, noise_mode, class_idx and device.
+    plug-in parameters network, truncation_psi, noise_mode, class_idx and device; --pipeline,
+    --steps, --guidance and --prompt for pipeline, steps, guidance and prompt.
     """
     from facebench.harness import registry
     from facebench.harness.runner import generate_corpus, make_progress
@@ -166,7 +173,8 @@ def generate(
 
     params = parse_params(param)
     shortcuts = {"artifacts": artifacts, "network": network, "truncation_psi": truncation, "noise_mode": noise_mode,
-                 "class_idx": class_idx, "device": device}
+                 "class_idx": class_idx, "device": device, "pipeline": pipeline, "steps": steps, "guidance": guidance,
+                 "prompt": prompt}
     params.update({key: value for key, value in shortcuts.items() if value is not None})
     if batch_size is not None and "batch_size" in inspect.signature(registry.load("generator", generator)).parameters:
         params.setdefault("batch_size", batch_size)
@@ -278,6 +286,49 @@ def gallery(
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
     stdout.print(f"wrote {out} ({sheet.width}x{sheet.height})")
+
+
+@app.command("matrix")
+@handle_errors
+def known_answer_matrix(
+    count: Annotated[int, typer.Option("--count", min=4, help="Seeds per single-artifact corpus.")] = 60,
+    resolution: Annotated[int, typer.Option("--resolution", min=64, help="Image side in pixels.")] = 128,
+    detectors: Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated; default: every cue detector.")] = None,
+    artifacts: Annotated[Optional[str], typer.Option("--artifacts", help="Comma-separated; default: every artifact.")] = None,
+    results: Annotated[Path, typer.Option("--results", help="Results folder (corpora cache, store).")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for matrix.md and matrix.png.")] = Path("results/matrix"),
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a cell breaks its expectation.")] = False,
+) -> None:
+    """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
+    from facebench.generators.artifacts import ARTIFACTS
+    from facebench.harness import matrix as km
+    from facebench.harness.registry import available
+    from facebench.harness.runner import run_suite
+
+    chosen_detectors = _split_names(detectors) or [d for d in km.TARGETS if d in available("detector")]
+    chosen_artifacts = _split_names(artifacts) or list(ARTIFACTS)
+    unknown = [a for a in chosen_artifacts if a not in ARTIFACTS]
+    if unknown:
+        raise FacebenchError(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(ARTIFACTS)}")
+    suite = km.matrix_suite(chosen_artifacts, chosen_detectors, count=count, resolution=resolution)
+    result = run_suite(suite, results)
+    for error in result.errors:
+        stderr.print(f"error in {error['task']}: {error['message']}")
+    table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "matrix.md").write_text(km.markdown(table))
+    km.heatmap(table).save(out / "matrix.png")
+    stdout.print(km.markdown(table))
+    broken = km.violations(table)
+    for line in broken:
+        stderr.print(f"unexpected: {line}")
+    stdout.print(f"wrote {out / 'matrix.md'} and {out / 'matrix.png'}; {len(broken)} unexpected cell(s)")
+    if strict and (broken or result.errors):
+        raise typer.Exit(1)
+
+
+def _split_names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 @stylegan2_app.command("convert")

@@ -32,9 +32,15 @@ BUILTINS: dict[str, dict[str, str]] = {
         "parametric": "facebench.generators.parametric:ParametricGenerator",
         "stylegan2": "facebench.generators.stylegan2.generator:StyleGAN2Generator",
         "folder": "facebench.generators.folder:FolderGenerator",
+        "diffusion": "facebench.generators.diffusion:DiffusionGenerator",
     },
     "detector": {
         "spectrum": "facebench.detectors.spectrum:SpectrumDetector",
+        "dct": "facebench.detectors.dct:DCTDetector",
+        "hf_falloff": "facebench.detectors.hf_falloff:HFFalloffDetector",
+        "residual_period": "facebench.detectors.residual_period:ResidualPeriodDetector",
+        "srm": "facebench.detectors.srm:SRMDetector",
+        "command": "facebench.detectors.command:CommandDetector",
     },
 }
 
@@ -118,6 +124,9 @@ class PluginStatus:
     info: PluginInfo
     version: str | None
     error: str | None
+    #: For detectors: what they read, and whether they learn from a train split.
+    inputs: tuple[str, ...] = ()
+    requires_fit: bool | None = None
 
 
 def inspect_all() -> list[PluginStatus]:
@@ -127,7 +136,8 @@ def inspect_all() -> list[PluginStatus]:
         for info in available(kind).values():
             try:
                 cls = load(kind, info.name)
-                statuses.append(PluginStatus(info, str(getattr(cls, "version", "?")), None))
+                statuses.append(PluginStatus(info, str(getattr(cls, "version", "?")), None,
+                                             tuple(getattr(cls, "inputs", ())), getattr(cls, "requires_fit", None)))
             except PluginError as exc:
                 statuses.append(PluginStatus(info, None, str(exc.__cause__ or exc)))
     return statuses

@@ -122,6 +122,8 @@ def generate_corpus(
                 writer.write(batch)
                 _advance(progress, task, len(chunk))
         throughput = {**meter.summary(), "batch_size": spec.batch_size}
+        if hasattr(generator, "timing_summary"):  # e.g. per-step latency of a diffusion pipeline
+            throughput.update(generator.timing_summary())
         corpus = writer.close(extra_meta={"throughput": throughput})
     return corpus, throughput
 
