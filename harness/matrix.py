@@ -48,6 +48,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("dct", "eyes_fixed"): "the DCT map keeps where the face sits; aligned faces all sit alike",
     ("spectrum", "eyes_fixed"): "FFHQ framing changes the face's scale and so the spectral slope",
     ("hf_falloff", "eyes_fixed"): "FFHQ framing changes the face's scale and so the spectral slope",
+    ("residual_period", "eyes_fixed"): "FFHQ framing enlarges the face, changing the texture scale of the residual",
+    ("srm", "eyes_fixed"): "FFHQ framing enlarges the face, changing the texture scale of the residual",
     ("bg_blur", "hair_bleed"): "melting hair blurs the head outline the detector compares",
     ("bg_blur", "eyes_fixed"): "FFHQ framing moves the face, and with it the sharp area",
 }
