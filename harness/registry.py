@@ -41,6 +41,14 @@ BUILTINS: dict[str, dict[str, str]] = {
         "residual_period": "facebench.detectors.residual_period:ResidualPeriodDetector",
         "srm": "facebench.detectors.srm:SRMDetector",
         "command": "facebench.detectors.command:CommandDetector",
+        "eye_position": "facebench.detectors.eyes:EyePositionDetector",
+        "pupil": "facebench.detectors.eyes:PupilDetector",
+        "corneal": "facebench.detectors.eyes:CornealDetector",
+        "iris_colour": "facebench.detectors.eyes:IrisColourDetector",
+        "bg_blur": "facebench.detectors.surroundings:BackgroundBlurDetector",
+        "earring": "facebench.detectors.surroundings:EarringDetector",
+        "cnn": "facebench.detectors.cnn:CNNDetector",
+        "checkpoint": "facebench.detectors.checkpoint:CheckpointDetector",
     },
 }
 
