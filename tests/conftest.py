@@ -35,3 +35,25 @@ def synthetic_batch(seeds, size: int = 32, with_mask: bool = False) -> Batch:
 @pytest.fixture
 def make_batch():
     return synthetic_batch
+
+
+class ParametricCorpora:
+    """In-memory parametric corpora by artifact spec, made once each, split by pair (seed).
+
+    ``corpora("upsampling")`` -> (train images, train labels, test images, test labels).
+    """
+
+    def __init__(self, resolution: int, seeds: int, train_seeds: int):
+        self.resolution, self.seeds, self.train_seeds = resolution, seeds, train_seeds
+        self.cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, artifacts: str):
+        from facebench.generators.parametric import ParametricGenerator
+
+        if artifacts not in self.cache:
+            batch = ParametricGenerator(resolution=self.resolution, artifacts=artifacts).generate(range(self.seeds))
+            seeds = np.array([r.seed for r in batch.records])
+            labels = np.array([r.label for r in batch.records])
+            train = seeds < self.train_seeds  # split by seed, i.e. by pair
+            self.cache[artifacts] = (batch.images[train], labels[train], batch.images[~train], labels[~train])
+        return self.cache[artifacts]

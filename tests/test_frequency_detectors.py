@@ -28,9 +28,10 @@ from facebench.detectors.dct import DCTDetector, dct_features
 from facebench.detectors.hf_falloff import HFFalloffDetector, falloff_features, radial_power
 from facebench.detectors.residual_period import ResidualPeriodDetector, median3x3, period_features, primitive_harmonics
 from facebench.detectors.srm import KV, SQUARE3, SRMDetector, residual_maps, srm_features
-from facebench.generators.parametric import ParametricGenerator
 from facebench.harness import registry
 from facebench.harness.types import Detector
+
+from conftest import ParametricCorpora
 
 DETECTORS = {
     "dct": DCTDetector,
@@ -50,25 +51,9 @@ SEEDS = 60
 TRAIN_SEEDS = 30
 
 
-class Corpora:
-    """Parametric corpora by artifact spec, made once per module."""
-
-    def __init__(self):
-        self.cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def __call__(self, artifacts: str):
-        if artifacts not in self.cache:
-            batch = ParametricGenerator(resolution=RESOLUTION, artifacts=artifacts).generate(range(SEEDS))
-            seeds = np.array([r.seed for r in batch.records])
-            labels = np.array([r.label for r in batch.records])
-            train = seeds < TRAIN_SEEDS  # split by seed, i.e. by pair
-            self.cache[artifacts] = (batch.images[train], labels[train], batch.images[~train], labels[~train])
-        return self.cache[artifacts]
-
-
 @pytest.fixture(scope="module")
 def corpora():
-    return Corpora()
+    return ParametricCorpora(RESOLUTION, SEEDS, TRAIN_SEEDS)
 
 
 @pytest.fixture(scope="module")

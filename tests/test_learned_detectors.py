@@ -42,10 +42,11 @@ from facebench.detectors.dct import DCTDetector
 from facebench.detectors.hf_falloff import HFFalloffDetector
 from facebench.detectors.residual_period import ResidualPeriodDetector
 from facebench.detectors.spectrum import SpectrumDetector
-from facebench.generators.parametric import ParametricGenerator
 from facebench.harness import registry
 from facebench.harness.registry import PluginError
 from facebench.harness.types import Detector
+
+from conftest import ParametricCorpora
 
 RESOLUTION = 128
 SEEDS = 60
@@ -63,25 +64,9 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-class Corpora:
-    """Parametric corpora by artifact spec, made once per module."""
-
-    def __init__(self):
-        self.cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def __call__(self, artifacts: str):
-        if artifacts not in self.cache:
-            batch = ParametricGenerator(resolution=RESOLUTION, artifacts=artifacts).generate(range(SEEDS))
-            seeds = np.array([r.seed for r in batch.records])
-            labels = np.array([r.label for r in batch.records])
-            train = seeds < TRAIN_SEEDS  # split by seed, i.e. by pair
-            self.cache[artifacts] = (batch.images[train], labels[train], batch.images[~train], labels[~train])
-        return self.cache[artifacts]
-
-
 @pytest.fixture(scope="module")
 def corpora():
-    return Corpora()
+    return ParametricCorpora(RESOLUTION, SEEDS, TRAIN_SEEDS)
 
 
 @pytest.fixture(scope="module")

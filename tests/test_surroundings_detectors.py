@@ -48,9 +48,10 @@ from facebench.detectors.surroundings import (
     earring_features,
     find_eyes,
 )
-from facebench.generators.parametric import ParametricGenerator
 from facebench.harness import registry
 from facebench.harness.types import Detector
+
+from conftest import ParametricCorpora
 
 DETECTORS = {"bg_blur": BackgroundBlurDetector, "earring": EarringDetector}
 TARGETS = {"bg_blur": "background_blur", "earring": "earring_single"}
@@ -59,25 +60,9 @@ SEEDS = 80
 TRAIN_SEEDS = 40
 
 
-class Corpora:
-    """Parametric corpora by artifact spec, made once per module."""
-
-    def __init__(self):
-        self.cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def __call__(self, artifacts: str):
-        if artifacts not in self.cache:
-            batch = ParametricGenerator(resolution=RESOLUTION, artifacts=artifacts).generate(range(SEEDS))
-            seeds = np.array([r.seed for r in batch.records])
-            labels = np.array([r.label for r in batch.records])
-            train = seeds < TRAIN_SEEDS  # split by seed, i.e. by pair
-            self.cache[artifacts] = (batch.images[train], labels[train], batch.images[~train], labels[~train])
-        return self.cache[artifacts]
-
-
 @pytest.fixture(scope="module")
 def corpora():
-    return Corpora()
+    return ParametricCorpora(RESOLUTION, SEEDS, TRAIN_SEEDS)
 
 
 @pytest.fixture(scope="module")
