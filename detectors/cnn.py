@@ -41,7 +41,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from facebench.detectors.features import check_positive_float, check_positive_int
+from facebench.detectors.features import check_labels, check_positive_float, check_positive_int
 from facebench.harness.types import check_images
 
 #: Smallest image side the network accepts (after cropping to an even size).
@@ -246,16 +246,8 @@ class CNNDetector:
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
         check_images(images)
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
-                f"cnn detector: need one label per image, got {labels.shape} labels for {len(images)} images"
-            )
-        found = np.unique(labels).tolist()
-        if set(found) != {0, 1}:
-            raise ValueError(f"cnn detector needs both real (0) and fake (1) images to fit, got labels {found}")
+        labels = check_labels(self.name, images, labels).astype(np.float32)
         crop_side(*images.shape[1:3], self.input_size)  # size check before any work
-        labels = labels.astype(np.float32)
         started = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         device = torch.device(self.device)

@@ -38,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facebench.detectors.features import check_positive_float, check_positive_int
+from facebench.detectors.features import check_labels, check_positive_float, check_positive_int
 from facebench.generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
 from facebench.harness.localise import BACKENDS, EyeResult, LocaliserError, locate_eyes, resolve_backends
 from facebench.harness.types import check_images
@@ -371,15 +371,7 @@ class _EyeDetector:
 
     def _check_labels(self, images: np.ndarray, labels) -> np.ndarray:
         check_images(images)
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
-                f"{self.name} detector: need one label per image, got {labels.shape} labels for {len(images)} images"
-            )
-        if set(np.unique(labels).tolist()) != {0, 1}:
-            found = np.unique(labels).tolist()
-            raise ValueError(f"{self.name} detector needs both real (0) and fake (1) images to fit, got labels {found}")
-        return labels.astype(int)
+        return check_labels(self.name, images, labels)
 
     def _neutral_where_missing(self, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
         missing = np.isnan(x).any(axis=1)

@@ -25,6 +25,17 @@ def luminance(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) @ LUMA
 
 
+def check_labels(detector: str, images: np.ndarray, labels) -> np.ndarray:
+    """``labels`` as ints, or ValueError unless there is one per image and both classes occur."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"{detector} detector: need one label per image, got {labels.shape} labels for {len(images)} images")
+    found = np.unique(labels).tolist()
+    if set(found) != {0, 1}:
+        raise ValueError(f"{detector} detector needs both real (0) and fake (1) images to fit, got labels {found}")
+    return labels.astype(int)
+
+
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -65,17 +76,10 @@ class LogisticFeatureDetector:
         raise NotImplementedError
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
-                f"{self.name} detector: need one label per image, got {labels.shape} labels for {len(images)} images"
-            )
-        if set(np.unique(labels).tolist()) != {0, 1}:
-            found = np.unique(labels).tolist()
-            raise ValueError(f"{self.name} detector needs both real (0) and fake (1) images to fit, got labels {found}")
+        labels = check_labels(self.name, images, labels)
         x = self.features(images)
         model = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=5000))
-        model.fit(x, labels.astype(int))
+        model.fit(x, labels)
         self.model = model
 
     def score(self, images: np.ndarray) -> np.ndarray:
