@@ -10,7 +10,7 @@ from typing import Any
 
 from facebench.harness.errors import FacebenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,7 +33,11 @@ CREATE TABLE IF NOT EXISTS metrics (
     metric TEXT NOT NULL,
     value REAL,
     n_real INTEGER NOT NULL,
-    n_fake INTEGER NOT NULL
+    n_fake INTEGER NOT NULL,
+    train_corpus TEXT NOT NULL DEFAULT '',
+    perturbation TEXT NOT NULL DEFAULT 'none',
+    ci_low REAL,
+    ci_high REAL
 );
 CREATE TABLE IF NOT EXISTS throughput (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -45,7 +49,11 @@ CREATE TABLE IF NOT EXISTS throughput (
     seconds REAL NOT NULL,
     images_per_s REAL,
     latency_p50_ms REAL,
-    latency_p95_ms REAL
+    latency_p95_ms REAL,
+    latency_p99_ms REAL,
+    peak_rss_mb REAL,
+    decode_images_per_s REAL,
+    error TEXT
 );
 CREATE TABLE IF NOT EXISTS errors (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -54,10 +62,33 @@ CREATE TABLE IF NOT EXISTS errors (
 );
 """
 
-METRIC_COLUMNS = ("corpus", "corpus_digest", "generator", "detector", "artifact", "metric", "value", "n_real", "n_fake")
+METRIC_COLUMNS = (
+    "corpus", "corpus_digest", "generator", "detector", "artifact", "metric", "value", "n_real", "n_fake",
+    "train_corpus", "perturbation", "ci_low", "ci_high",
+)
 THROUGHPUT_COLUMNS = (
     "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms",
+    "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error",
 )
+
+#: Columns added in schema 2 (with their SQL types); rows may leave them out.
+_ADDED_IN_2 = {
+    "metrics": {"train_corpus": "TEXT NOT NULL DEFAULT ''", "perturbation": "TEXT NOT NULL DEFAULT 'none'",
+                "ci_low": "REAL", "ci_high": "REAL"},
+    "throughput": {"latency_p99_ms": "REAL", "peak_rss_mb": "REAL", "decode_images_per_s": "REAL", "error": "TEXT"},
+}
+_OPTIONAL = {"train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
+             "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None}
+
+
+def _value(row: dict[str, Any], column: str) -> Any:
+    if column in row:
+        return row[column]
+    if column == "train_corpus":
+        return row["corpus"]  # within-generator: trained where tested
+    if column in _OPTIONAL:
+        return _OPTIONAL[column]
+    raise KeyError(column)
 
 
 class StoreError(FacebenchError):
@@ -82,6 +113,8 @@ class Store:
                 connection.commit()
             elif int(row["value"]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: store schema {row['value']} is newer than this facebench reads")
+            elif int(row["value"]) < SCHEMA_VERSION:
+                _upgrade(connection)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a readable facebench store: {exc}") from exc
         return connection
@@ -104,11 +137,11 @@ class Store:
             )
             connection.executemany(
                 f"INSERT INTO metrics VALUES (?, {', '.join('?' * len(METRIC_COLUMNS))})",
-                [(run["run_id"], *(m[c] for c in METRIC_COLUMNS)) for m in metrics],
+                [(run["run_id"], *(_value(m, c) for c in METRIC_COLUMNS)) for m in metrics],
             )
             connection.executemany(
                 f"INSERT INTO throughput VALUES (?, {', '.join('?' * len(THROUGHPUT_COLUMNS))})",
-                [(run["run_id"], *(t[c] for c in THROUGHPUT_COLUMNS)) for t in throughput],
+                [(run["run_id"], *(_value(t, c) for c in THROUGHPUT_COLUMNS)) for t in throughput],
             )
             connection.executemany(
                 "INSERT INTO errors VALUES (?, ?, ?)", [(run["run_id"], e["task"], e["message"]) for e in errors]
@@ -143,3 +176,15 @@ class Store:
 
     def errors(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM errors WHERE run_id = ?", (run_id,))
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Bring a schema-1 store to schema 2: add the new columns; old rows keep their values."""
+    with connection:
+        for table, columns in _ADDED_IN_2.items():
+            present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            for column, sql_type in columns.items():
+                if column not in present:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+        connection.execute("UPDATE metrics SET train_corpus = corpus WHERE train_corpus = ''")
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -60,3 +60,32 @@ def test_newer_schema_is_refused(tmp_path):
         connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="newer"):
         store.runs()
+
+
+def test_schema_1_store_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "fb.sqlite"
+    with sqlite3.connect(path) as connection:  # the schema-1 tables, as facebench 0.1 wrote them
+        connection.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '1');"
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started TEXT NOT NULL,"
+            " finished TEXT NOT NULL, status TEXT NOT NULL, facebench_version TEXT NOT NULL, info TEXT NOT NULL);"
+            "CREATE TABLE metrics (run_id TEXT NOT NULL, corpus TEXT NOT NULL, corpus_digest TEXT NOT NULL,"
+            " generator TEXT NOT NULL, detector TEXT NOT NULL, artifact TEXT NOT NULL, metric TEXT NOT NULL,"
+            " value REAL, n_real INTEGER NOT NULL, n_fake INTEGER NOT NULL);"
+            "CREATE TABLE throughput (run_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"
+            " device TEXT NOT NULL, batch_size INTEGER NOT NULL, images INTEGER NOT NULL, seconds REAL NOT NULL,"
+            " images_per_s REAL, latency_p50_ms REAL, latency_p95_ms REAL);"
+            "INSERT INTO runs VALUES ('old', 's', 'a', 'b', 'ok', '0.1.0', '{}');"
+            "INSERT INTO metrics VALUES ('old', 'c', 'd', 'g', 'spectrum', 'all', 'auc', 0.7, 5, 5);"
+        )
+    store = Store(path)
+    (old,) = store.metrics("old")
+    assert (old["value"], old["train_corpus"], old["perturbation"], old["ci_low"]) == (0.7, "c", "none", None)
+    store.write_run({**RUN, "run_id": "new"}, [{**METRIC, "ci_low": 0.8, "ci_high": 0.95, "perturbation": "jpeg:75"}],
+                    [{**THROUGHPUT, "latency_p99_ms": 40.0}])
+    (new,) = store.metrics("new")
+    assert (new["ci_low"], new["perturbation"], new["train_corpus"]) == (0.8, "jpeg:75", "c")
+    assert store.throughput("new")[0]["latency_p99_ms"] == 40.0
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
