@@ -314,9 +314,11 @@ def known_answer_matrix(
     result = run_suite(suite, results)
     for error in result.errors:
         stderr.print(f"error in {error['task']}: {error['message']}")
-    table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts)
+    table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts, resolution)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "matrix.md").write_text(km.markdown(table))
+    header = (f"Known-answer matrix: AUC on the test half of {count} seeds per single-artifact corpus, "
+              f"{resolution} px (`facebench matrix --count {count} --resolution {resolution}`).\n\n")
+    (out / "matrix.md").write_text(header + km.markdown(table))
     km.heatmap(table).save(out / "matrix.png")
     stdout.print(km.markdown(table))
     broken = km.violations(table)
