@@ -254,20 +254,100 @@ def leaderboard(
     run_id: Annotated[Optional[str], typer.Option("--run", help="Run id [default: the latest run].")] = None,
     results: ResultsOption = Path("results"),
     store: StoreOption = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the leaderboard as Markdown.")] = None,
+    markdown: Annotated[
+        Optional[Path], typer.Option("--markdown", metavar="FILE", help="Also write the tables as Markdown to FILE.")
+    ] = None,
+    csv_dir: Annotated[
+        Optional[Path],
+        typer.Option("--csv", metavar="DIR", help="Also write DIR/leaderboard.csv (a line per metric) "
+                     "and DIR/throughput.csv."),
+    ] = None,
+    json_file: Annotated[
+        Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the board as JSON to FILE (NaN: null).")
+    ] = None,
+    all_metrics: Annotated[
+        bool, typer.Option("--all-metrics", help="Also show every metric per corpus and artifact.")
+    ] = False,
+    perturbation: Annotated[
+        Optional[list[str]],
+        typer.Option("--perturbation", metavar="NAME", help="Keep clean rows and those under perturbation NAME "
+                     "(e.g. jpeg:75); repeatable; 'none' keeps clean rows only."),
+    ] = None,
 ) -> None:
-    """Print the leaderboard of a stored run."""
-    from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
+    """Print the leaderboard of a stored run.
+
+    Tables: detection (best AUC first, 95% CIs), per artifact, cross-generator, robustness, sensitivity, throughput.
+
+    --markdown, --csv and --json write the same board, for reading or for diffing runs.
+    """
+    from facebench.harness.report import (
+        build_leaderboard, filter_perturbations, print_leaderboard, to_csv, to_json, write_markdown,
+    )
     from facebench.harness.store import Store
 
     db = Store(store or results / "facebench.sqlite")
     if not db.path.exists():
         raise fail(f"{db.path}: no results store here; run `facebench run` first or pass --store")
     chosen = db.run(run_id)
-    board = build_leaderboard(chosen, db.metrics(chosen["run_id"]), db.throughput(chosen["run_id"]), db.errors(chosen["run_id"]))
-    print_leaderboard(board, stdout)
+    metrics = db.metrics(chosen["run_id"])
+    if perturbation:
+        metrics = filter_perturbations(metrics, perturbation)
+    board = build_leaderboard(chosen, metrics, db.throughput(chosen["run_id"]), db.errors(chosen["run_id"]))
+    print_leaderboard(board, stdout, all_metrics=all_metrics)
     if markdown is not None:
-        write_markdown(board, markdown)
+        write_markdown(board, markdown, all_metrics=all_metrics)
+    if csv_dir is not None:
+        to_csv(board, csv_dir)
+    if json_file is not None:
+        to_json(board, json_file)
+
+
+@app.command()
+@handle_errors
+def compare(
+    baseline: Annotated[str, typer.Argument(metavar="BASELINE", help="Baseline: a results .json, STORE.sqlite[:RUN_ID], or a run id / 'latest' in --results.")],
+    current: Annotated[str, typer.Argument(metavar="CURRENT", help="Current run, in the same forms.")],
+    tolerance: Annotated[
+        Optional[list[str]],
+        typer.Option("--tolerance", "-t", metavar="METRIC=DROP", help="Largest tolerated worsening; repeatable; overrides or adds to auc=0.02 ap=0.02 balanced_accuracy=0.03 tpr_at_fpr_1=0.05 eer=0.02."),
+    ] = None,
+    throughput_tolerance: Annotated[
+        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of detector images/s.")
+    ] = 0.2,
+    no_throughput: Annotated[bool, typer.Option("--no-throughput", help="Do not compare throughput.")] = False,
+    markdown_out: Annotated[Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")] = None,
+    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")] = Path("results"),
+) -> None:
+    """Compare a run with a baseline (the CI gate): exit 1 when a metric or throughput regressed, 2 on bad input.
+
+    Prints a Markdown summary; also appends it to $GITHUB_STEP_SUMMARY when that is set.
+    """
+    import os
+
+    from facebench.harness.compare import compare as compare_runs
+    from facebench.harness.compare import parse_tolerances
+    from facebench.harness.results import load_results
+
+    try:
+        tolerances = parse_tolerances(tolerance)
+        base = load_results(baseline, results / "facebench.sqlite")
+        new = load_results(current, results / "facebench.sqlite")
+    except FacebenchError as exc:
+        if _state["debug"]:
+            raise
+        raise fail(str(exc), USAGE_EXIT) from None
+    comparison = compare_runs(base, new, tolerances, None if no_throughput else throughput_tolerance)
+    text = comparison.markdown()
+    typer.echo(text)
+    if markdown_out is not None:
+        markdown_out.parent.mkdir(parents=True, exist_ok=True)
+        markdown_out.write_text(text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if comparison.failed:
+        raise typer.Exit(FAILURE_EXIT)
 
 
 @app.command()

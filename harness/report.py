@@ -1,121 +1,594 @@
-"""Leaderboards from stored rows: one aggregation feeds the terminal table and the Markdown file."""
+"""Leaderboards from stored rows.
+
+:func:`build_leaderboard` is the one aggregation; every output reads its :class:`Leaderboard`:
+the terminal (:func:`print_leaderboard`), Markdown (:func:`to_markdown`), CSV (:func:`to_csv`)
+and JSON (:func:`to_json`). Terminal and Markdown show the same tables (:func:`tables`):
+
+- ``detection``: clean (perturbation ``none``), within-generator (trained on the corpus it is
+  tested on) rows per (corpus, artifact), best AUC first. With many artifacts, the per-artifact
+  rows move to a compact ``per_artifact`` table (AUC with its CI only).
+- ``cross_generator``: AUC per (train corpus, test corpus), when some detector was tested on a
+  corpus other than the one it was trained on.
+- ``robustness``: AUC per (detector, perturbation) on artifact ``all``, clean column first.
+- ``sensitivity``: the counterfactual ``score_shift`` and ``flip_rate`` per detector and artifact.
+- ``throughput``: generators, then detectors (fastest first), then batch-size sweeps.
+
+Rows of store schema 1 are accepted: a missing ``train_corpus`` means the test corpus, a missing
+``perturbation`` means ``none``, missing intervals and latency figures mean unknown. A value that
+is NaN (or None: SQLite stores NaN as NULL) shows as ``-``; a missing interval shows the value alone.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from facebench.harness.metrics import METRICS
+from facebench.harness.metrics import CALIBRATED_METRICS, METRICS
+
+CLEAN = "none"
+SENSITIVITY_METRICS = ("score_shift", "flip_rate")
+#: More distinct artifacts than this: per-artifact rows go to their own compact table.
+MAX_INLINE_ARTIFACTS = 3
+#: The detection table's metric columns: (metric, header).
+DETECTION_COLUMNS = (
+    ("ap", "AP"),
+    ("accuracy", "Acc@0.5"),
+    ("accuracy_calibrated", "Acc@cal"),
+    ("balanced_accuracy", "BalAcc"),
+    ("eer", "EER"),
+    ("tpr_at_fpr_1", "TPR@1%FPR"),
+)
+#: Long-format CSV / JSON columns of a metric row, and of a throughput row.
+METRIC_FIELDS = (
+    "run_id", "corpus", "train_corpus", "corpus_digest", "generator", "detector", "artifact", "perturbation",
+    "metric", "value", "ci_low", "ci_high", "n_real", "n_fake",
+)
+THROUGHPUT_FIELDS = (
+    "run_id", "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms",
+    "latency_p95_ms", "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error",
+)
+CSV_FILES = {"metrics": "leaderboard.csv", "throughput": "throughput.csv"}
+_THROUGHPUT_KINDS = {"generator": 0, "detector": 1, "sweep": 2}
 
 
-@dataclass(frozen=True)
-class Leaderboard:
-    run: dict[str, Any]
-    accuracy_columns: tuple[str, ...]
-    accuracy_rows: list[tuple]
-    throughput_columns: tuple[str, ...]
-    throughput_rows: list[tuple]
-    errors: list[dict[str, Any]]
+# --------------------------------------------------------------------------- values
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _float(value: Any) -> float:
+    """A metric value as a float; None (NaN read back from SQLite) becomes NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _optional(value: Any) -> float | None:
+    """An optional figure (interval bound, latency): None when missing or NaN."""
+    return None if _nan(value) else float(value)
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A figure for a table: ``-`` for NaN or None."""
+    if _nan(value):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
 
 
+def fmt_ci(value: Any, low: Any = None, high: Any = None) -> str:
+    """``0.912 [0.88, 0.94]``; the value alone when the interval is missing or NaN."""
+    if _nan(value):
+        return "-"
+    if _nan(low) or _nan(high):
+        return fmt(value)
+    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+@dataclass
+class Cell:
+    """Every metric of one (test corpus, train corpus, detector, artifact, perturbation)."""
+
+    corpus: str
+    train_corpus: str
+    detector: str
+    artifact: str
+    perturbation: str
+    n_real: int
+    n_fake: int
+    values: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
+
+    def value(self, metric: str) -> float:
+        return self.values.get(metric, (math.nan, None, None))[0]
+
+    def ci(self, metric: str) -> str:
+        return fmt_ci(*self.values[metric]) if metric in self.values else "-"
+
+    @property
+    def within(self) -> bool:
+        return self.train_corpus == self.corpus
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A run's rows, normalised and in display order, plus the cells the tables are made of."""
+
+    run: dict[str, Any]
+    environment: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    cells: list[Cell]
+
+
+def normalise_metric(row: dict[str, Any]) -> dict[str, Any]:
+    """A metric row with every schema-2 field (schema-1 defaults filled in)."""
+    out = {f: row.get(f) for f in METRIC_FIELDS}
+    out["train_corpus"] = row.get("train_corpus") or row["corpus"]
+    out["perturbation"] = row.get("perturbation") or CLEAN
+    out["value"] = _float(row.get("value"))
+    out["ci_low"], out["ci_high"] = _optional(row.get("ci_low")), _optional(row.get("ci_high"))
+    return out
+
+
+def normalise_throughput(row: dict[str, Any]) -> dict[str, Any]:
+    """A throughput row with every schema-2 field; unknown figures are None."""
+    out = {f: row.get(f) for f in THROUGHPUT_FIELDS}
+    for name in ("seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "peak_rss_mb",
+                 "decode_images_per_s"):
+        out[name] = _optional(out[name])
+    out["error"] = row.get("error") or None
+    return out
+
+
+def _auc_key(value: float) -> float:
+    return -value if not math.isnan(value) else math.inf  # best first, NaN last
+
+
+def _throughput_key(row: dict[str, Any]) -> tuple:
+    kind = _THROUGHPUT_KINDS.get(row["kind"], 3)
+    if row["kind"] == "sweep":
+        return (kind, row["name"] or "", row["batch_size"] or 0)
+    speed = row["images_per_s"]
+    return (kind, row["kind"], -speed if speed is not None else math.inf, row["name"] or "")
+
+
+def _environment(run: dict[str, Any]) -> dict[str, Any]:
+    info = run.get("info") or {}
+    if isinstance(info, str):  # the store keeps info as JSON text
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = {}
+    return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
+
+
+def filter_perturbations(metrics: Iterable[dict[str, Any]], keep: Iterable[str]) -> list[dict[str, Any]]:
+    """Metric rows that are clean or under one of the perturbations ``keep``."""
+    keep = set(keep) | {CLEAN}
+    return [m for m in metrics if (m.get("perturbation") or CLEAN) in keep]
+
+
 def build_leaderboard(
-    run: dict[str, Any], metrics: list[dict[str, Any]], throughput: list[dict[str, Any]], errors: list[dict[str, Any]] = ()
+    run: dict[str, Any],
+    metrics: Iterable[dict[str, Any]],
+    throughput: Iterable[dict[str, Any]] = (),
+    errors: Iterable[dict[str, Any]] = (),
 ) -> Leaderboard:
-    """Rows per (corpus, artifact, detector), best AUC first within each corpus and artifact."""
-    cells: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for m in metrics:
-        key = (m["corpus"], m["artifact"], m["detector"])
-        cell = cells.setdefault(key, {"n_real": m["n_real"], "n_fake": m["n_fake"]})
-        cell[m["metric"]] = m["value"]
+    """Normalise and order a run's rows and gather the metrics of each cell."""
+    rows = [normalise_metric(m) for m in metrics]
+    for row in rows:
+        row["run_id"] = row["run_id"] or run.get("run_id")
+    def cell_key(m: dict[str, Any]) -> tuple:
+        return (m["corpus"], m["train_corpus"], m["detector"], m["artifact"], m["perturbation"])
 
-    def order(item):
-        (corpus, artifact, _), cell = item
-        auc = cell.get("auc")
-        return (corpus, artifact != "all", artifact, -(auc if auc is not None and not math.isnan(auc) else -1))
+    by_key: dict[tuple, Cell] = {}
+    for m in rows:
+        cell = by_key.get(cell_key(m))
+        if cell is None:
+            cell = by_key[cell_key(m)] = Cell(*cell_key(m), n_real=m["n_real"], n_fake=m["n_fake"])
+        cell.values[m["metric"]] = (m["value"], m["ci_low"], m["ci_high"])
 
-    accuracy_rows = [
-        (corpus, artifact, detector, *(_fmt(cell.get(m)) for m in METRICS), f"{cell['n_real']}/{cell['n_fake']}")
-        for (corpus, artifact, detector), cell in sorted(cells.items(), key=order)
-    ]
-    throughput_rows = [
-        (t["kind"], t["name"], t["device"], t["batch_size"], _fmt(t["images_per_s"], 1),
-         _fmt(t["latency_p50_ms"], 2), _fmt(t["latency_p95_ms"], 2), t["images"])
-        for t in sorted(throughput, key=lambda t: (t["kind"] != "generator", -(t["images_per_s"] or 0)))
-    ]
+    def cell_order(c: Cell) -> tuple:
+        return (c.corpus, c.train_corpus, c.perturbation != CLEAN, c.perturbation, c.artifact != "all", c.artifact,
+                _auc_key(c.value("auc")), c.detector)
+
+    cells = sorted(by_key.values(), key=cell_order)
+    position = {cell_key(vars(c)): i for i, c in enumerate(cells)}
+    metric_order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + SENSITIVITY_METRICS)}
+    rows.sort(key=lambda m: (position[cell_key(m)], metric_order.get(m["metric"], len(metric_order)), m["metric"]))
+    speed = [normalise_throughput(t) for t in throughput]
+    for row in speed:
+        row["run_id"] = row["run_id"] or run.get("run_id")
+    speed.sort(key=_throughput_key)
     return Leaderboard(
         run=run,
-        accuracy_columns=("corpus", "artifact", "detector", *(m.upper() if m != "accuracy" else "Acc@0.5" for m in METRICS), "real/fake"),
-        accuracy_rows=accuracy_rows,
-        throughput_columns=("kind", "name", "device", "batch", "images/s", "p50 ms/img", "p95 ms/img", "images"),
-        throughput_rows=throughput_rows,
-        errors=list(errors),
+        environment=_environment(run),
+        metrics=rows,
+        throughput=speed,
+        errors=[{"task": e["task"], "message": e["message"]} for e in errors],
+        cells=cells,
     )
 
 
-def print_leaderboard(board: Leaderboard, console: Console | None = None) -> None:
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table as text cells; the first ``labels`` columns are names (left-aligned)."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    labels: int = 1
+    caption: str = ""
+    #: A label column the terminal splits the table by (one table per value, column dropped).
+    group: int | None = None
+
+
+def _detection_tables(board: Leaderboard) -> list[TableSpec]:
+    cells = [c for c in board.cells if c.within and c.perturbation == CLEAN]
+    if not cells:
+        return []
+    artifacts = {c.artifact for c in cells} - {"all"}
+    inline = len(artifacts) <= MAX_INLINE_ARTIFACTS
+    present = {name for c in cells for name in c.values}
+    shown = [(name, header) for name, header in DETECTION_COLUMNS if name in present]
+    main = [
+        (c.corpus, c.artifact, c.detector, c.ci("auc"), *(fmt(c.value(name)) for name, _ in shown),
+         f"{c.n_real}/{c.n_fake}")
+        for c in cells if inline or c.artifact == "all"
+    ]
+    caption = ("clean test split; each detector trained on the corpus it is tested on; fake is the positive class; "
+               "artifact all = every test image; Acc@0.5 at threshold 0.5")
+    if "accuracy_calibrated" in present:
+        caption += "; Acc@cal at the threshold calibrated on the held-out split"
+    out = [TableSpec(
+        "detection", "detection",
+        ("corpus", "artifact", "detector", "AUC [95% CI]", *(h for _, h in shown), "real/fake"),
+        main, labels=3, caption=caption, group=0,
+    )]
+    if not inline:
+        out.append(TableSpec(
+            "per_artifact", "detection per artifact",
+            ("corpus", "artifact", "detector", "AUC [95% CI]", "real/fake"),
+            [(c.corpus, c.artifact, c.detector, c.ci("auc"), f"{c.n_real}/{c.n_fake}")
+             for c in cells if c.artifact != "all"],
+            labels=3, group=0, caption="clean test split; every real plus the fakes carrying the artifact",
+        ))
+    return out
+
+
+def _all_metric_tables(board: Leaderboard) -> list[TableSpec]:
+    """Every metric, one table per (corpus, artifact): metrics down, detectors across."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for c in board.cells:
+        if c.within and c.perturbation == CLEAN:
+            groups.setdefault((c.corpus, c.artifact), []).append(c)
+    order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + SENSITIVITY_METRICS)}
+    out = []
+    for (corpus, artifact), cells in groups.items():
+        names = sorted({n for c in cells for n in c.values}, key=lambda n: (order.get(n, len(order)), n))
+        rows = [(name, *(c.ci(name) for c in cells)) for name in names]
+        rows.append(("real/fake", *(f"{c.n_real}/{c.n_fake}" for c in cells)))
+        out.append(TableSpec("all_metrics", f"all metrics: corpus {corpus}, artifact {artifact}",
+                             ("metric", *(c.detector for c in cells)), rows))
+    return out
+
+
+def _cross_generator_table(board: Leaderboard) -> list[TableSpec]:
+    cells = [c for c in board.cells if c.artifact == "all" and c.perturbation == CLEAN]
+    if all(c.within for c in cells):
+        return []
+    tests = sorted({c.corpus for c in cells})
+    grid: dict[tuple[str, str], dict[str, str]] = {}
+    for c in cells:
+        grid.setdefault((c.detector, c.train_corpus), {})[c.corpus] = fmt(c.value("auc"))
+    rows = [(detector, train, *(by_test.get(test, "") for test in tests))
+            for (detector, train), by_test in sorted(grid.items())]
+    return [TableSpec(
+        "cross_generator", "cross-generator AUC", ("detector", "train \\ test", *tests), rows, labels=2,
+        caption="rows: corpus trained on; columns: corpus tested on; clean test split, artifact all",
+    )]
+
+
+def _robustness_table(board: Leaderboard) -> list[TableSpec]:
+    perturbed = {c.corpus for c in board.cells if c.within and c.artifact == "all" and c.perturbation != CLEAN}
+    cells = [c for c in board.cells if c.within and c.artifact == "all" and c.corpus in perturbed]
+    perturbations = sorted({c.perturbation for c in cells} - {CLEAN})
+    if not perturbations:
+        return []
+    grid: dict[tuple[str, str], dict[str, float]] = {}
+    for c in cells:
+        grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c.value("auc")
+    keys = sorted(grid, key=lambda k: (k[0], _auc_key(grid[k].get(CLEAN, math.nan)), k[1]))
+    rows = [(corpus, detector, *(fmt(grid[corpus, detector][p]) if p in grid[corpus, detector] else ""
+                                 for p in (CLEAN, *perturbations)))
+            for corpus, detector in keys]
+    return [TableSpec(
+        "robustness", "robustness AUC", ("corpus", "detector", "clean", *perturbations), rows, labels=2, group=0,
+        caption="AUC on the test split under each test-time perturbation, artifact all",
+    )]
+
+
+def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
+    cells = [c for c in board.cells if any(name in c.values for name in SENSITIVITY_METRICS)]
+    if not cells:
+        return []
+    perturbed = any(c.perturbation != CLEAN for c in cells)
+    crossed = any(not c.within for c in cells)
+    rows = []
+    for c in sorted(cells, key=lambda c: (c.corpus, c.detector, c.artifact != "all", c.artifact, c.perturbation)):
+        names = (c.corpus, *([c.train_corpus] if crossed else []), c.detector, c.artifact,
+                 *([c.perturbation] if perturbed else []))
+        rows.append((*names, *(c.ci(name) for name in SENSITIVITY_METRICS)))
+    labels = ("corpus", *(["train"] if crossed else []), "detector", "artifact",
+              *(["perturbation"] if perturbed else []))
+    return [TableSpec(
+        "sensitivity", "counterfactual sensitivity", (*labels, *SENSITIVITY_METRICS), rows, labels=len(labels),
+        caption="over real/fake pairs whose fake carries the artifact: score_shift = mean score(fake) - score(real); "
+                "flip_rate = share of pairs with the real called real and the fake called fake",
+        group=0,
+    )]
+
+
+def _throughput_table(board: Leaderboard) -> list[TableSpec]:
+    if not board.throughput:
+        return []
+    optional = {
+        "latency_p99_ms": "p99 ms/img", "peak_rss_mb": "peak RSS MB", "decode_images_per_s": "decode img/s",
+        "error": "error",
+    }
+    shown = [name for name in optional if any(t[name] is not None for t in board.throughput)]
+    columns = ["kind", "name", "device", "batch", "images/s", "p50 ms/img", "p95 ms/img"]
+    columns += [optional[name] for name in shown if name != "error"]
+    figures = {"latency_p99_ms": 2, "peak_rss_mb": 0, "decode_images_per_s": 1}
+    rows = []
+    for t in board.throughput:
+        row = [t["kind"], t["name"], t["device"], fmt(t["batch_size"]), fmt(t["images_per_s"], 1),
+               fmt(t["latency_p50_ms"], 2), fmt(t["latency_p95_ms"], 2)]
+        row += [fmt(t[name], figures[name]) for name in shown if name != "error"]
+        if "error" in shown:
+            row.append(_short(t["error"]))
+        rows.append(tuple("-" if v is None else str(v) for v in row))
+    if "error" in shown:
+        columns.append("error")
+    return [TableSpec(
+        "throughput", "throughput", tuple(columns), rows, labels=3, group=0,
+        caption="latency p50/p95/p99 in milliseconds per image (batch time / batch size); "
+                "sweep rows: one per batch size",
+    )]
+
+
+def _short(text: str | None, limit: int = 40) -> str:
+    if not text:
+        return ""
+    line = str(text).splitlines()[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def tables(board: Leaderboard, all_metrics: bool = False) -> list[TableSpec]:
+    """The tables of the board, in the order they are shown (empty ones left out)."""
+    out = _detection_tables(board)
+    if all_metrics:
+        out += _all_metric_tables(board)
+    out += _cross_generator_table(board) + _robustness_table(board) + _sensitivity_table(board)
+    return out + _throughput_table(board)
+
+
+def environment_line(board: Leaderboard) -> str:
+    """CPU model and cores, GPU or "no GPU", torch, facebench version and git commit, on one line."""
+    env = board.environment
+    cpu = env.get("cpu_model") or env.get("processor") or "unknown CPU"
+    cores = env.get("cpu_cores", env.get("cpu_count"))
+    gpu = env.get("gpu") if "gpu" in env or "cpu_model" in env else env.get("cuda")  # schema 1 kept the GPU in cuda
+    parts = [f"{cpu} ({cores} cores)" if cores else cpu, gpu or "no GPU"]
+    if env.get("torch"):
+        cuda = env.get("cuda") if "gpu" in env else None
+        parts.append(f"torch {env['torch']}" + (f" (CUDA {cuda})" if cuda and gpu else ""))
+    parts.append(f"facebench {env.get('facebench') or board.run.get('facebench_version') or '?'}")
+    if env.get("git_commit"):
+        parts.append(f"commit {str(env['git_commit'])[:12]}")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def _rich_table(spec: TableSpec, rows: list[tuple[str, ...]], drop: int | None) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    keep = [i for i in range(len(spec.columns)) if i != drop and (drop is None or any(row[i] for row in rows))]
+    for i in keep:
+        column = spec.columns[i]
+        if i < spec.labels:
+            table.add_column(column, justify="left", overflow="fold")
+        elif column == "error":
+            table.add_column(column, justify="left", overflow="fold", style="red")
+        else:  # two-line header, e.g. "p50" over "ms/img", keeps figure columns narrow
+            table.add_column(column.replace(" ", "\n", 1), justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
+    return table
+
+
+def _print_spec(spec: TableSpec, console: Console) -> None:
+    """A title line and a table, or one per value of ``spec.group`` (column dropped); then the caption."""
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for row in spec.rows:
+        groups.setdefault("" if spec.group is None else row[spec.group], []).append(row)
+    for value, rows in groups.items():
+        title = spec.title if spec.group is None else f"{spec.title}, {spec.columns[spec.group]} {value}"
+        console.print(title, style="bold", highlight=False)
+        console.print(_rich_table(spec, rows, spec.group))
+        console.print()
+    if spec.caption:
+        console.print(spec.caption, style="dim", highlight=False)
+        console.print()
+
+
+def print_leaderboard(board: Leaderboard, console: Console | None = None, all_metrics: bool = False) -> None:
+    """A header line, every table, the failed tasks and a one-line environment footer."""
     console = console or Console()
     run = board.run
-    accuracy = Table(title=f"facebench leaderboard - suite {run['suite']}, run {run['run_id']}")
-    for column in board.accuracy_columns:
-        accuracy.add_column(column, justify="right" if column not in ("corpus", "artifact", "detector") else "left")
-    for row in board.accuracy_rows:
-        accuracy.add_row(*map(str, row))
-    console.print(accuracy)
-    speed = Table(title="throughput")
-    for column in board.throughput_columns:
-        speed.add_column(column, justify="left" if column in ("kind", "name", "device") else "right")
-    for row in board.throughput_rows:
-        speed.add_row(*map(str, row))
-    console.print(speed)
+    console.print(
+        f"facebench leaderboard - suite {run.get('suite')}, run {run.get('run_id')} ({run.get('status')}, "
+        f"finished {run.get('finished')})", style="bold", highlight=False,
+    )
+    console.print()
+    specs = tables(board, all_metrics)
+    if not specs:
+        console.print("no rows stored for this run")
+    for spec in specs:
+        _print_spec(spec, console)
     for error in board.errors:
-        console.print(f"[red]failed[/red] {error['task']}: {error['message']}")
+        console.print(f"[red]failed[/red] {error['task']}: {error['message']}", highlight=False)
+    console.print(f"environment: {environment_line(board)}", style="dim", highlight=False)
 
 
-def _markdown_table(columns: tuple[str, ...], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+# --------------------------------------------------------------------------- Markdown
+
+
+def _markdown_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(columns: tuple[str, ...], rows: list[tuple], labels: int = 1) -> str:
+    align = ["---" if i < labels or c == "error" else "---:" for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(_markdown_cell(c) for c in columns) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def render_markdown(board: Leaderboard) -> str:
+def to_markdown(board: Leaderboard, all_metrics: bool = False) -> str:
+    """The terminal's tables as GitHub Markdown, under a header naming suite, run, date and environment."""
     run = board.run
     parts = [
-        f"# facebench leaderboard: suite `{run['suite']}`",
+        f"# facebench leaderboard: suite `{run.get('suite')}`",
         "",
-        f"Run `{run['run_id']}` ({run['status']}), facebench {run['facebench_version']}, "
-        f"{run['started']} to {run['finished']}.",
+        f"Run `{run.get('run_id')}` ({run.get('status')}), facebench {run.get('facebench_version')}, "
+        f"{run.get('started')} to {run.get('finished')}.",
         "",
-        "## Detection (test split; fake is the positive class; artifact `all` = every test image)",
-        "",
-        _markdown_table(board.accuracy_columns, board.accuracy_rows),
-        "",
-        "## Throughput",
-        "",
-        _markdown_table(board.throughput_columns, board.throughput_rows),
+        f"Environment: {environment_line(board)}.",
         "",
     ]
+    for spec in tables(board, all_metrics):
+        parts += [f"## {spec.title[0].upper()}{spec.title[1:]}", ""]
+        parts += [_markdown_table(spec.columns, spec.rows, spec.labels), ""]
+        if spec.caption:
+            parts += [f"_{spec.caption}._", ""]
     if board.errors:
         parts += ["## Failed tasks", ""] + [f"- {e['task']}: {e['message']}" for e in board.errors] + [""]
     return "\n".join(parts)
 
 
-def write_markdown(board: Leaderboard, path: str | Path) -> Path:
+render_markdown = to_markdown
+
+
+def _write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_markdown(board))
+    tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def write_markdown(board: Leaderboard, path: str | Path, all_metrics: bool = False) -> Path:
+    return _write_text(path, to_markdown(board, all_metrics))
+
+
+# --------------------------------------------------------------------------- CSV and JSON
+
+
+def _write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({f: "" if row.get(f) is None else row[f] for f in fields})
+    tmp.replace(path)
+    return path
+
+
+def to_csv(source: Leaderboard | Iterable[dict[str, Any]], folder: str | Path) -> dict[str, Path]:
+    """Long-format CSV files in ``folder``: ``leaderboard.csv`` (one line per metric row) and, for a
+    board, ``throughput.csv`` (one line per throughput row). Returns {"metrics"|"throughput": path}.
+
+    Columns are :data:`METRIC_FIELDS` / :data:`THROUGHPUT_FIELDS`; missing figures are empty, a
+    NaN value is ``nan``. ``source`` may also be raw metric rows (store or runner), normalised here.
+    """
+    folder = Path(folder)
+    if isinstance(source, Leaderboard):
+        metrics, throughput = source.metrics, source.throughput
+    else:
+        metrics, throughput = [normalise_metric(m) for m in source], None
+    out = {"metrics": _write_csv(folder / CSV_FILES["metrics"], METRIC_FIELDS, metrics)}
+    if throughput is not None:
+        out["throughput"] = _write_csv(folder / CSV_FILES["throughput"], THROUGHPUT_FIELDS, throughput)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def board_dict(board: Leaderboard) -> dict[str, Any]:
+    """The board as plain data: run, environment, one entry per cell (ranked), throughput, errors."""
+    ranks: dict[int, int] = {}
+    group, rank = None, 0
+    for c in board.cells:
+        key = (c.corpus, c.train_corpus, c.perturbation, c.artifact)
+        rank = rank + 1 if key == group else 1
+        group = key
+        ranks[id(c)] = rank
+    run = {k: board.run.get(k) for k in ("run_id", "suite", "started", "finished", "status", "facebench_version")}
+    return _json_safe({
+        "format": "facebench-leaderboard",
+        "version": 1,
+        "run": run,
+        "environment": dict(sorted(board.environment.items())),
+        "cells": [
+            {"corpus": c.corpus, "train_corpus": c.train_corpus, "artifact": c.artifact,
+             "perturbation": c.perturbation, "detector": c.detector, "rank": ranks[id(c)],
+             "n_real": c.n_real, "n_fake": c.n_fake,
+             "metrics": {name: {"value": v, "ci_low": lo, "ci_high": hi} for name, (v, lo, hi) in c.values.items()}}
+            for c in board.cells
+        ],
+        "throughput": [{k: v for k, v in t.items() if k != "run_id"} for t in board.throughput],
+        "errors": board.errors,
+    })
+
+
+def to_json(board: Leaderboard, path: str | Path | None = None) -> str:
+    """:func:`board_dict` as indented JSON (NaN -> null, stable order); also written to ``path`` if given.
+
+    ``rank`` is the place by AUC among detectors of the same (corpus, train_corpus, perturbation,
+    artifact), best first.
+    """
+    text = json.dumps(board_dict(board), indent=2, allow_nan=False) + "\n"
+    if path is not None:
+        _write_text(path, text)
+    return text

@@ -143,6 +143,15 @@ def test_run_then_leaderboard(tmp_path):
     assert again.exit_code == 0
     assert "spectrum" in again.stdout
     assert (tmp_path / "lb.md").read_text().splitlines()[6:] == markdown.splitlines()[6:]
+    exports = invoke("leaderboard", "--results", results, "--csv", tmp_path / "csv", "--json", tmp_path / "lb.json",
+                     "--all-metrics", "--perturbation", "none")
+    assert exports.exit_code == 0, exports.output
+    assert "all metrics: corpus upsampled, artifact all" in exports.stdout
+    with sqlite3.connect(results / "facebench.sqlite") as connection:
+        n_metrics = connection.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert len((tmp_path / "csv" / "leaderboard.csv").read_text().splitlines()) == n_metrics + 1
+    assert (tmp_path / "csv" / "throughput.csv").exists()
+    assert '"suite": "tiny"' in (tmp_path / "lb.json").read_text()
 
 
 def test_run_with_a_bad_suite_is_a_usage_error(tmp_path):

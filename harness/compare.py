@@ -1,0 +1,488 @@
+"""The CI gate: compare a current run with a baseline run, metric by metric and in throughput.
+
+A metric row fails when it got worse by more than its tolerance *and* the drop is real: a
+paired bootstrap over the test images both runs scored (resampling pairs) puts the whole
+confidence interval of the drop above zero. Without per-image scores for either run the rule
+falls back to "the two runs' confidence intervals do not overlap", and without intervals to
+the tolerance alone. Detector throughput fails when images/s fell by more than a relative
+tolerance, or a detector errors now that did not before. Gains never fail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from facebench.harness.errors import FacebenchError
+from facebench.harness.metrics import CALIBRATED_METRICS, HIGHER_IS_BETTER, METRICS, paired_bootstrap_drop
+from facebench.harness.results import Results
+
+#: Metrics gated by default, with the largest tolerated worsening (absolute).
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "auc": 0.02, "ap": 0.02, "balanced_accuracy": 0.03, "tpr_at_fpr_1": 0.05, "eer": 0.02,
+}
+#: Robustness metrics of perturbed runs: lower is better (``score_shift`` by its magnitude).
+EXTRA_METRICS = ("score_shift", "flip_rate")
+KNOWN_METRICS = METRICS + CALIBRATED_METRICS + EXTRA_METRICS
+METRIC_KEY = ("corpus", "train_corpus", "detector", "artifact", "perturbation", "metric")
+SCORE_KEY = ("corpus", "train_corpus", "perturbation", "detector")
+THROUGHPUT_KEY = ("name", "device", "batch_size")
+CONFIDENCE = 0.95
+#: Environment fields shown side by side; the first three must match for throughput to compare.
+ENVIRONMENT_FIELDS = ("cpu_model", "gpu", "torch", "git_commit")
+MACHINE_FIELDS = ("cpu_model", "gpu", "torch")
+
+PAIRED = "paired bootstrap"
+OVERLAP = "CI overlap"
+TOLERANCE_ONLY = "no scores: tolerance only"
+
+
+class CompareError(FacebenchError):
+    """Bad comparison settings (an unknown metric, a negative tolerance)."""
+
+
+@dataclass
+class MetricRow:
+    """One gated metric of one (test corpus, train corpus, detector, artifact, perturbation)."""
+
+    corpus: str
+    train_corpus: str
+    detector: str
+    artifact: str
+    perturbation: str
+    metric: str
+    base: float
+    new: float
+    tolerance: float
+    worse_by: float = math.nan
+    drop_ci: tuple[float, float] | None = None
+    test: str = ""  # which rule decided: PAIRED, OVERLAP, TOLERANCE_ONLY, or "" (not needed)
+    status: str = "pass"  # "pass", "fail" or "new"
+    reason: str = ""
+    kind: str = field(default="metric", init=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    @property
+    def delta(self) -> float:
+        return self.new - self.base
+
+    @property
+    def label(self) -> str:
+        where = f"{self.detector} @ {self.corpus}"
+        extras = []
+        if self.train_corpus and self.train_corpus != self.corpus:
+            extras.append(f"trained on {self.train_corpus}")
+        if self.artifact != "all":
+            extras.append(f"artifact {self.artifact}")
+        if self.perturbation != "none":
+            extras.append(self.perturbation)
+        return where + (f" ({', '.join(extras)})" if extras else "")
+
+
+@dataclass
+class ThroughputRow:
+    """Detector images/s of one (name, device, batch size) in both runs."""
+
+    name: str
+    device: str
+    batch_size: int
+    base: float
+    new: float
+    base_error: str | None = None
+    new_error: str | None = None
+    status: str = "pass"
+    reason: str = ""
+    kind: str = field(default="throughput", init=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    @property
+    def change(self) -> float:
+        """Relative change of images/s (new / base - 1); NaN when either is missing."""
+        if not (_finite(self.base) and _finite(self.new)) or self.base <= 0:
+            return math.nan
+        return self.new / self.base - 1.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{self.device}, batch {self.batch_size}]"
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare`: rows, the verdict and a Markdown summary."""
+
+    baseline: Results
+    current: Results
+    metric_rows: list[MetricRow]
+    throughput_rows: list[ThroughputRow]
+    tolerances: dict[str, float]
+    throughput_tolerance: float | None
+    n_resamples: int
+
+    @property
+    def rows(self) -> list[MetricRow | ThroughputRow]:
+        return [*self.metric_rows, *self.throughput_rows]
+
+    @property
+    def failures(self) -> list[MetricRow | ThroughputRow]:
+        return [r for r in self.rows if r.failed]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+    def environment_warning(self) -> str | None:
+        """A warning when the runs come from different machines or torch versions, else None."""
+        base, new = _environment(self.baseline), _environment(self.current)
+        differ = [f for f in MACHINE_FIELDS if base.get(f) != new.get(f)]
+        if not differ:
+            return None
+        return (f"the runs differ in {', '.join(differ)}: throughput measured on different machines or "
+                "software is not comparable")
+
+    def markdown(self) -> str:
+        """A summary for a CI job page: verdict, failures, compared rows, throughput, environments."""
+        return _markdown(self)
+
+
+def compare(
+    baseline: Results,
+    current: Results,
+    tolerances: dict[str, float] | None = None,
+    throughput_tolerance: float | None = 0.2,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Compare ``current`` with ``baseline``; see the module docstring for the rules.
+
+    ``tolerances`` (metric -> largest tolerated worsening) are added to :data:`DEFAULT_TOLERANCES`
+    (a given name overrides its default; ``inf`` shows a metric without gating it). Only metrics
+    named there are compared. ``throughput_tolerance`` is the largest tolerated relative drop
+    of detector images/s; None skips throughput.
+    """
+    gates = check_tolerances({**DEFAULT_TOLERANCES, **(tolerances or {})})
+    if throughput_tolerance is not None and not 0 <= throughput_tolerance < 1:
+        raise CompareError(f"throughput tolerance must be in [0, 1), got {throughput_tolerance}")
+    scores = _ScorePairs(baseline.scores, current.scores)
+    base_rows = _index(baseline.metrics, METRIC_KEY, lambda r: r.get("metric") in gates)
+    new_rows = _index(current.metrics, METRIC_KEY, lambda r: r.get("metric") in gates)
+    metric_rows = [
+        _compare_metric(key, base_rows.get(key), new_rows.get(key), gates[key[-1]], scores, n_resamples, seed)
+        for key in _ordered(base_rows, new_rows)
+    ]
+    throughput_rows = [] if throughput_tolerance is None else _compare_throughput(
+        baseline.throughput, current.throughput, throughput_tolerance
+    )
+    return Comparison(baseline, current, metric_rows, throughput_rows, gates, throughput_tolerance, n_resamples)
+
+
+def check_tolerances(tolerances: dict[str, float]) -> dict[str, float]:
+    unknown = [name for name in tolerances if name not in KNOWN_METRICS]
+    if unknown:
+        raise CompareError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(KNOWN_METRICS)}")
+    out = {}
+    for name, value in tolerances.items():
+        value = float(value)
+        if math.isnan(value) or value < 0:
+            raise CompareError(f"tolerance of {name} must be a number >= 0, got {value}")
+        out[name] = value
+    return out
+
+
+def parse_tolerances(items: Iterable[str] | None) -> dict[str, float]:
+    """``["auc=0.01", "eer=0.02"]`` -> ``{"auc": 0.01, "eer": 0.02}`` (checked)."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None:
+            raise CompareError(f"--tolerance {item!r} is not METRIC=NUMBER, e.g. auc=0.02")
+        out[name.strip()] = number
+    return check_tolerances(out)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _higher_is_better(metric: str) -> bool:
+    return HIGHER_IS_BETTER.get(metric, False)
+
+
+def _worse_by(metric: str, base: float, new: float) -> float:
+    if metric == "score_shift":  # closer to zero is better
+        return abs(new) - abs(base)
+    return base - new if _higher_is_better(metric) else new - base
+
+
+def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed) -> MetricRow:
+    base = _number(base_row, "value")
+    new = _number(new_row, "value")
+    row = MetricRow(*key, base=base, new=new, tolerance=tolerance)
+    if base_row is None:
+        row.status, row.reason = "new", "new in current (not in baseline)"
+        return row
+    if new_row is None:
+        row.status, row.reason = "fail", "missing in current"
+        return row
+    if not _finite(base):
+        row.reason = "no baseline value" if _finite(new) else "no value in either run"
+        return row
+    if not _finite(new):
+        row.status, row.reason = "fail", "no value in current (baseline had one)"
+        return row
+    row.worse_by = _worse_by(row.metric, base, new)
+    if row.worse_by <= tolerance:
+        row.reason = "better" if row.worse_by < 0 else ("unchanged" if row.worse_by == 0 else "within tolerance")
+        return row
+    beyond = f"worse by {row.worse_by:.4g} > {tolerance:g}"
+    drop = scores.drop(key, n_resamples, seed)
+    if drop is not None:
+        row.test, row.drop_ci = PAIRED, (drop["ci_low"], drop["ci_high"])
+        if drop["ci_low"] > 0:
+            row.status, row.reason = "fail", f"{beyond}; drop significant (paired bootstrap CI above 0)"
+        else:
+            row.reason = f"{beyond}, but not significant (paired bootstrap CI of the drop includes 0)"
+        return row
+    intervals = [(_number(r, "ci_low"), _number(r, "ci_high")) for r in (base_row, new_row)]
+    if all(_finite(low) and _finite(high) for low, high in intervals):
+        row.test = OVERLAP
+        (b_low, b_high), (n_low, n_high) = intervals
+        if max(b_low, n_low) > min(b_high, n_high):
+            row.status, row.reason = "fail", f"{beyond}; the runs' CIs do not overlap (no paired scores)"
+        else:
+            row.reason = f"{beyond}, but the runs' CIs overlap (no paired scores)"
+        return row
+    row.test = TOLERANCE_ONLY
+    row.status, row.reason = "fail", f"{beyond} ({TOLERANCE_ONLY})"
+    return row
+
+
+class _ScorePairs:
+    """Per-image scores of both runs, matched by (corpus, train corpus, perturbation, detector, id)."""
+
+    def __init__(self, base: list[dict[str, Any]], new: list[dict[str, Any]]):
+        self.base, self.new = _group_scores(base), _group_scores(new)
+
+    def drop(self, metric_key: tuple, n_resamples: int, seed: int) -> dict[str, float] | None:
+        """The paired bootstrap drop of a metric row, or None without usable matched scores."""
+        corpus, train, detector, artifact, perturbation, metric = metric_key
+        if metric not in HIGHER_IS_BETTER:
+            return None
+        group = (corpus, train, perturbation, detector)
+        base, new = self.base.get(group), self.new.get(group)
+        if not base or not new:
+            return None
+        labels, pairs, s_base, s_new = [], [], [], []
+        for image_id, (label, pair, names, score) in base.items():
+            other = new.get(image_id)
+            if other is None or other[0] != label:
+                continue
+            if artifact != "all" and label == 1 and not (artifact in names and artifact in other[2]):
+                continue
+            labels.append(label)
+            pairs.append(pair)
+            s_base.append(score)
+            s_new.append(other[3])
+        labels = np.array(labels, dtype=int)
+        if len(labels) == 0 or labels.min() == labels.max():
+            return None
+        s_base, s_new = np.array(s_base, dtype=float), np.array(s_new, dtype=float)
+        if not (np.all(np.isfinite(s_base)) and np.all(np.isfinite(s_new))):
+            return None
+        result = paired_bootstrap_drop(
+            labels, s_base, s_new, np.array(pairs, dtype=object).astype(str), metric, n_resamples, seed, CONFIDENCE
+        )
+        return None if math.isnan(result["ci_low"]) else result
+
+
+def _group_scores(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, tuple]]:
+    groups: dict[tuple, dict[str, tuple]] = {}
+    for r in rows:
+        corpus = r.get("corpus")
+        key = (corpus, r.get("train_corpus") or corpus, r.get("perturbation") or "none", r.get("detector"))
+        score = r.get("score")
+        groups.setdefault(key, {})[str(r.get("id"))] = (
+            int(r.get("label")), str(r.get("pair", r.get("id"))), set(r.get("artifact_names") or ()),
+            math.nan if score is None else float(score),
+        )
+    return groups
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _compare_throughput(base_rows, new_rows, tolerance: float) -> list[ThroughputRow]:
+    detectors = lambda r: r.get("kind") == "detector"  # noqa: E731
+    base, new = _index(base_rows, THROUGHPUT_KEY, detectors), _index(new_rows, THROUGHPUT_KEY, detectors)
+    out = []
+    for key in _ordered(base, new):
+        b, n = base.get(key), new.get(key)
+        row = ThroughputRow(*key, base=_number(b, "images_per_s"), new=_number(n, "images_per_s"),
+                            base_error=(b or {}).get("error") or None, new_error=(n or {}).get("error") or None)
+        if b is None:
+            row.status, row.reason = "new", "new in current (not in baseline)"
+        elif n is None:
+            row.status, row.reason = "fail", "missing in current"
+        elif row.new_error:
+            if row.base_error:
+                row.reason = "errors in both runs"
+            else:
+                row.status, row.reason = "fail", f"error in current: {row.new_error}"
+        elif row.base_error or not _finite(row.base):
+            row.reason = "no baseline figure"
+        elif not _finite(row.new):
+            row.status, row.reason = "fail", "no images/s in current"
+        elif row.new < row.base * (1 - tolerance):
+            row.status, row.reason = "fail", f"slower by {-row.change:.0%} (> {tolerance:.0%})"
+        else:
+            row.reason = "faster" if row.change > 0 else "within tolerance"
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _index(rows: list[dict[str, Any]], key: tuple[str, ...], keep) -> dict[tuple, dict[str, Any]]:
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        if not keep(r):
+            continue
+        values = dict(r)
+        if "train_corpus" in key and not values.get("train_corpus"):
+            values["train_corpus"] = values.get("corpus")
+        values.setdefault("perturbation", "none")
+        values.setdefault("artifact", "all")
+        k = tuple(values.get(name) for name in key)
+        out.setdefault(k, r)  # a duplicate row (should not happen) keeps the first
+    return out
+
+
+def _ordered(base: dict, new: dict) -> list[tuple]:
+    """Baseline keys in baseline order, then keys only in current."""
+    return [*base, *(k for k in new if k not in base)]
+
+
+def _number(row: dict[str, Any] | None, column: str) -> float:
+    if row is None or row.get(column) is None:
+        return math.nan
+    try:
+        return float(row[column])
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _finite(value: float) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _environment(results: Results) -> dict[str, Any]:
+    env = results.environment
+    # Runs from before the environment module recorded processor and cuda instead.
+    env.setdefault("cpu_model", env.get("processor"))
+    env.setdefault("gpu", env.get("cuda"))
+    return env
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _metric_cells(r: MetricRow) -> list[Any]:
+    ci = "-" if r.drop_ci is None else f"[{_fmt(r.drop_ci[0])}, {_fmt(r.drop_ci[1])}]"
+    delta = "-" if not (_finite(r.base) and _finite(r.new)) else f"{r.delta:+.4f}"
+    verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new"}[r.status]
+    return [r.metric, r.label, _fmt(r.base), _fmt(r.new), delta, f"{r.tolerance:g}", ci, f"{verdict}: {r.reason}"]
+
+
+def _throughput_cells(r: ThroughputRow) -> list[Any]:
+    change = "-" if math.isnan(r.change) else f"{r.change:+.1%}"
+    verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new"}[r.status]
+    return [r.label, _fmt(r.base, 1), _fmt(r.new, 1), change, f"{verdict}: {r.reason}"]
+
+
+METRIC_HEADER = ["metric", "detector @ test corpus", "base", "new", "delta", "tolerance", "drop CI", "verdict"]
+THROUGHPUT_HEADER = ["detector @ corpus [device, batch]", "base images/s", "new images/s", "change", "verdict"]
+
+
+def _describe(results: Results) -> str:
+    run = results.run
+    where = f" from `{results.source}`" if results.source else ""
+    return f"run `{run.get('run_id', '?')}` (suite {run.get('suite', '?')}, finished {run.get('finished', '?')}){where}"
+
+
+def _markdown(c: Comparison) -> str:
+    failures = c.failures
+    metric_fail = [r for r in c.metric_rows if r.failed]
+    tp_fail = [r for r in c.throughput_rows if r.failed]
+    checked = len(c.rows)
+    verdict = "FAIL" if failures else "PASS"
+    lines = [
+        f"## facebench compare: {verdict}",
+        "",
+        f"**{verdict}**: {len(failures)} of {checked} checks failed "
+        f"({len(metric_fail)} of {len(c.metric_rows)} metric rows, {len(tp_fail)} of {len(c.throughput_rows)} throughput rows).",
+        "",
+        f"- baseline: {_describe(c.baseline)}",
+        f"- current: {_describe(c.current)}",
+        "- tolerances (largest tolerated worsening): "
+        + ", ".join(f"{name} {value:g}" for name, value in c.tolerances.items())
+        + ("" if c.throughput_tolerance is None else f"; detector images/s -{c.throughput_tolerance:.0%}"),
+        f"- rule: a metric fails when it is worse by more than its tolerance and a paired bootstrap "
+        f"({c.n_resamples} resamples of pairs, {CONFIDENCE:.0%}) over the test images both runs scored puts the "
+        "whole CI of the drop above 0. Without per-image scores for either run: worse by more than the "
+        "tolerance and the two runs' CIs do not overlap; without CIs either: the tolerance alone "
+        f"(\"{TOLERANCE_ONLY}\"). Gains never fail; rows missing in current fail.",
+    ]
+    if failures:
+        lines += ["", "### Failures", ""]
+        if metric_fail:
+            lines += _table(METRIC_HEADER, [_metric_cells(r) for r in metric_fail])
+        if tp_fail:
+            lines += [""] if metric_fail else []
+            lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in tp_fail])
+    others = [r for r in c.metric_rows if not r.failed]
+    lines += ["", f"### Metrics ({len(others)} other compared rows)", ""]
+    lines += _table(METRIC_HEADER, [_metric_cells(r) for r in others]) if others else ["(none)"]
+    if c.throughput_rows:
+        lines += ["", "### Detector throughput", ""]
+        lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in c.throughput_rows])
+    elif c.throughput_tolerance is None:
+        lines += ["", "### Detector throughput", "", "(not checked: --no-throughput)"]
+    if c.current.errors:
+        lines += ["", "### Errors in the current run", ""]
+        lines += [f"- {_cell(e.get('task', '?'))}: {_cell(e.get('message', ''))}" for e in c.current.errors]
+    base_env, new_env = _environment(c.baseline), _environment(c.current)
+    lines += ["", "### Environment", ""]
+    lines += _table(["", "baseline", "current"],
+                    [[name, base_env.get(name) or "-", new_env.get(name) or "-"] for name in ENVIRONMENT_FIELDS])
+    warning = c.environment_warning()
+    if warning:
+        lines += ["", f"> **Warning:** {warning}."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,255 @@
+"""One run's results in one object: load them from the store or a JSON export, write them as JSON.
+
+A results JSON file (``facebench-results``, version 1) holds the run record and its metric,
+throughput, error and per-image score rows, so a baseline can live in a repository or a CI
+artifact without the SQLite store and the run folders next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facebench.harness.errors import FacebenchError
+from facebench.harness.store import Store, StoreError
+
+FORMAT = "facebench-results"
+VERSION = 1
+DEFAULT_STORE = Path("results/facebench.sqlite")
+#: How many run ids an "unknown run" message lists.
+RECENT_RUNS = 5
+
+# Numeric columns that may be NaN (stored as NULL in SQLite and as null in JSON).
+_FLOATS = {
+    "metrics": ("value", "ci_low", "ci_high"),
+    "throughput": ("seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+                   "peak_rss_mb", "decode_images_per_s"),
+    "scores": ("score",),
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+class ResultsError(FacebenchError):
+    """A results reference (file, store, run id) that cannot be read."""
+
+
+@dataclass
+class Results:
+    """A run record with its metric, throughput, error and per-image score rows."""
+
+    run: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    scores: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: Where the results were loaded from (for reports); not exported.
+    source: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.get("run_id", ""))
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        """``run["info"]["environment"]`` (empty if the run has none)."""
+        info = self.run.get("info") or {}
+        return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
+
+
+# --------------------------------------------------------------------------- export
+
+
+def results_to_dict(results: Results) -> dict[str, Any]:
+    """The JSON-ready form: NaN and infinities become None (null)."""
+    return _json_safe({
+        "format": FORMAT,
+        "version": VERSION,
+        "run": results.run,
+        "metrics": results.metrics,
+        "throughput": results.throughput,
+        "errors": results.errors,
+        "scores": results.scores,
+    })
+
+
+def export_json(results: Results, path: str | Path) -> Path:
+    """Write ``results`` to ``path`` as JSON, atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results_to_dict(results), allow_nan=False, indent=1, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_results(ref: str | Path, default_store: str | Path = DEFAULT_STORE) -> Results:
+    """Results named by ``ref``.
+
+    ``ref`` is a results JSON file; ``STORE.sqlite:RUN_ID`` (``:latest`` or no ``:RUN_ID`` for the
+    latest run); or a bare run id or ``latest``, looked up in ``default_store``. Per-image scores
+    come from the JSON or from ``<store folder>/runs/<run_id>/scores.parquet`` (empty if absent).
+    """
+    text = str(ref)
+    if not text.strip():
+        raise ResultsError("empty results reference; pass a results .json, STORE.sqlite[:RUN_ID] or a run id")
+    path = Path(text)
+    if path.is_file():
+        if _is_sqlite(path):
+            return _from_store(path, None)
+        return _from_json(path)
+    if path.is_dir():
+        raise ResultsError(f"{path} is a folder; pass a results .json, STORE.sqlite[:RUN_ID] or a run id")
+    if path.suffix.lower() == ".json":
+        raise ResultsError(f"{path}: no such results file")
+    if path.suffix.lower() in _STORE_SUFFIXES:
+        raise ResultsError(f"{path}: no such results store")
+    store_part, sep, run_part = text.rpartition(":")
+    if sep and store_part and (Path(store_part).suffix.lower() in _STORE_SUFFIXES or Path(store_part).is_file()):
+        if not Path(store_part).is_file():
+            raise ResultsError(f"{store_part}: no such results store")
+        return _from_store(Path(store_part), run_part)
+    if "/" in text or os.sep in text:
+        raise ResultsError(f"{text}: no such file")
+    store = Path(default_store)
+    if not store.is_file():
+        raise ResultsError(
+            f"no results store at {store} to look up run {text!r}; pass STORE.sqlite:{text} or the results folder"
+        )
+    return _from_store(store, text)
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from exc
+
+
+def _from_store(path: Path, run_id: str | None) -> Results:
+    store = Store(path)
+    try:
+        runs = store.runs()
+    except StoreError as exc:
+        raise ResultsError(str(exc)) from exc
+    if not runs:
+        raise ResultsError(f"{path}: no runs stored yet")
+    if run_id in (None, "", "latest"):
+        run = runs[-1]
+    else:
+        matches = [r for r in runs if r["run_id"] == run_id]
+        if not matches:
+            recent = ", ".join(r["run_id"] for r in reversed(runs[-RECENT_RUNS:]))
+            raise ResultsError(f"{path}: no run {run_id!r}; most recent: {recent}")
+        run = matches[0]
+    run = dict(run)
+    if isinstance(run.get("info"), str):
+        try:
+            run["info"] = json.loads(run["info"])
+        except json.JSONDecodeError:
+            run["info"] = {}
+    rid = run["run_id"]
+
+    def rows(items: list[dict[str, Any]], kind: str | None) -> list[dict[str, Any]]:
+        out = [{k: v for k, v in item.items() if k != "run_id"} for item in items]
+        return [_floats(r, _FLOATS[kind]) for r in out] if kind else out
+
+    return Results(
+        run=run,
+        metrics=rows(store.metrics(rid), "metrics"),
+        throughput=rows(store.throughput(rid), "throughput"),
+        errors=rows(store.errors(rid), None),
+        scores=_read_scores(path.parent / "runs" / rid / "scores.parquet"),
+        source=f"{path}:{rid}",
+    )
+
+
+def _read_scores(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise ResultsError(f"{path}: unreadable scores file: {exc}") from exc
+    return [_score_row(r) for r in table.to_pylist()]
+
+
+def _score_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Fill the score columns older runs lack (trained where tested, no perturbation)."""
+    row = dict(row)
+    row.setdefault("train_corpus", row.get("corpus"))
+    if not row.get("train_corpus"):
+        row["train_corpus"] = row.get("corpus")
+    row.setdefault("perturbation", "none")
+    row["artifact_names"] = list(row.get("artifact_names") or [])
+    return _floats(row, _FLOATS["scores"])
+
+
+def _floats(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    for column in columns:
+        if column in row and row[column] is None:
+            row[column] = math.nan
+    return row
+
+
+def _from_json(path: Path) -> Results:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: not a results JSON file (not text: {exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ResultsError(f"{path}: not a facebench results file (format {found!r}, expected {FORMAT!r})")
+    version = data.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ResultsError(f"{path}: results format version {version!r} is not one this facebench reads (<= {VERSION})")
+    run = data.get("run")
+    if not isinstance(run, dict) or "run_id" not in run:
+        raise ResultsError(f"{path}: the results file has no run record with a run_id")
+    lists = {}
+    for key in ("metrics", "throughput", "errors", "scores"):
+        items = data.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ResultsError(f"{path}: {key!r} must be a list of objects")
+        lists[key] = items
+    return Results(
+        run=run,
+        metrics=[_floats(dict(r), _FLOATS["metrics"]) for r in lists["metrics"]],
+        throughput=[_floats(dict(r), _FLOATS["throughput"]) for r in lists["throughput"]],
+        errors=[dict(r) for r in lists["errors"]],
+        scores=[_score_row(r) for r in lists["scores"]],
+        source=str(path),
+    )
