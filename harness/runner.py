@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import secrets
+import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from facebench.harness import __version__, registry
 from facebench.harness.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
 from facebench.harness.errors import FacebenchError
-from facebench.harness.metrics import compute_metrics
+from facebench.harness.environment import environment
+from facebench.harness.metrics import calibrated_threshold, compute_metrics, metrics_with_ci
+from facebench.harness.perturb import Perturbation
+from facebench.harness.perturb import parse as parse_perturbation
+from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
-from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
-from facebench.harness.timing import ThroughputMeter
+from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite
+from facebench.harness.timing import ThroughputMeter, current_rss_bytes, set_eval, sweep_batch_sizes
 from facebench.harness.types import Batch
+
+#: The clean images: no perturbation.
+CLEAN = parse_perturbation("none")
+#: Bumped when task results change meaning, so cached tasks of an older harness are measured again.
+TASK_FORMAT = 1
 
 
 class MixedSizeError(FacebenchError):
@@ -140,11 +149,12 @@ def _check_same_size(shapes: dict, batch: Batch, source: str, label: str) -> Non
 
 @dataclass
 class Evaluation:
-    """What one detector did on one corpus's test split."""
+    """What one detector, trained on one corpus, did on one test corpus under one perturbation."""
 
     metrics: list[dict[str, Any]]
-    throughput: dict[str, Any]
+    throughput: dict[str, Any] | None
     scores: list[dict[str, Any]] = field(repr=False)
+    cached: bool = False
 
 
 def _check_scores(scores: Any, n: int, detector: str) -> np.ndarray:
@@ -156,62 +166,252 @@ def _check_scores(scores: Any, n: int, detector: str) -> np.ndarray:
     return scores
 
 
-def evaluate(
-    corpus: Corpus,
-    spec: DetectorSpec,
-    split: SplitSpec,
-    corpus_label: str,
-    progress: Progress | None = None,
-) -> Evaluation:
-    """Fit ``spec``'s detector on the train split (if it learns), score the test split."""
-    detector = registry.create("detector", spec.name, **spec.params)
+def three_way_split(corpus: Corpus, split: SplitSpec) -> tuple[Corpus, Corpus, Corpus]:
+    """(fit, calibration, test) views by pair; calibration is empty when its fraction is 0."""
     train, test = corpus.split(split.test_fraction, split.seed)
+    if split.calibration_fraction <= 0:
+        return train, train.select(ids=()), test
+    fit, calibration = train.split(split.calibration_fraction, split.seed + 1)
+    return fit, calibration, test
+
+
+def score_split(detector: Any, split: Corpus, batch_size: int, label: str, perturbation: Perturbation = CLEAN,
+                progress: Progress | None = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
+    """Score every image of ``split`` in batches: (rows, scores, throughput).
+
+    The clock runs around ``detector.score`` only; reading and decoding the images is timed
+    apart (``decode_images_per_s``), and so is the perturbation, which belongs to neither.
+    ``peak_rss_mb`` is the process's resident memory read after each batch (a sampling thread
+    would cost fast detectors a few percent of their speed).
+    """
+    meter = ThroughputMeter(device=str(getattr(detector, "device", "cpu") or "cpu"))
+    rows_all, scores_all, decode_seconds, peak_rss = [], [], 0.0, 0
+    task = _track(progress, description, len(split))
+    batches = split.iter_batches(batch_size)
+    while True:
+        start = time.perf_counter()
+        try:
+            rows, images = next(batches)
+        except StopIteration:
+            break
+        decode_seconds += time.perf_counter() - start
+        if perturbation.steps:
+            images = perturbation.apply(images, keys=[f"{split.digest}:{row['id']}" for row in rows])
+        with meter.batch(len(rows)):
+            scores = detector.score(images)
+        peak_rss = max(peak_rss, current_rss_bytes() or 0)
+        scores_all.append(_check_scores(scores, len(rows), label))
+        rows_all.extend(rows)
+        _advance(progress, task, len(rows))
+    scores = np.concatenate(scores_all) if scores_all else np.zeros(0)
+    images = len(rows_all)
+    throughput = {**meter.summary(), "batch_size": batch_size, "peak_rss_mb": peak_rss / 2**20 if peak_rss else None,
+                  "decode_images_per_s": images / decode_seconds if decode_seconds > 0 else None}
+    return rows_all, scores, throughput
+
+
+def calibrate(detector: Any, calibration: Corpus, batch_size: int, label: str) -> float | None:
+    """The threshold that maximises balanced accuracy on the calibration split (None: no split or one class)."""
+    if len(calibration) == 0:
+        return None
+    rows, scores, _ = score_split(detector, calibration, batch_size, label)
+    labels = np.array([int(r["label"]) for r in rows])
+    if len(np.unique(labels)) < 2:
+        return None
+    return calibrated_threshold(labels, scores)
+
+
+def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | None, bootstrap: BootstrapSpec,
+                sensitivity_on: bool, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Metric rows with bootstrap intervals for all images and per artifact, plus counterfactual sensitivity."""
+    labels = np.array([int(r["label"]) for r in rows])
+    pairs = np.array([r["pair"] for r in rows])
+    names = [set(r["artifact_names"]) for r in rows]
+    out = []
+    for artifact in ["all", *sorted(set().union(*names))]:
+        keep = np.ones(len(labels), bool) if artifact == "all" else (labels == 0) | np.array([artifact in n for n in names])
+        n_fake = int(labels[keep].sum())
+        counts = {"n_real": int(keep.sum()) - n_fake, "n_fake": n_fake}
+        if bootstrap.resamples > 0:
+            values = metrics_with_ci(labels[keep], scores[keep], pairs[keep], n_resamples=bootstrap.resamples,
+                                     seed=bootstrap.seed, confidence=bootstrap.confidence, calibrated_threshold=threshold)
+        else:
+            values = {name: {"value": value, "ci_low": None, "ci_high": None}
+                      for name, value in compute_metrics(labels[keep], scores[keep], calibrated_threshold=threshold).items()}
+        if sensitivity_on and artifact != "all":
+            real, fake = counterfactual_pairs(rows, scores, artifact)
+            values.update(sensitivity(real, fake, threshold, bootstrap.resamples, bootstrap.confidence, bootstrap.seed))
+        out += [{**base, "artifact": artifact, "metric": name, **value, **counts} for name, value in values.items()]
+    return out
+
+
+def task_key(spec: DetectorSpec, detector_cls: Any, train: Corpus, test: Corpus, perturbation: str, suite: Suite,
+             labels: tuple[str, str]) -> str:
+    """Content hash naming one cached task result."""
+    content = {
+        "detector": spec.name, "label": spec.label, "version": str(getattr(detector_cls, "version", "?")),
+        "params": spec.params, "batch_size": spec.batch_size, "train": train.digest, "test": test.digest,
+        "corpus_labels": labels, "perturbation": perturbation, "split": asdict(suite.split),
+        "bootstrap": asdict(suite.bootstrap), "sensitivity": suite.protocols.sensitivity, "harness": TASK_FORMAT,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class TaskCache:
+    """Finished task results as JSON files under ``root``, written atomically, so a killed run
+    resumes where it stopped and a re-run reuses what it already measured."""
+
+    def __init__(self, root: Path, enabled: bool = True):
+        self.root = root
+        self.enabled = enabled
+
+    def load(self, key: str) -> Evaluation | None:
+        path = self.root / f"{key}.json"
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return Evaluation(data["metrics"], data["throughput"], data["scores"], cached=True)
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged entry is measured again
+
+    def save(self, key: str, evaluation: Evaluation) -> None:
+        if not self.enabled:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {"metrics": evaluation.metrics, "throughput": evaluation.throughput, "scores": evaluation.scores}
+        temporary = self.root / f".{key}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(data, default=_json_default))
+        os.replace(temporary, self.root / f"{key}.json")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def evaluate_group(
+    spec: DetectorSpec,
+    train: tuple[str, Corpus],
+    tests: list[tuple[str, Corpus]],
+    suite: Suite,
+    cache: TaskCache,
+    progress: Progress | None = None,
+) -> list[tuple[str, Evaluation | Exception]]:
+    """Fit ``spec``'s detector on one corpus (if it learns), calibrate there, and score the test
+    split of every corpus in ``tests`` under every perturbation; cached tasks are reused.
+
+    Returns (task name, evaluation or the error of that task). A failure to build or fit the
+    detector raises: every task of the group needs it.
+    """
+    train_label, train_corpus = train
+    perturbations = [CLEAN, *(parse_perturbation(p) for p in suite.protocols.perturbations)]
+    detector_cls = registry.load("detector", spec.name)
+    todo = [(test_label, test_corpus, p) for test_label, test_corpus in tests for p in perturbations]
+    keys = {(t, p.name): task_key(spec, detector_cls, train_corpus, c, p.name, suite, (train_label, t)) for t, c, p in todo}
+    results: list[tuple[str, Evaluation | Exception]] = []
+    cached = {k: cache.load(key) for k, key in keys.items()}
+    detector, threshold = None, None
+    for test_label, test_corpus, perturbation in todo:
+        name = _task_name(spec.label, train_label, test_label, perturbation.name)
+        hit = cached[(test_label, perturbation.name)]
+        if hit is not None:
+            results.append((name, hit))
+            continue
+        if detector is None:
+            detector, threshold = _fitted(spec, train_label, train_corpus, suite.split, progress)
+        try:
+            evaluation = _evaluate_one(detector, spec, threshold, (train_label, train_corpus),
+                                       (test_label, test_corpus), perturbation, suite, progress)
+        except Exception as exc:  # one failing task must not lose the group's others
+            results.append((name, exc))
+            continue
+        cache.save(keys[(test_label, perturbation.name)], evaluation)
+        results.append((name, evaluation))
+    return results
+
+
+def _task_name(detector: str, train: str, test: str, perturbation: str) -> str:
+    name = f"detect {detector} on {test}"
+    if train != test:
+        name += f" (trained on {train})"
+    return name if perturbation == "none" else f"{name} under {perturbation}"
+
+
+def _batch_size(spec: DetectorSpec, detector: Any) -> int:
+    return int(spec.batch_size or getattr(detector, "batch_size", 32))
+
+
+def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
+            progress: Progress | None) -> tuple[Any, float | None]:
+    detector = registry.create("detector", spec.name, **spec.params)
+    fit_part, calibration, test = three_way_split(corpus, split)
     if len(test) == 0:
         raise CorpusError(f"{corpus.root}: the test split is empty; generate more images")
     if detector.requires_fit:
-        if len(np.unique(train.labels)) < 2:
+        if len(np.unique(fit_part.labels)) < 2:
             raise CorpusError(f"{corpus.root}: the train split needs real and fake images to fit {spec.label!r}")
-        task = _track(progress, f"fit {spec.label} on {corpus_label}", 1)
-        detector.fit(train.load_images(), train.labels)
+        task = _track(progress, f"fit {spec.label} on {label}", 1)
+        detector.fit(fit_part.load_images(), fit_part.labels)
         _advance(progress, task)
-    meter = ThroughputMeter(device=getattr(detector, "device", "cpu"))
-    batch_size = int(getattr(detector, "batch_size", 32))
-    rows_all, scores_all = [], []
-    task = _track(progress, f"score {spec.label} on {corpus_label}", len(test))
-    for rows, images in test.iter_batches(batch_size):
-        with meter.batch(len(rows)):
-            scores = detector.score(images)
-        scores_all.append(_check_scores(scores, len(rows), spec.label))
-        rows_all.extend(rows)
-        _advance(progress, task, len(rows))
-    scores = np.concatenate(scores_all)
-    labels = np.array([r["label"] for r in rows_all])
-    names = [set(r["artifact_names"]) for r in rows_all]
-    generator = ",".join(sorted({r["source"] for r in rows_all}))
+    set_eval(detector)
+    return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
 
-    def metric_rows(artifact: str, keep: np.ndarray) -> list[dict[str, Any]]:
-        values = compute_metrics(labels[keep], scores[keep])
-        n_fake = int(labels[keep].sum())
-        return [
-            {
-                "corpus": corpus_label, "corpus_digest": corpus.digest, "generator": generator,
-                "detector": spec.label, "artifact": artifact, "metric": metric, "value": value,
-                "n_real": int(keep.sum()) - n_fake, "n_fake": n_fake,
-            }
-            for metric, value in values.items()
-        ]
 
-    metrics = metric_rows("all", np.ones(len(labels), bool))
-    for artifact in sorted(set().union(*names)):
-        keep = (labels == 0) | np.array([artifact in n for n in names])
-        metrics += metric_rows(artifact, keep)
+def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train: tuple[str, Corpus],
+                  test: tuple[str, Corpus], perturbation: Perturbation, suite: Suite,
+                  progress: Progress | None) -> Evaluation:
+    (train_label, train_corpus), (test_label, test_corpus) = train, test
+    _, _, test_split = three_way_split(test_corpus, suite.split)
+    if len(test_split) == 0:
+        raise CorpusError(f"{test_corpus.root}: the test split is empty; generate more images")
+    batch_size = _batch_size(spec, detector)
+    description = f"score {spec.label} on {test_label}" + ("" if perturbation is CLEAN else f" ({perturbation.name})")
+    rows, scores, throughput = score_split(detector, test_split, batch_size, spec.label, perturbation, progress, description)
+    generator = ",".join(sorted({r["source"] for r in rows}))
+    base = {"corpus": test_label, "train_corpus": train_label, "corpus_digest": test_corpus.digest,
+            "generator": generator, "detector": spec.label, "perturbation": perturbation.name}
+    metrics = metric_rows(rows, scores, threshold, suite.bootstrap, suite.protocols.sensitivity, base)
     score_rows = [
-        {"corpus": corpus_label, "detector": spec.label, "id": r["id"], "pair": r["pair"], "label": int(r["label"]),
-         "artifact_names": list(r["artifact_names"]), "score": float(s)}
-        for r, s in zip(rows_all, scores)
+        {"corpus": test_label, "train_corpus": train_label, "perturbation": perturbation.name, "detector": spec.label,
+         "id": r["id"], "pair": r["pair"], "label": int(r["label"]), "artifact_names": list(r["artifact_names"]),
+         "score": float(s)}
+        for r, s in zip(rows, scores)
     ]
-    throughput = {**meter.summary(), "batch_size": batch_size}
-    return Evaluation(metrics, throughput, score_rows)
+    # One speed figure per (detector, corpus): clean images, trained where tested.
+    keep_speed = perturbation is CLEAN and train_label == test_label
+    return Evaluation(metrics, throughput if keep_speed else None, score_rows)
+
+
+def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label: str,
+             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec()) -> Evaluation:
+    """Fit ``spec``'s detector on the train split (if it learns), score the test split: one task, uncached."""
+    suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap)
+    detector, threshold = _fitted(spec, corpus_label, corpus, split, progress)
+    return _evaluate_one(detector, spec, threshold, (corpus_label, corpus), (corpus_label, corpus), CLEAN, suite, progress)
+
+
+def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite) -> list[dict[str, Any]]:
+    """Throughput rows of a timm-style batch-size sweep of ``spec``'s detector, fitted on ``corpus``."""
+    settings = suite.throughput
+    detector, _ = _fitted(spec, label, corpus, replace(suite.split, calibration_fraction=0.0), None)
+    _, _, test = three_way_split(corpus, suite.split)
+    images = test.load_images(test.rows()[: settings.images])
+    rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
+    return [_sweep_row(f"{spec.label} @ {label}", row) for row in rows]
+
+
+def _sweep_row(name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A sweep result as a throughput row; latencies per image (batch latency / batch size)."""
+    out = {"kind": "sweep", "name": name, "device": row["device"], "batch_size": row["batch_size"],
+           "images": 0, "seconds": 0.0, "images_per_s": None, "error": row["error"]}
+    if row["error"] is None:
+        per_image = {q: row[f"batch_latency_{q}_ms"] / row["batch_size"] for q in ("p50", "p95", "p99")}
+        out.update(images=row["images"] * row["rounds"], seconds=row["median_round_s"], images_per_s=row["images_per_s"],
+                   latency_p50_ms=per_image["p50"], latency_p95_ms=per_image["p95"], latency_p99_ms=per_image["p99"],
+                   peak_rss_mb=row["peak_rss_mb"])
+    return out
 
 
 def new_run_id() -> str:
@@ -235,21 +435,6 @@ def run_record(suite: str, started: str, status: str, info: dict[str, Any]) -> d
     }
 
 
-def environment() -> dict[str, Any]:
-    """Where the figures were measured."""
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
 @dataclass
 class RunResult:
     run: dict[str, Any]
@@ -257,6 +442,7 @@ class RunResult:
     throughput: list[dict[str, Any]]
     errors: list[dict[str, str]]
     run_dir: Path
+    cached_tasks: int = 0
 
 
 def check_suite(suite: Suite) -> None:
@@ -270,14 +456,21 @@ def check_suite(suite: Suite) -> None:
                 registry.check_params(registry.load(kind, reals.name), reals.params, f"{suite.source}: {kind} {spec.label!r} reals")
 
 
-def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True) -> RunResult:
-    """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on."""
+def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True,
+              use_cache: bool = True) -> RunResult:
+    """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
+
+    Finished tasks are cached under ``results_dir/tasks`` as they end, so a killed run resumes
+    where it stopped and a repeated run reuses them (``use_cache=False`` measures everything again).
+    """
     check_suite(suite)
     results_dir = Path(results_dir)
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
+    cache = TaskCache(results_dir / "tasks", enabled=use_cache)
     started = now()
     metrics, throughput, errors, score_rows = [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
+    reused = 0
     progress = make_progress(show_progress)
     with progress if progress is not None else nullcontext():
         for gen_spec in suite.generators:
@@ -288,28 +481,42 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                 continue
             corpora.append((gen_spec, corpus))
             throughput.append({"kind": "generator", "name": gen_spec.label, **gen_throughput})
+        labelled = [(spec.label, corpus) for spec, corpus in corpora]
         for det_spec in suite.detectors:
-            for gen_spec, corpus in corpora:
+            for train in labelled:
+                tests = labelled if suite.protocols.cross_generator else [train]
                 try:
-                    result = evaluate(corpus, det_spec, suite.split, gen_spec.label, progress)
+                    outcomes = evaluate_group(det_spec, train, tests, suite, cache, progress)
                 except Exception as exc:
-                    errors.append({"task": f"detect {det_spec.label} on {gen_spec.label}", "message": _one_line(exc)})
+                    errors.append({"task": f"fit {det_spec.label} on {train[0]}", "message": _one_line(exc)})
                     continue
-                metrics += result.metrics
-                score_rows += result.scores
-                throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {gen_spec.label}", **result.throughput})
+                for task, outcome in outcomes:
+                    if isinstance(outcome, Exception):
+                        errors.append({"task": task, "message": _one_line(outcome)})
+                        continue
+                    reused += outcome.cached
+                    metrics += outcome.metrics
+                    score_rows += outcome.scores
+                    if outcome.throughput is not None:
+                        throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {train[0]}", **outcome.throughput})
+            if suite.throughput.batch_sizes and labelled:
+                try:
+                    throughput += sweep(det_spec, *labelled[0], suite)
+                except Exception as exc:
+                    errors.append({"task": f"throughput sweep of {det_spec.label}", "message": _one_line(exc)})
     run = run_record(
         suite.name,
         started,
         "ok" if not errors else ("partial" if metrics else "failed"),
-        {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora}},
+        {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
+         "cached_tasks": reused},
     )
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:
         run_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")
     store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir)
+    return RunResult(run, metrics, throughput, errors, run_dir, reused)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -34,12 +34,46 @@ class DetectorSpec:
     name: str
     label: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: Images per ``score`` call; None: the detector's own preference.
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
 class SplitSpec:
+    """Pairs go to test (``test_fraction``); of the rest, ``calibration_fraction`` is held out of
+    fitting to calibrate the decision threshold, and the remainder trains."""
+
     test_fraction: float = 0.5
     seed: int = 0
+    calibration_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    #: Train (and calibrate) on each corpus, test on every corpus: the generalisation matrix.
+    cross_generator: bool = False
+    #: Perturbation spec strings (see facebench.harness.perturb); clean images are always scored.
+    perturbations: tuple[str, ...] = ()
+    #: Mean score shift and flip rate over counterfactual (real, fake) pairs, per artifact.
+    sensitivity: bool = True
+
+
+@dataclass(frozen=True)
+class BootstrapSpec:
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ThroughputSpec:
+    """A timm-style timing of each fitted detector on in-memory batches, beside the timing taken
+    while scoring; empty ``batch_sizes``: no sweep."""
+
+    batch_sizes: tuple[int, ...] = ()
+    warmup: int = 1
+    rounds: int = 3
+    images: int = 64
 
 
 @dataclass(frozen=True)
@@ -50,6 +84,9 @@ class Suite:
     detectors: tuple[DetectorSpec, ...]
     split: SplitSpec = SplitSpec()
     description: str = ""
+    protocols: ProtocolSpec = ProtocolSpec()
+    bootstrap: BootstrapSpec = BootstrapSpec()
+    throughput: ThroughputSpec = ThroughputSpec()
 
 
 def _take(table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]], where: str, required=()) -> dict[str, Any]:
@@ -99,13 +136,23 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     """A :class:`Suite` from parsed TOML; ``source`` names the file in errors."""
     _take(
         data,
-        {"name": str, "description": str, "split": dict, "generators": list, "detectors": list},
+        {"name": str, "description": str, "split": dict, "generators": list, "detectors": list,
+         "protocols": dict, "bootstrap": dict, "throughput": dict},
         source,
         required=("generators", "detectors"),
     )
-    split = SplitSpec(**_take(data.get("split", {}), {"test_fraction": (float, int), "seed": int}, f"{source} [split]"))
+    split = SplitSpec(**_take(data.get("split", {}), {"test_fraction": (float, int), "seed": int,
+                                                        "calibration_fraction": (float, int)}, f"{source} [split]"))
     if not 0 < split.test_fraction < 1:
         raise SuiteError(f"{source} [split]: test_fraction must be in (0, 1), got {split.test_fraction}")
+    if not 0 <= split.calibration_fraction < 1:
+        raise SuiteError(f"{source} [split]: calibration_fraction must be in [0, 1), got {split.calibration_fraction}")
+    protocols = _protocols(data.get("protocols", {}), f"{source} [protocols]")
+    bootstrap = BootstrapSpec(**_take(data.get("bootstrap", {}), {"resamples": int, "confidence": float, "seed": int},
+                                      f"{source} [bootstrap]"))
+    if bootstrap.resamples < 0 or not 0 < bootstrap.confidence < 1:
+        raise SuiteError(f"{source} [bootstrap]: resamples must be >= 0 (0: no intervals) and confidence in (0, 1)")
+    throughput = _throughput(data.get("throughput", {}), f"{source} [throughput]")
     generators = []
     for i, table in enumerate(data["generators"]):
         where = f"{source} generators[{i}]"
@@ -117,7 +164,9 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         where = f"{source} detectors[{i}]"
         if not isinstance(table, dict):
             raise SuiteError(f"{where}: must be a table")
-        _take(table, {"name": str, "label": str, "params": dict}, where, required=("name",))
+        _take(table, {"name": str, "label": str, "params": dict, "batch_size": int}, where, required=("name",))
+        if table.get("batch_size", 1) < 1:
+            raise SuiteError(f"{where}: 'batch_size' must be >= 1, got {table['batch_size']}")
         detectors.append(DetectorSpec(**{"label": table["name"], **table}))
     if not generators or not detectors:
         raise SuiteError(f"{source}: a suite needs at least one generator and one detector")
@@ -130,7 +179,36 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         detectors=tuple(detectors),
         split=split,
         description=data.get("description", ""),
+        protocols=protocols,
+        bootstrap=bootstrap,
+        throughput=throughput,
     )
+
+
+def _protocols(table: dict[str, Any], where: str) -> ProtocolSpec:
+    from facebench.harness.perturb import PerturbationError, parse_grid
+
+    _take(table, {"cross_generator": bool, "perturbations": list, "sensitivity": bool}, where)
+    specs = table.get("perturbations", [])
+    if not all(isinstance(spec, str) for spec in specs):
+        raise SuiteError(f"{where}: 'perturbations' must be a list of strings, got {specs!r}")
+    try:
+        names = tuple(p.name for p in parse_grid(specs)) if specs else ()
+    except PerturbationError as exc:
+        raise SuiteError(f"{where}: {exc}") from None
+    return ProtocolSpec(table.get("cross_generator", False), tuple(n for n in names if n != "none"),
+                        table.get("sensitivity", True))
+
+
+def _throughput(table: dict[str, Any], where: str) -> ThroughputSpec:
+    _take(table, {"batch_sizes": list, "warmup": int, "rounds": int, "images": int}, where)
+    sizes = table.get("batch_sizes", [])
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes):
+        raise SuiteError(f"{where}: 'batch_sizes' must be a list of integers >= 1, got {sizes!r}")
+    for key, low in (("warmup", 0), ("rounds", 1), ("images", 1)):
+        if table.get(key, low) < low:
+            raise SuiteError(f"{where}: {key!r} must be >= {low}, got {table[key]}")
+    return ThroughputSpec(tuple(sizes), table.get("warmup", 1), table.get("rounds", 3), table.get("images", 64))
 
 
 def load_suite(path_or_name: str | Path | None = None) -> Suite:
