@@ -352,6 +352,22 @@ def compare(
 
 @app.command()
 @handle_errors
+def export(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id, 'latest', or STORE.sqlite[:RUN_ID].")] = "latest",
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")] = Path("results.json"),
+    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")] = Path("results"),
+) -> None:
+    """Write a stored run (metrics with CIs, throughput, errors, per-image scores) as one JSON file,
+    e.g. a baseline for `facebench compare`."""
+    from facebench.harness.results import export_json, load_results
+
+    loaded = load_results(run_ref, results / "facebench.sqlite")
+    path = export_json(loaded, out)
+    stdout.print(f"wrote run {loaded.run_id} ({len(loaded.metrics)} metric rows, {len(loaded.scores)} scores) to {path}")
+
+
+@app.command()
+@handle_errors
 def gallery(
     corpus_path: Annotated[Path, typer.Argument(metavar="CORPUS", help="Corpus folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("gallery.png"),

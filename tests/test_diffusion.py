@@ -351,7 +351,7 @@ def test_the_documented_suite_runs_on_a_tiny_pipeline_and_photos(pipelines, tmp_
     from facebench.harness.runner import check_suite, run_suite
     from facebench.harness.suite import load_suite
 
-    documented = ROOT / "docs" / "suites" / "stable-diffusion-vs-photos.toml"
+    documented = ROOT / "benchmarks" / "suites" / "examples" / "stable-diffusion-vs-photos.toml"
     check_suite(load_suite(documented))
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -311,6 +311,6 @@ def test_the_documented_example_suite_names_real_plugins_and_parameters():
     from facebench.harness.runner import check_suite
     from facebench.harness.suite import load_suite
 
-    suite = load_suite(Path(__file__).parents[1] / "docs" / "suites" / "stylegan2-vs-photos.toml")
+    suite = load_suite(Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "stylegan2-vs-photos.toml")
     check_suite(suite)
     assert suite.generators[0].reals.name == "folder"
