@@ -77,7 +77,7 @@ _ADDED_IN_2 = {
                 "ci_low": "REAL", "ci_high": "REAL"},
     "throughput": {"latency_p99_ms": "REAL", "peak_rss_mb": "REAL", "decode_images_per_s": "REAL", "error": "TEXT"},
 }
-_OPTIONAL = {"train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
+_OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
              "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None}
 
 
