@@ -64,7 +64,7 @@ _RANK_METRICS = {"auc", "ap", "eer", *TPR_AT_FPR}
 # Slack on FPR <= target against rounding; FPRs are k / n_real, far coarser than this.
 _FPR_TOL = 1e-12
 # Resamples x images held in memory at once by the bootstrap.
-_CHUNK_ELEMENTS = 4_000_000
+_CHUNK_ELEMENTS = 1_000_000
 
 
 # --------------------------------------------------------------------------- validation
@@ -276,12 +276,16 @@ class _Weighted:
     def __call__(self, counts: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Each metric of ``names`` for each row of ``counts`` (resamples x pairs)."""
         out: dict[str, np.ndarray] = {}
-        step = max(1, _CHUNK_ELEMENTS // max(len(self.sorted_pair), 1))
+        step = self.rows_per_chunk()
         for start in range(0, len(counts), step):
             part = self._chunk(counts[start : start + step], names)
             for name in names:
                 out.setdefault(name, []).append(part[name])
         return {name: np.concatenate(values) for name, values in out.items()}
+
+    def rows_per_chunk(self) -> int:
+        """Resamples per chunk so that one chunk's working arrays stay near _CHUNK_ELEMENTS."""
+        return max(1, _CHUNK_ELEMENTS // max(len(self.sorted_pair), self.n_pairs, 1))
 
     def _chunk(self, counts: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         sums = counts @ self.table
@@ -334,14 +338,24 @@ class _Weighted:
         return out
 
 
-def _resample_counts(n_pairs: int, n_resamples: int, seed: int) -> np.ndarray:
-    """How often each pair is drawn in each resample (n_pairs draws with replacement each)."""
+def _resample_counts(n_pairs: int, n_resamples: int, seed: int, rows_per_chunk: int | None = None):
+    """How often each pair is drawn in each resample (n_pairs draws with replacement each), as
+    float arrays of at most ``rows_per_chunk`` resamples, so memory does not grow with
+    resamples x pairs."""
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_pairs, size=(int(n_resamples), n_pairs))
-    draws += np.arange(int(n_resamples))[:, None] * n_pairs
-    return np.bincount(draws.ravel(), minlength=int(n_resamples) * n_pairs).reshape(-1, n_pairs).astype(float)
+    step = int(n_resamples) if rows_per_chunk is None else max(1, int(rows_per_chunk))
+    for start in range(0, int(n_resamples), step):
+        rows = min(step, int(n_resamples) - start)
+        draws = rng.integers(0, n_pairs, size=(rows, n_pairs))
+        draws += np.arange(rows)[:, None] * n_pairs
+        yield np.bincount(draws.ravel(), minlength=rows * n_pairs).reshape(-1, n_pairs).astype(float)
+
+
+def _over_chunks(weighted: "_Weighted", chunks, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    parts = [weighted(counts, names) for counts in chunks]
+    return {name: np.concatenate([part[name] for part in parts]) for name in names}
 
 
 def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -383,7 +397,7 @@ def bootstrap_ci(
     pair_index, n_pairs = _check_pairs(pairs, len(labels))
     cal = None if calibrated_threshold is None else _check_threshold(calibrated_threshold, "calibrated_threshold")
     weighted = _Weighted(labels, scores, pair_index, n_pairs, _check_threshold(threshold, "threshold"), cal)
-    values = weighted(_resample_counts(n_pairs, n_resamples, seed), names)
+    values = _over_chunks(weighted, _resample_counts(n_pairs, n_resamples, seed, weighted.rows_per_chunk()), names)
     return {name: _interval(values[name], confidence) for name in names}
 
 
@@ -433,11 +447,12 @@ def paired_bootstrap_drop(
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     base = compute_metrics(labels, scores_base, threshold)[metric]
     new = compute_metrics(labels, scores_new, threshold)[metric]
-    counts = _resample_counts(n_pairs, n_resamples, seed)
-    drops = sign * (
-        _Weighted(labels, scores_base, pair_index, n_pairs, threshold, None)(counts, (metric,))[metric]
-        - _Weighted(labels, scores_new, pair_index, n_pairs, threshold, None)(counts, (metric,))[metric]
-    )
+    weighted_base = _Weighted(labels, scores_base, pair_index, n_pairs, threshold, None)
+    weighted_new = _Weighted(labels, scores_new, pair_index, n_pairs, threshold, None)
+    drops = sign * np.concatenate([
+        weighted_base(counts, (metric,))[metric] - weighted_new(counts, (metric,))[metric]
+        for counts in _resample_counts(n_pairs, n_resamples, seed, weighted_base.rows_per_chunk())
+    ])
     low, high = _interval(drops, confidence)
     valid = drops[~np.isnan(drops)]
     p_worse = math.nan if math.isnan(low) else float(np.mean(valid <= 0))

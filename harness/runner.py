@@ -175,6 +175,10 @@ def three_way_split(corpus: Corpus, split: SplitSpec) -> tuple[Corpus, Corpus, C
     return fit, calibration, test
 
 
+#: What scoring keeps of each manifest row (the rest, e.g. landmarks and masks, can be large).
+_SCORED_FIELDS = ("id", "pair", "label", "artifact_names", "source")
+
+
 def score_split(detector: Any, split: Corpus, batch_size: int, label: str, perturbation: Perturbation = CLEAN,
                 progress: Progress | None = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
     """Score every image of ``split`` in batches: (rows, scores, throughput).
@@ -201,7 +205,7 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
             scores = detector.score(images)
         peak_rss = max(peak_rss, current_rss_bytes() or 0)
         scores_all.append(_check_scores(scores, len(rows), label))
-        rows_all.extend(rows)
+        rows_all.extend({key: row[key] for key in _SCORED_FIELDS} for row in rows)
         _advance(progress, task, len(rows))
     scores = np.concatenate(scores_all) if scores_all else np.zeros(0)
     images = len(rows_all)

@@ -261,10 +261,16 @@ def test_bootstrap_resamples_whole_pairs():
 
 
 def test_resample_counts_draw_n_pairs_each_time():
-    counts = _resample_counts(40, 100, seed=1)
+    (counts,) = list(_resample_counts(40, 100, seed=1))
     assert counts.shape == (100, 40)
     assert np.all(counts.sum(axis=1) == 40)
-    assert np.array_equal(counts, _resample_counts(40, 100, seed=1))
+    assert np.array_equal(counts, next(_resample_counts(40, 100, seed=1)))
+
+
+def test_resample_counts_come_in_bounded_chunks():
+    chunks = list(_resample_counts(40, 100, seed=1, rows_per_chunk=30))
+    assert [len(c) for c in chunks] == [30, 30, 30, 10]  # memory bounded by the chunk, not by resamples
+    assert all(np.all(c.sum(axis=1) == 40) for c in chunks)
 
 
 def test_bootstrap_ignores_nan_resamples_unless_most_are_nan():
