@@ -243,6 +243,8 @@ def run(
     board = build_leaderboard(result.run, result.metrics, result.throughput, result.errors)
     print_leaderboard(board, stdout)
     path = write_markdown(board, results / "leaderboard.md")
+    if result.cached_tasks:
+        stdout.print(f"reused {result.cached_tasks} finished task(s) from {results / 'tasks'} (delete it to measure again)")
     stdout.print(f"leaderboard written to {path}")
     if result.errors:
         raise fail(f"{len(result.errors)} task(s) failed; see above")
