@@ -57,3 +57,37 @@ class ParametricCorpora:
             train = seeds < self.train_seeds  # split by seed, i.e. by pair
             self.cache[artifacts] = (batch.images[train], labels[train], batch.images[~train], labels[~train])
         return self.cache[artifacts]
+
+
+def few_of(split, n_each: int = 6, n_test: int = 5):
+    """``n_each`` real and ``n_each`` fake train images and ``n_test`` test images of a
+    (train x, train y, test x, test y) split: enough for the detector contract tests."""
+    train_x, train_y, test_x, _ = split
+    pick = np.r_[np.flatnonzero(train_y == 0)[:n_each], np.flatnonzero(train_y == 1)[:n_each]]
+    return train_x[pick], train_y[pick], test_x[:n_test]
+
+
+def fitted_auc(detector, split) -> float:
+    """Fit ``detector`` on a split's train half and return its AUC on the test half."""
+    from sklearn.metrics import roc_auc_score
+
+    train_x, train_y, test_x, test_y = split
+    detector.fit(train_x, train_y)
+    return roc_auc_score(test_y, detector.score(test_x))
+
+
+def check_score_contract(make_detector, small, atol: float) -> None:
+    """Scores are float64 probabilities, repeatable, the same (within ``atol``) whatever the
+    detector's internal chunking or the batch they come in, and an empty batch gives none."""
+    train_x, train_y, test_x = small
+    first, second = make_detector(), make_detector(batch_size=2)
+    first.fit(train_x, train_y)
+    second.fit(train_x, train_y)
+    scores = first.score(test_x)
+    assert scores.shape == (len(test_x),) and scores.dtype == np.float64
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert np.array_equal(scores, first.score(test_x))
+    # another detector fitted on the same data, extracting features two images at a time
+    np.testing.assert_allclose(second.score(test_x), scores, rtol=0, atol=atol)
+    assert np.allclose([first.score(test_x[i : i + 1])[0] for i in range(len(test_x))], scores, atol=atol)
+    assert first.score(test_x[:0]).shape == (0,)

@@ -48,6 +48,8 @@ from facebench.generators.parametric import ParametricGenerator
 from facebench.harness import localise, registry
 from facebench.harness.types import Detector
 
+from conftest import check_score_contract, few_of, fitted_auc
+
 DETECTORS = {
     "eye_position": EyePositionDetector,
     "pupil": PupilDetector,
@@ -84,16 +86,11 @@ def corpora():
 
 @pytest.fixture(scope="module")
 def small(corpora):
-    train_x, train_y, test_x, _ = corpora("highlight_mismatch")
-    pick = np.r_[np.flatnonzero(train_y == 0)[:6], np.flatnonzero(train_y == 1)[:6]]
-    return train_x[pick], train_y[pick], test_x[:5]
+    return few_of(corpora("highlight_mismatch"))
 
 
 def auc_of(name: str, split) -> float:
-    train_x, train_y, test_x, test_y = split
-    detector = DETECTORS[name]()
-    detector.fit(train_x, train_y)
-    return roc_auc_score(test_y, detector.score(test_x))
+    return fitted_auc(DETECTORS[name](), split)
 
 
 @pytest.mark.parametrize(("name", "artifact"), TARGETS)
@@ -171,17 +168,7 @@ def test_score_before_fit_and_bad_fits_are_errors(name, small):
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_scores_are_probabilities_and_deterministic(name, small):
-    train_x, train_y, test_x = small
-    first, second = DETECTORS[name](), DETECTORS[name](batch_size=2)
-    first.fit(train_x, train_y)
-    second.fit(train_x, train_y)
-    scores = first.score(test_x)
-    assert scores.shape == (len(test_x),) and scores.dtype == np.float64
-    assert np.all((scores >= 0) & (scores <= 1))
-    assert np.array_equal(scores, first.score(test_x))
-    np.testing.assert_allclose(second.score(test_x), scores, rtol=0, atol=1e-9)
-    assert np.allclose([first.score(test_x[i : i + 1])[0] for i in range(len(test_x))], scores, atol=1e-9)
-    assert first.score(test_x[:0]).shape == (0,)
+    check_score_contract(DETECTORS[name], small, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.ndimage import median_filter
-from sklearn.metrics import roc_auc_score
 
 from facebench.detectors.dct import DCTDetector, dct_features
 from facebench.detectors.hf_falloff import HFFalloffDetector, falloff_features, radial_power
@@ -31,7 +30,7 @@ from facebench.detectors.srm import KV, SQUARE3, SRMDetector, residual_maps, srm
 from facebench.harness import registry
 from facebench.harness.types import Detector
 
-from conftest import ParametricCorpora
+from conftest import ParametricCorpora, check_score_contract, few_of, fitted_auc
 
 DETECTORS = {
     "dct": DCTDetector,
@@ -58,17 +57,11 @@ def corpora():
 
 @pytest.fixture(scope="module")
 def small(corpora):
-    """A few real and fake images for the contract tests."""
-    train_x, train_y, test_x, _ = corpora("upsampling")
-    pick = np.r_[np.flatnonzero(train_y == 0)[:6], np.flatnonzero(train_y == 1)[:6]]
-    return train_x[pick], train_y[pick], test_x[:5]
+    return few_of(corpora("upsampling"))
 
 
 def auc_of(name: str, corpora, artifacts: str) -> float:
-    train_x, train_y, test_x, test_y = corpora(artifacts)
-    detector = DETECTORS[name]()
-    detector.fit(train_x, train_y)
-    return roc_auc_score(test_y, detector.score(test_x))
+    return fitted_auc(DETECTORS[name](), corpora(artifacts))
 
 
 @pytest.mark.parametrize(("name", "artifact"), TARGETS)
@@ -142,18 +135,7 @@ def test_score_before_fit_and_one_class_fit_are_errors(name, small):
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_scores_are_probabilities_and_deterministic(name, small):
-    train_x, train_y, test_x = small
-    first, second = DETECTORS[name](), DETECTORS[name](batch_size=2)
-    first.fit(train_x, train_y)
-    second.fit(train_x, train_y)
-    scores = first.score(test_x)
-    assert scores.shape == (len(test_x),) and scores.dtype == np.float64
-    assert np.all((scores >= 0) & (scores <= 1))
-    assert np.array_equal(scores, first.score(test_x))
-    # another detector fitted on the same data, extracting features two images at a time
-    np.testing.assert_allclose(second.score(test_x), scores, rtol=0, atol=1e-6)
-    assert np.allclose([first.score(test_x[i : i + 1])[0] for i in range(len(test_x))], scores, atol=1e-6)
-    assert first.score(test_x[:0]).shape == (0,)
+    check_score_contract(DETECTORS[name], small, atol=1e-6)
 
 
 def test_feature_shapes_at_any_size():

@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.metrics import roc_auc_score
 
 from facebench.detectors.checkpoint import (
     PRESETS,
@@ -46,7 +45,7 @@ from facebench.harness import registry
 from facebench.harness.registry import PluginError
 from facebench.harness.types import Detector
 
-from conftest import ParametricCorpora
+from conftest import ParametricCorpora, few_of, fitted_auc
 
 RESOLUTION = 128
 SEEDS = 60
@@ -71,16 +70,11 @@ def corpora():
 
 @pytest.fixture(scope="module")
 def small(corpora):
-    """A few real and fake images for the contract tests."""
-    train_x, train_y, test_x, _ = corpora("upsampling")
-    pick = np.r_[np.flatnonzero(train_y == 0)[:8], np.flatnonzero(train_y == 1)[:8]]
-    return train_x[pick], train_y[pick], test_x[:6]
+    return few_of(corpora("upsampling"), n_each=8, n_test=6)
 
 
 def auc_of(detector, corpora, artifacts: str) -> float:
-    train_x, train_y, test_x, test_y = corpora(artifacts)
-    detector.fit(train_x, train_y)
-    return roc_auc_score(test_y, detector.score(test_x))
+    return fitted_auc(detector, corpora(artifacts))
 
 
 # -- cnn: known answers -------------------------------------------------------------------------
