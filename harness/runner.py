@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -302,12 +302,13 @@ def evaluate_group(
     suite: Suite,
     cache: TaskCache,
     progress: Progress | None = None,
-) -> list[tuple[str, Evaluation | Exception]]:
+) -> tuple[list[tuple[str, Evaluation | Exception]], Any]:
     """Fit ``spec``'s detector on one corpus (if it learns), calibrate there, and score the test
     split of every corpus in ``tests`` under every perturbation; cached tasks are reused.
 
-    Returns (task name, evaluation or the error of that task). A failure to build or fit the
-    detector raises: every task of the group needs it.
+    Returns (task name, evaluation or the error of that task) per task, and the fitted detector
+    (None when every task came from the cache). A failure to build or fit the detector raises:
+    every task of the group needs it.
     """
     train_label, train_corpus = train
     perturbations = [CLEAN, *(parse_perturbation(p) for p in suite.protocols.perturbations)]
@@ -326,14 +327,14 @@ def evaluate_group(
         if detector is None:
             detector, threshold = _fitted(spec, train_label, train_corpus, suite.split, progress)
         try:
-            evaluation = _evaluate_one(detector, spec, threshold, (train_label, train_corpus),
-                                       (test_label, test_corpus), perturbation, suite, progress)
+            evaluation = _evaluate_one(detector, spec, threshold, train_label, (test_label, test_corpus),
+                                       perturbation, suite, progress)
         except Exception as exc:  # one failing task must not lose the group's others
             results.append((name, exc))
             continue
         cache.save(keys[(test_label, perturbation.name)], evaluation)
         results.append((name, evaluation))
-    return results
+    return results, detector
 
 
 def _task_name(detector: str, train: str, test: str, perturbation: str) -> str:
@@ -363,10 +364,10 @@ def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
     return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
 
 
-def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train: tuple[str, Corpus],
+def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train_label: str,
                   test: tuple[str, Corpus], perturbation: Perturbation, suite: Suite,
                   progress: Progress | None) -> Evaluation:
-    (train_label, train_corpus), (test_label, test_corpus) = train, test
+    test_label, test_corpus = test
     _, _, test_split = three_way_split(test_corpus, suite.split)
     if len(test_split) == 0:
         raise CorpusError(f"{test_corpus.root}: the test split is empty; generate more images")
@@ -393,13 +394,15 @@ def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label:
     """Fit ``spec``'s detector on the train split (if it learns), score the test split: one task, uncached."""
     suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap)
     detector, threshold = _fitted(spec, corpus_label, corpus, split, progress)
-    return _evaluate_one(detector, spec, threshold, (corpus_label, corpus), (corpus_label, corpus), CLEAN, suite, progress)
+    return _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
 
 
-def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite) -> list[dict[str, Any]]:
-    """Throughput rows of a timm-style batch-size sweep of ``spec``'s detector, fitted on ``corpus``."""
+def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector: Any = None) -> list[dict[str, Any]]:
+    """Throughput rows of a timm-style batch-size sweep of ``spec``'s detector fitted on ``corpus``
+    (``detector``, or fitted here when None) on the first images of its test split."""
     settings = suite.throughput
-    detector, _ = _fitted(spec, label, corpus, replace(suite.split, calibration_fraction=0.0), None)
+    if detector is None:
+        detector, _ = _fitted(spec, label, corpus, suite.split, None)
     _, _, test = three_way_split(corpus, suite.split)
     images = test.load_images(test.rows()[: settings.images])
     rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
@@ -487,10 +490,11 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
             throughput.append({"kind": "generator", "name": gen_spec.label, **gen_throughput})
         labelled = [(spec.label, corpus) for spec, corpus in corpora]
         for det_spec in suite.detectors:
+            first_fitted = None
             for train in labelled:
                 tests = labelled if suite.protocols.cross_generator else [train]
                 try:
-                    outcomes = evaluate_group(det_spec, train, tests, suite, cache, progress)
+                    outcomes, fitted = evaluate_group(det_spec, train, tests, suite, cache, progress)
                 except Exception as exc:
                     errors.append({"task": f"fit {det_spec.label} on {train[0]}", "message": _one_line(exc)})
                     continue
@@ -503,9 +507,11 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                     score_rows += outcome.scores
                     if outcome.throughput is not None:
                         throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {train[0]}", **outcome.throughput})
+                if train is labelled[0]:
+                    first_fitted = fitted
             if suite.throughput.batch_sizes and labelled:
                 try:
-                    throughput += sweep(det_spec, *labelled[0], suite)
+                    throughput += sweep(det_spec, *labelled[0], suite, first_fitted)
                 except Exception as exc:
                     errors.append({"task": f"throughput sweep of {det_spec.label}", "message": _one_line(exc)})
     run = run_record(
