@@ -474,7 +474,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     results_dir = Path(results_dir)
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
     cache = TaskCache(results_dir / "tasks", enabled=use_cache)
-    started = now()
+    started, clock = now(), time.perf_counter()
     metrics, throughput, errors, score_rows = [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     reused = 0
@@ -519,7 +519,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         started,
         "ok" if not errors else ("partial" if metrics else "failed"),
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
-         "cached_tasks": reused},
+         "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
+         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3)},
     )
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:
