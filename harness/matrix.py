@@ -58,8 +58,13 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
        for d in ("pupil", "corneal", "iris_colour")},
     **{("pupil", a): "interpolation and periodic residue are strongest at the high-contrast pupil edge, "
        "where they bend the outline the detector fits" for a in ("upsampling", "periodic", "size")},
-    ("corneal", "periodic"): "the pattern is scaled by local contrast, so it is strongest on the bright "
-    "highlight and changes its thresholded shape",
+    **{("corneal", a): "the pattern is strongest on the small, bright, high-contrast highlight and "
+       "changes its thresholded shape" for a in ("periodic", "upsampling")},
+    **{(d, "missing_camera_noise"): "sensor noise fills the high end of the spectrum, where the scene has little "
+       "energy at high resolution; removing it (a 3x3 median denoise) lowers that end"
+       for d in ("spectrum", "dct", "hf_falloff", "residual_period")},
+    **{(d, "earring_single"): "an earring is a small, sharp, high-contrast object: its edges add a little "
+       "high-frequency energy to the whole image" for d in ("spectrum", "dct")},
 }
 
 #: The smallest image side at which a detector's cue is measurable on the parametric faces;
