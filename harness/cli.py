@@ -232,6 +232,7 @@ def run(
     results: ResultsOption = Path("results"),
     store: StoreOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Also write the HTML report, results/report.html.")] = True,
 ) -> None:
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
     from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
@@ -239,13 +240,23 @@ def run(
     from facebench.harness.suite import load_suite
 
     loaded = load_suite(suite)
-    result = run_suite(loaded, results, store, show_progress=progress)
+    store_path = store or results / "facebench.sqlite"
+    result = run_suite(loaded, results, store_path, show_progress=progress)
     board = build_leaderboard(result.run, result.metrics, result.throughput, result.errors)
     print_leaderboard(board, stdout)
     path = write_markdown(board, results / "leaderboard.md")
     if result.cached_tasks:
         stdout.print(f"reused {result.cached_tasks} finished task(s) from {results / 'tasks'} (delete it to measure again)")
     stdout.print(f"leaderboard written to {path}")
+    if report:
+        from facebench.harness.html_report import write_report
+        from facebench.harness.results import load_results
+
+        try:  # the figures are stored already: a report that cannot be drawn must not fail the run
+            html = write_report(load_results(f"{store_path}:{result.run['run_id']}"), results / "report.html", results_dir=results)
+            stdout.print(f"HTML report written to {html}")
+        except Exception as exc:  # noqa: BLE001
+            stderr.print(f"warning: no HTML report: {exc}")
     if result.errors:
         raise fail(f"{len(result.errors)} task(s) failed; see above")
 
@@ -366,6 +377,23 @@ def export(
     loaded = load_results(run_ref, results / "facebench.sqlite")
     path = export_json(loaded, out)
     stdout.print(f"wrote run {loaded.run_id} ({len(loaded.metrics)} metric rows, {len(loaded.scores)} scores) to {path}")
+
+
+@app.command()
+@handle_errors
+def report(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id, 'latest', STORE.sqlite[:RUN_ID], or a results .json.")] = "latest",
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to (and whose corpora/ the images come from when the run's folders moved).")] = Path("results"),
+) -> None:
+    """Write a stored run as one self-contained HTML page: sortable tables, plots, a gallery and each
+    detector's most confident misses. It needs no network to open."""
+    from facebench.harness.html_report import write_report
+    from facebench.harness.results import load_results
+
+    loaded = load_results(run_ref, results / "facebench.sqlite")
+    path = write_report(loaded, out, results_dir=results)
+    stdout.print(f"wrote report of run {loaded.run_id} to {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 @app.command()
