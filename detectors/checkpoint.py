@@ -319,15 +319,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            detail = _unpickler_detail(exc)
-            found = re.search(r"GLOBAL ([\w.]+)", detail)
+            # torch names the refused global anywhere in a long message ("Unsupported global: GLOBAL x.y",
+            # "unsupported GLOBAL posix.system whose module posix is blocked"): look in all of it
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
             if found:
                 raise CheckpointError(
                     f"checkpoint weights {str(path)!r}: refused: the file holds Python objects besides tensors "
                     f"({found.group(1)}; torch.load weights_only=True, nothing in it was run); save a state dict, "
                     "torch.save(model.state_dict(), path)"
                 ) from None
-            raise CheckpointError(f"checkpoint weights {str(path)!r}: not a PyTorch weights file ({detail})") from None
+            raise CheckpointError(
+                f"checkpoint weights {str(path)!r}: not a PyTorch weights file ({_unpickler_detail(exc)}; nothing in it was run)"
+            ) from None
         except Exception as exc:
             raise CheckpointError(
                 f"checkpoint weights {str(path)!r}: not a PyTorch weights file ({type(exc).__name__}: {_first_line(exc)})"
@@ -356,7 +359,14 @@ def _unpickler_detail(exc: BaseException) -> str:
     """The reason inside torch's long "Weights only load failed" message, e.g. "Unsupported operand 95"."""
     text = str(exc)
     found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
-    return found.group(1).strip() if found else _first_line(exc)
+    if found:
+        return found.group(1).strip()
+    # skip torch's boilerplate (which suggests weights_only=False: never for a file of unknown origin)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Weights only load failed", "Check the documentation",
+                                                             "Please file an issue"))]
+    line = useful[0] if useful else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def _listed(keys: list[str]) -> str:

@@ -872,6 +872,8 @@ def _unpickle(file, name: str):
 def _select(obj, key: str | None, name: str):
     if key is None:
         return obj
+    if type(obj) is int and obj == _LEGACY_MAGIC:  # the first of the pickles torch.save wrote before torch 1.6
+        raise NetworkPickleError(f"{name} is a legacy torch.save file, not an official network pickle, so it has no {key!r}")
     if not isinstance(obj, dict):
         raise NetworkPickleError(
             f"{name} does not hold a dict of networks (it holds a {type(obj).__name__}), "
@@ -899,6 +901,12 @@ def read_network_pickle(path: str | os.PathLike, key: str | None = "G_ema") -> P
     except OSError as exc:
         raise NetworkPickleError(f"cannot open network pickle {name}: {exc.strerror or exc}") from None
     with handle:
+        if handle.read(4) == b"PK\x03\x04":  # read as a pickle, a zip archive is garbage opcodes
+            raise NetworkPickleError(
+                f"cannot read network pickle {name}: it is a zip archive (a torch.save checkpoint?), not an "
+                "official network pickle; nothing from the file was run"
+            )
+        handle.seek(0)
         obj = _unpickle(handle, name)
     return _select(obj, key, name)
 
