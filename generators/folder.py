@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.harness.corpus import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from facebench.harness.errors import FacebenchError
 from facebench.harness.types import FAKE, REAL, Batch, Record
 
@@ -25,8 +27,6 @@ from facebench.harness.types import FAKE, REAL, Batch, Record
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 LABELS = {"real": REAL, "fake": FAKE}
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
-#: Colour that transparent pixels are composited onto.
-BACKGROUND = (255, 255, 255)
 
 
 class FolderError(FacebenchError, ValueError):
@@ -61,7 +61,7 @@ class FolderGenerator:
     """
 
     name = "folder"
-    version = "0.1.0"
+    version = "0.2.0"  # 0.2.0: records of files that were not 8-bit RGB carry meta["converted_from"]
 
     def __init__(
         self,
@@ -135,7 +135,8 @@ class FolderGenerator:
     def generate(self, seeds: Sequence[int]) -> Batch:
         """The images of ``seeds`` (file indices), then one fake per artifact spec for each."""
         seeds = [self._check_seed(s) for s in seeds]
-        images = [self.load(self.files[s]) for s in seeds]
+        loaded = [self._load(self.files[s]) for s in seeds]
+        images = [image for image, _ in loaded]
         label = LABELS[self.label]
         records = [
             Record(
@@ -145,9 +146,11 @@ class FolderGenerator:
                 source_version=self.version,
                 seed=seed,
                 pair=f"{self.name}-{seed:08d}",
+                # a file that was not 8-bit RGB says what it was (RGBA, P, L, I;16, CMYK, ...)
+                meta={} if mode == "RGB" else {"converted_from": mode},
                 format="png",
             )
-            for seed in seeds
+            for seed, (_, mode) in zip(seeds, loaded)
         ]
         if not seeds:
             return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
@@ -166,6 +169,14 @@ class FolderGenerator:
 
     def load(self, file: ImageFile) -> np.ndarray:
         """One image decoded, upright (EXIF), RGB, centre-cropped and resized: uint8 ``[R, R, 3]``."""
+        return self._load(file)[0]
+
+    def _load(self, file: ImageFile) -> tuple[np.ndarray, str]:
+        """:meth:`load`'s image and the file's colour mode before it was made RGB.
+
+        A file whose header claims more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (a possible
+        decompression bomb) is refused before its pixels are decoded.
+        """
         path = self.root / file.relative
         try:
             stat = path.stat()
@@ -174,12 +185,21 @@ class FolderGenerator:
         if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
             raise FolderError(f"image {str(path)!r} changed since the folder was scanned; run again")
         try:
-            with Image.open(path) as opened:
-                opened.load()
-                image = to_rgb(ImageOps.exif_transpose(opened))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise FolderError(f"image {str(path)!r} cannot be read ({exc}); fix or remove the file") from None
-        return square(image, self.resolution)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as opened:
+                    mode = opened.mode
+                    opened.load()
+                    image = to_rgb(ImageOps.exif_transpose(opened))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise FolderError(
+                f"image {str(path)!r} is too large to decode safely ({exc}); shrink the file, or raise "
+                "PIL.Image.MAX_IMAGE_PIXELS if you trust it"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, struct.error, ...
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FolderError(f"image {str(path)!r} cannot be read ({detail}); fix or remove the file") from None
+        return square(image, self.resolution), mode
 
 
 def scan(root: Path, recursive: bool) -> list[ImageFile]:
@@ -199,22 +219,6 @@ def scan(root: Path, recursive: bool) -> list[ImageFile]:
                 continue
             found.append(ImageFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
     return sorted(found, key=lambda f: f.relative)
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """``image`` as RGB; transparency is composited onto :data:`BACKGROUND`."""
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-        flat.alpha_composite(rgba)
-        return flat.convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits rather than clip at 255
-        values = np.asarray(image, dtype=np.float64) / (257.0 if image.mode.startswith("I;16") else 65535.0 / 255.0)
-        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
-    return image.convert("RGB")
 
 
 def square(image: Image.Image, resolution: int) -> np.ndarray:

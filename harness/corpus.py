@@ -27,7 +27,7 @@ from PIL import Image
 from facebench.harness.errors import FacebenchError
 from facebench.harness import __version__
 from facebench.harness.seeding import purpose_key
-from facebench.harness.types import Batch, Record
+from facebench.harness.types import IMAGE_FORMATS, Batch, Record
 
 FORMAT_NAME = "facebench-corpus"
 FORMAT_VERSION = 1
@@ -85,6 +85,32 @@ def _encode_mask(mask: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+#: Colour that transparent pixels are composited onto when an image is made RGB.
+BACKGROUND = (255, 255, 255)
+#: Colour modes that convert to 8-bit RGB without losing what the image shows.
+CONVERTIBLE_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
+                               "I;16", "I;16B", "I;16L", "I"})
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB: transparency composited onto :data:`BACKGROUND`, 16-bit values scaled
+    (not clipped) to 8 bits. ``ValueError`` for a mode outside :data:`CONVERTIBLE_MODES`."""
+    if image.mode not in CONVERTIBLE_MODES:
+        raise ValueError(f"colour mode {image.mode} has no safe conversion to 8-bit RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits rather than clip at 255
+        values = np.asarray(image, dtype=np.float64) / (257.0 if image.mode.startswith("I;16") else 65535.0 / 255.0)
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 def _write_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -92,10 +118,21 @@ def _write_file(path: Path, data: bytes) -> None:
 
 def safe_relative(corpus_root: Path, relative: str) -> Path:
     """``corpus_root / relative``, refusing absolute paths and paths that leave the corpus."""
+    if not isinstance(relative, str) or not relative or "\\" in relative or "\0" in relative:
+        raise CorpusError(f"{corpus_root / MANIFEST}: path {relative!r} is not a relative path inside the corpus")
     pure = PurePosixPath(relative)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in relative or not relative:
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
         raise CorpusError(f"{corpus_root / MANIFEST}: path {relative!r} is not a relative path inside the corpus")
     return corpus_root.joinpath(*pure.parts)
+
+
+def _contained(corpus_root: Path, path: Path) -> Path:
+    """``path`` (from :func:`safe_relative`), refused when a symbolic link takes it out of the corpus."""
+    if path.is_symlink() or any(parent.is_symlink() for parent in path.parents if parent != corpus_root and
+                                parent.is_relative_to(corpus_root)):
+        if not path.resolve().is_relative_to(corpus_root.resolve()):
+            raise CorpusError(f"{path}: a symbolic link that leads out of the corpus; a corpus holds its own files")
+    return path
 
 
 def digest_rows(rows: Sequence[dict[str, Any]]) -> str:
@@ -124,8 +161,17 @@ class CorpusWriter:
         self._ids: set[str] = set()
 
     def write(self, batch: Batch) -> None:
-        for image, record in zip(batch.images, batch.records):
-            self._write_one(image, record)
+        try:
+            for image, record in zip(batch.images, batch.records):
+                self._write_one(image, record)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: OSError) -> CorpusError:
+        """A failed write (e.g. the disk is full) as one line; the caller's ``with`` removes the partial folder."""
+        where = f" ({exc.filename})" if exc.filename else ""
+        return CorpusError(f"{self.path}: cannot write the corpus: {exc.strerror or exc}{where}; nothing of it was kept "
+                           "and nothing written before was touched: free some space and run again")
 
     def _write_one(self, image: np.ndarray, record: Record) -> None:
         if record.id in self._ids:
@@ -169,7 +215,15 @@ class CorpusWriter:
         """Write the manifest and corpus.json, then move the corpus into place.
 
         ``extra_meta`` (e.g. generation throughput) goes into corpus.json, outside the digest.
+        With ``overwrite``, the old corpus stays in place until the new one is complete.
         """
+        try:
+            self._finish(extra_meta)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        return Corpus.open(self.path)
+
+    def _finish(self, extra_meta: dict[str, Any] | None) -> None:
         table = pa.Table.from_pylist(self._rows, schema=MANIFEST_SCHEMA)
         pq.write_table(table, self._tmp / MANIFEST)
         labels = [row["label"] for row in self._rows]
@@ -186,9 +240,18 @@ class CorpusWriter:
         # corpus.json is written last: a folder without it never opens as a corpus.
         (self._tmp / CORPUS_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if self.path.exists() and self.overwrite:
-            shutil.rmtree(self.path)
-        os.replace(self._tmp, self.path)
-        return Corpus.open(self.path)
+            # moved aside, not deleted, until the new corpus is in place: a kill in between loses neither
+            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.replaced-", dir=self.path.parent))
+            os.replace(self.path, old / self.path.name)
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError:
+                os.replace(old / self.path.name, self.path)  # the old corpus goes back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -239,24 +302,21 @@ class Corpus:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             raise CorpusError(f"{meta_path}: not a facebench corpus")
         version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise CorpusError(f"{meta_path}: format_version {version!r} is not a corpus format version (an integer >= 1)")
+        if version > FORMAT_VERSION:
             raise CorpusError(
                 f"{meta_path}: corpus format version {version!r} is newer than this facebench reads "
                 f"({FORMAT_VERSION}); upgrade facebench"
             )
+        for key, kind in (("digest", str), ("counts", dict)):
+            if not isinstance(meta.get(key), kind):
+                raise CorpusError(f"{meta_path}: {key!r} is missing or not a {kind.__name__}; the corpus.json is damaged")
         try:
             manifest = pq.read_table(root / MANIFEST)
         except (OSError, pa.ArrowException) as exc:
-            raise CorpusError(f"{root / MANIFEST}: unreadable: {exc}") from exc
-        if "meta" not in manifest.column_names:  # corpora written before records carried meta
-            manifest = manifest.append_column("meta", pa.array(["{}"] * manifest.num_rows, pa.string()))
-        missing = [name for name in MANIFEST_SCHEMA.names if name not in manifest.column_names]
-        if missing:
-            raise CorpusError(f"{root / MANIFEST}: missing columns {', '.join(missing)}")
-        manifest = manifest.select(MANIFEST_SCHEMA.names)
-        for path_value in manifest.column("path").to_pylist():
-            safe_relative(root, path_value)
-        return cls(root=root, meta=meta, manifest=manifest)
+            raise CorpusError(f"{root / MANIFEST}: unreadable: {_first_line(exc)}") from exc
+        return cls(root=root, meta=meta, manifest=_checked_manifest(root, manifest))
 
     def __len__(self) -> int:
         return self.manifest.num_rows
@@ -314,7 +374,7 @@ class Corpus:
         return self._view(self.manifest.filter(pc.invert(mask))), self._view(self.manifest.filter(mask))
 
     def records(self) -> list[Record]:
-        return [row_to_record(row) for row in self.manifest.to_pylist()]
+        return [row_to_record(row, self.root / MANIFEST) for row in self.manifest.to_pylist()]
 
     def rows(self) -> list[dict[str, Any]]:
         return self.manifest.to_pylist()
@@ -327,17 +387,28 @@ class Corpus:
         return np.stack([self._load_one(row) for row in rows])
 
     def _load_one(self, row: dict[str, Any]) -> np.ndarray:
-        path = safe_relative(self.root, row["path"])
+        path = _contained(self.root, safe_relative(self.root, row["path"]))
         try:
             with Image.open(path) as image:
+                # the header's size is checked before any pixel is decoded: a file claiming a huge
+                # size (a decompression bomb) is refused without allocating it
+                if image.size != (row["width"], row["height"]):
+                    raise CorpusError(
+                        f"{path}: image is {image.size[0]}x{image.size[1]}, manifest says {row['width']}x{row['height']}; "
+                        f"run `facebench corpus verify {self.root}`"
+                    )
                 image.load()
-                if image.mode != "RGB":
-                    image = image.convert("RGB")
-                array = np.asarray(image)
+                array = np.asarray(image if image.mode == "RGB" else to_rgb(image))
+        except CorpusError:
+            raise
         except FileNotFoundError as exc:
             raise CorpusError(f"{path}: image {row['id']!r} is missing; run `facebench corpus verify {self.root}`") from exc
-        except OSError as exc:
-            raise CorpusError(f"{path}: image {row['id']!r} cannot be decoded: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, DecompressionBombError, ...
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CorpusError(
+                f"{path}: image {row['id']!r} cannot be decoded ({type(exc).__name__}: {detail}); "
+                f"run `facebench corpus verify {self.root}`"
+            ) from exc
         if array.shape[:2] != (row["height"], row["width"]):
             raise CorpusError(
                 f"{path}: image is {array.shape[1]}x{array.shape[0]}, manifest says {row['width']}x{row['height']}"
@@ -345,11 +416,20 @@ class Corpus:
         return array
 
     def load_mask(self, row: dict[str, Any], artifact: str) -> np.ndarray:
-        masks = json.loads(row["masks"])
+        masks = _mask_files(row, self.root / MANIFEST)
         if artifact not in masks:
             raise CorpusError(f"image {row['id']!r} has no mask for {artifact!r}")
-        with Image.open(safe_relative(self.root, masks[artifact]["path"])) as image:
-            return np.asarray(image.convert("L")) > 127
+        path = _contained(self.root, safe_relative(self.root, masks[artifact][0]))
+        try:
+            with Image.open(path) as image:
+                if image.size != (row["width"], row["height"]):
+                    raise CorpusError(f"{path}: mask is {image.size[0]}x{image.size[1]}, its image {row['width']}x{row['height']}")
+                return np.asarray(image.convert("L")) > 127
+        except CorpusError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in _load_one
+            raise CorpusError(f"{path}: mask {artifact!r} of image {row['id']!r} cannot be read ({_first_line(exc)}); "
+                              f"run `facebench corpus verify {self.root}`") from exc
 
     def iter_batches(self, batch_size: int = 64) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
         """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch."""
@@ -360,26 +440,102 @@ class Corpus:
             yield rows, self.load_images(rows)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: Manifest columns that may hold nulls (a record without landmarks; meta absent in old corpora).
+_NULLABLE = frozenset({"landmarks", "meta"})
+
+
+def _checked_manifest(root: Path, manifest: pa.Table) -> pa.Table:
+    """``manifest`` with the columns of :data:`MANIFEST_SCHEMA` in its types, once every value the
+    readers rely on is checked; CorpusError naming the column (and row) otherwise. JSON columns
+    are parsed lazily, by :func:`row_to_record` and :meth:`Corpus.load_mask`."""
+    where = root / MANIFEST
+    if "meta" not in manifest.column_names:  # corpora written before records carried meta
+        manifest = manifest.append_column("meta", pa.array(["{}"] * manifest.num_rows, pa.string()))
+    missing = [name for name in MANIFEST_SCHEMA.names if name not in manifest.column_names]
+    if missing:
+        raise CorpusError(f"{where}: missing columns {', '.join(missing)}")
+    if len(set(manifest.column_names)) != len(manifest.column_names):
+        raise CorpusError(f"{where}: a column name appears twice")
+    columns = []
+    for target in MANIFEST_SCHEMA:
+        column = manifest.column(target.name)
+        if column.type != target.type:
+            try:
+                column = column.cast(target.type, safe=True)
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                raise CorpusError(
+                    f"{where}: column {target.name!r} is {column.type}, expected {target.type} ({_first_line(exc)})"
+                ) from None
+        if target.name not in _NULLABLE and column.null_count:
+            row = pc.index(pc.is_null(column), True).as_py()
+            raise CorpusError(f"{where}: column {target.name!r} is empty (null) in row {row}")
+        columns.append(column)
+    manifest = pa.Table.from_arrays(columns, schema=MANIFEST_SCHEMA)
+
+    def first_bad(ok: pa.ChunkedArray, what: str) -> None:
+        if not pc.all(ok).as_py():
+            row = pc.index(ok, False).as_py()
+            raise CorpusError(f"{where}: row {row} (id {manifest.column('id')[row].as_py()!r}): {what}")
+
+    if manifest.num_rows:
+        first_bad(pc.is_in(manifest.column("label"), value_set=pa.array([0, 1], pa.int8())), "label must be 0 (real) or 1 (fake)")
+        first_bad(pc.is_in(manifest.column("format"), value_set=pa.array(list(IMAGE_FORMATS))), f"format must be one of {IMAGE_FORMATS}")
+        first_bad(pc.and_(pc.greater(manifest.column("width"), 0), pc.greater(manifest.column("height"), 0)),
+                  "width and height must be positive")
+        first_bad(pc.greater(pc.utf8_length(manifest.column("id")), 0), "the id is empty")
+    if pc.count_distinct(manifest.column("id")).as_py() != manifest.num_rows:
+        counts = pc.value_counts(manifest.column("id"))
+        twice = next(item["values"] for item in counts.to_pylist() if item["counts"] > 1)
+        raise CorpusError(f"{where}: image id {twice!r} appears more than once")
+    for path_value in manifest.column("path").to_pylist():
+        safe_relative(root, path_value)
+    return manifest
+
+
+def _mask_files(row: dict[str, Any], source: str | Path) -> dict[str, tuple[str, str]]:
+    """artifact -> (relative path, sha256) of a row's masks; CorpusError naming the row when malformed."""
+    try:
+        masks = json.loads(row["masks"])
+        return {str(name): (str(entry["path"]), str(entry["sha256"])) for name, entry in masks.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CorpusError(f"{source}: row with id {row.get('id')!r}: masks is malformed: {_first_line(exc)}") from None
+
+
 def pair_in_test(pair: str, test_fraction: float, seed: int) -> bool:
     """Whether ``pair`` falls in the test side of a split seeded with ``seed``."""
     u = (purpose_key(f"split:{seed}:{pair}") >> 11) / float(1 << 53)
     return u < test_fraction
 
 
-def row_to_record(row: dict[str, Any]) -> Record:
-    landmarks = json.loads(row["landmarks"]) if row["landmarks"] else None
-    return Record(
-        id=row["id"],
-        label=int(row["label"]),
-        source=row["source"],
-        source_version=row["source_version"],
-        seed=int(row["seed"]),
-        pair=row["pair"],
-        artifacts=json.loads(row["artifacts"]),
-        landmarks=None if landmarks is None else {k: (v[0], v[1]) for k, v in landmarks.items()},
-        meta=json.loads(row.get("meta") or "{}"),
-        format=row["format"],
-    )
+def row_to_record(row: dict[str, Any], source: str | Path = MANIFEST) -> Record:
+    """The :class:`Record` of a manifest row; CorpusError naming ``source`` and the row when a field is malformed."""
+    try:
+        landmarks = json.loads(row["landmarks"]) if row["landmarks"] else None
+        artifacts = json.loads(row["artifacts"])
+        meta = json.loads(row.get("meta") or "{}")
+        if not isinstance(artifacts, dict) or not all(isinstance(p, dict) for p in artifacts.values()):
+            raise ValueError("artifacts must map each artifact name to its parameters")
+        if not isinstance(meta, dict):
+            raise ValueError("meta must be a JSON object")
+        return Record(
+            id=row["id"],
+            label=int(row["label"]),
+            source=row["source"],
+            source_version=row["source_version"],
+            seed=int(row["seed"]),
+            pair=row["pair"],
+            artifacts=artifacts,
+            landmarks=None if landmarks is None else {str(k): (float(v[0]), float(v[1])) for k, v in landmarks.items()},
+            meta=meta,
+            format=row["format"],
+        )
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise CorpusError(f"{source}: row with id {row.get('id')!r} is malformed: {_first_line(exc)}") from None
 
 
 @dataclass
@@ -401,15 +557,18 @@ def verify(path: str | Path) -> VerifyReport:
     expected: set[str] = set()
     for row in corpus.rows():
         files = [(row["path"], row["sha256"])]
-        files += [(m["path"], m["sha256"]) for m in json.loads(row["masks"]).values()]
+        files += list(_mask_files(row, corpus.root / MANIFEST).values())
         for relative, sha in files:
             expected.add(relative)
             report.checked += 1
-            file_path = safe_relative(corpus.root, relative)
+            file_path = _contained(corpus.root, safe_relative(corpus.root, relative))
             try:
                 data = file_path.read_bytes()
             except FileNotFoundError:
                 report.missing.append(relative)
+                continue
+            except OSError:  # e.g. a folder where the file should be
+                report.corrupt.append(relative)
                 continue
             if _sha256(data) != sha:
                 report.corrupt.append(relative)

@@ -424,11 +424,11 @@ def decode_image(path: str | Path) -> np.ndarray:
     """One image file as uint8 [H, W, 3] RGB, decoded the way the corpus decodes it."""
     from PIL import Image
 
+    from facebench.harness.corpus import to_rgb
+
     with Image.open(path) as image:
         image.load()
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image)
+        return np.asarray(image if image.mode == "RGB" else to_rgb(image))
 
 
 def time_decode(paths: Sequence[str | Path], rounds: int = 1) -> dict[str, Any]:
