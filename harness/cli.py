@@ -217,10 +217,13 @@ def detect(
     progress = make_progress()
     with progress:
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
-    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path)})
+    warnings = [{"task": f"detect {detector} on {corpus_path.name}", "message": w} for w in result.warnings]
+    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path), "warnings": warnings})
     throughput = [{"kind": "detector", "name": detector, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
+    for warning in warnings:
+        stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -247,6 +250,8 @@ def run(
     path = write_markdown(board, results / "leaderboard.md")
     if result.cached_tasks:
         stdout.print(f"reused {result.cached_tasks} finished task(s) from {results / 'tasks'} (delete it to measure again)")
+    for warning in result.warnings:
+        stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"leaderboard written to {path}")
     if report:
         from facebench.harness.html_report import write_report

@@ -28,7 +28,8 @@ from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
 from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite
-from facebench.harness.timing import ThroughputMeter, current_rss_bytes, set_eval, sweep_batch_sizes
+from facebench.harness.timing import (ThroughputMeter, _release_cuda_memory, current_rss_bytes, is_out_of_memory,
+                                      set_eval, sweep_batch_sizes)
 from facebench.harness.types import Batch
 
 #: The clean images: no perturbation.
@@ -42,7 +43,7 @@ class MixedSizeError(FacebenchError):
 
 
 class DetectorOutputError(FacebenchError):
-    """A detector returned scores of the wrong shape or with NaN/inf."""
+    """A detector returned scores of the wrong shape, with NaN/inf, or outside its declared ``score_range``."""
 
 
 def make_progress(enabled: bool = True) -> Progress | None:
@@ -155,14 +156,32 @@ class Evaluation:
     throughput: dict[str, Any] | None
     scores: list[dict[str, Any]] = field(repr=False)
     cached: bool = False
+    #: What went wrong but was recovered from, e.g. the batch size backed off after running out of memory.
+    warnings: list[str] = field(default_factory=list)
 
 
-def _check_scores(scores: Any, n: int, detector: str) -> np.ndarray:
-    scores = np.asarray(scores, dtype=float)
+def _check_scores(scores: Any, n: int, detector: str, score_range: Any = None) -> np.ndarray:
+    """``scores`` as float64 ``[n]``; DetectorOutputError when the shape is wrong, a score is NaN or
+    infinite, or (for a detector that declares ``score_range = (low, high)``) outside that range."""
+    try:
+        scores = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DetectorOutputError(f"detector {detector!r} returned scores that are not numbers ({exc})") from None
     if scores.shape != (n,):
         raise DetectorOutputError(f"detector {detector!r} returned {scores.shape} scores for {n} images")
     if not np.all(np.isfinite(scores)):
         raise DetectorOutputError(f"detector {detector!r} returned NaN or infinite scores")
+    if score_range is not None:
+        try:
+            low, high = (float(v) for v in score_range)
+        except (TypeError, ValueError):
+            raise DetectorOutputError(f"detector {detector!r} declares score_range {score_range!r}; expected (low, high)") from None
+        outside = (scores < low) | (scores > high)
+        if outside.any():
+            raise DetectorOutputError(
+                f"detector {detector!r} returned {int(outside.sum())} score(s) outside its declared score_range "
+                f"[{low:g}, {high:g}] (e.g. {scores[outside][0]:g})"
+            )
     return scores
 
 
@@ -187,9 +206,16 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
     apart (``decode_images_per_s``), and so is the perturbation, which belongs to neither.
     ``peak_rss_mb`` is the process's resident memory read after each batch (a sampling thread
     would cost fast detectors a few percent of their speed).
+
+    A batch that runs out of memory (:func:`~facebench.harness.timing.is_out_of_memory`) is
+    scored again in halves, down to one image at a time, and later batches keep the smaller
+    size; the throughput's ``batch_size`` is the size scoring ended at, and its ``warnings``
+    says what happened. Out of memory with one image fails the task.
     """
     meter = ThroughputMeter(device=str(getattr(detector, "device", "cpu") or "cpu"))
     rows_all, scores_all, decode_seconds, peak_rss = [], [], 0.0, 0
+    size, backoffs = batch_size, []
+    score_range = getattr(detector, "score_range", None)
     task = _track(progress, description, len(split))
     batches = split.iter_batches(batch_size)
     while True:
@@ -201,16 +227,33 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
         decode_seconds += time.perf_counter() - start
         if perturbation.steps:
             images = perturbation.apply(images, keys=[f"{split.digest}:{row['id']}" for row in rows])
-        with meter.batch(len(rows)):
-            scores = detector.score(images)
+        done = 0
+        while done < len(images):
+            chunk = images[done : done + size]
+            try:
+                with meter.batch(len(chunk)):
+                    scores = detector.score(chunk)
+            except Exception as exc:
+                if size == 1 or not is_out_of_memory(exc):
+                    raise
+                backoffs.append((size, _one_line(exc)))
+            else:
+                scores_all.append(_check_scores(scores, len(chunk), label, score_range))
+                done += len(chunk)
+                continue
+            # after the except block, so the traceback's frames (and their tensors) are gone
+            _release_cuda_memory(meter.device)
+            size = max(1, size // 2)
         peak_rss = max(peak_rss, current_rss_bytes() or 0)
-        scores_all.append(_check_scores(scores, len(rows), label))
         rows_all.extend({key: row[key] for key in _SCORED_FIELDS} for row in rows)
         _advance(progress, task, len(rows))
     scores = np.concatenate(scores_all) if scores_all else np.zeros(0)
     images = len(rows_all)
-    throughput = {**meter.summary(), "batch_size": batch_size, "peak_rss_mb": peak_rss / 2**20 if peak_rss else None,
+    throughput = {**meter.summary(), "batch_size": size, "peak_rss_mb": peak_rss / 2**20 if peak_rss else None,
                   "decode_images_per_s": images / decode_seconds if decode_seconds > 0 else None}
+    if backoffs:
+        throughput["warnings"] = [f"out of memory at batch size {backoffs[0][0]} ({backoffs[0][1]}); "
+                                  f"backed off to batch size {size}"]
     return rows_all, scores, throughput
 
 
@@ -275,18 +318,32 @@ class TaskCache:
             return None
         try:
             data = json.loads(path.read_text())
-            return Evaluation(data["metrics"], data["throughput"], data["scores"], cached=True)
+            return Evaluation(data["metrics"], data["throughput"], data["scores"], cached=True,
+                              warnings=list(data.get("warnings", [])))
         except (OSError, ValueError, KeyError):
             return None  # a damaged entry is measured again
 
-    def save(self, key: str, evaluation: Evaluation) -> None:
+    def save(self, key: str, evaluation: Evaluation) -> str | None:
+        """Cache ``evaluation``; returns why it could not be cached (e.g. the disk is full), or None.
+
+        A failure to cache loses nothing of this run: the result is still used, only not reused later.
+        """
         if not self.enabled:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = {"metrics": evaluation.metrics, "throughput": evaluation.throughput, "scores": evaluation.scores}
+            return None
+        data = {"metrics": evaluation.metrics, "throughput": evaluation.throughput, "scores": evaluation.scores,
+                "warnings": evaluation.warnings}
         temporary = self.root / f".{key}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps(data, default=_json_default))
-        os.replace(temporary, self.root / f"{key}.json")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(data, default=_json_default))
+            os.replace(temporary, self.root / f"{key}.json")
+        except OSError as exc:
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return f"result not cached in {self.root} ({exc.strerror or exc}); a rerun measures it again"
+        return None
 
 
 def _json_default(value: Any) -> Any:
@@ -332,7 +389,9 @@ def evaluate_group(
         except Exception as exc:  # one failing task must not lose the group's others
             results.append((name, exc))
             continue
-        cache.save(keys[(test_label, perturbation.name)], evaluation)
+        problem = cache.save(keys[(test_label, perturbation.name)], evaluation)
+        if problem:
+            evaluation.warnings.append(problem)
         results.append((name, evaluation))
     return results, detector
 
@@ -374,6 +433,7 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, tr
     batch_size = _batch_size(spec, detector)
     description = f"score {spec.label} on {test_label}" + ("" if perturbation is CLEAN else f" ({perturbation.name})")
     rows, scores, throughput = score_split(detector, test_split, batch_size, spec.label, perturbation, progress, description)
+    warnings = throughput.pop("warnings", [])
     generator = ",".join(sorted({r["source"] for r in rows}))
     base = {"corpus": test_label, "train_corpus": train_label, "corpus_digest": test_corpus.digest,
             "generator": generator, "detector": spec.label, "perturbation": perturbation.name}
@@ -386,7 +446,7 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, tr
     ]
     # One speed figure per (detector, corpus): clean images, trained where tested.
     keep_speed = perturbation is CLEAN and train_label == test_label
-    return Evaluation(metrics, throughput if keep_speed else None, score_rows)
+    return Evaluation(metrics, throughput if keep_speed else None, score_rows, warnings=warnings)
 
 
 def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label: str,
@@ -450,6 +510,8 @@ class RunResult:
     errors: list[dict[str, str]]
     run_dir: Path
     cached_tasks: int = 0
+    #: Problems recovered from (e.g. a batch size backed off after running out of memory): {"task", "message"}.
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def check_suite(suite: Suite) -> None:
@@ -475,7 +537,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
     cache = TaskCache(results_dir / "tasks", enabled=use_cache)
     started, clock = now(), time.perf_counter()
-    metrics, throughput, errors, score_rows = [], [], [], []
+    metrics, throughput, errors, score_rows, warnings = [], [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     reused = 0
     progress = make_progress(show_progress)
@@ -503,6 +565,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                         errors.append({"task": task, "message": _one_line(outcome)})
                         continue
                     reused += outcome.cached
+                    warnings += [{"task": task, "message": message} for message in outcome.warnings]
                     metrics += outcome.metrics
                     score_rows += outcome.scores
                     if outcome.throughput is not None:
@@ -520,16 +583,18 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         "ok" if not errors else ("partial" if metrics else "failed"),
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
-         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3)},
+         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings},
     )
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:
         run_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")
     store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir, reused)
+    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings)
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text if isinstance(exc, FacebenchError) else f"{type(exc).__name__}: {text}"
+    if isinstance(exc, FacebenchError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -126,7 +126,20 @@ class Store:
         throughput: list[dict[str, Any]],
         errors: list[dict[str, str]] = (),
     ) -> None:
-        """Insert a run with its rows atomically: either all of it is stored or none."""
+        """Insert a run with its rows atomically: either all of it is stored or none.
+
+        A write that fails in SQLite (the disk is full, the file is read-only or locked) is a
+        StoreError; the store keeps what it held before.
+        """
+        try:
+            self._write_run(run, metrics, throughput, errors)
+        except StoreError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: run {run['run_id']} was not stored ({exc}); the runs stored before are "
+                             "unchanged: fix the cause (e.g. free disk space) and run again") from exc
+
+    def _write_run(self, run, metrics, throughput, errors) -> None:
         with closing(self._connect()) as connection, connection:
             connection.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -112,7 +112,13 @@ class Generator(Protocol):
 
 @runtime_checkable
 class Detector(Protocol):
-    """Scores pixels: higher means more likely fake. It never sees records."""
+    """Scores pixels: higher means more likely fake. It never sees records.
+
+    Optional: ``score_range = (low, high)``, the interval every score lies in (e.g. ``(0.0, 1.0)``
+    for a calibrated detector). The runner fails a task whose scores leave the declared range;
+    without it any finite score is accepted. (Not a protocol member, so detectors that do not
+    declare it still satisfy ``isinstance(obj, Detector)``.)
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]
