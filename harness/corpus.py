@@ -11,7 +11,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -143,6 +145,38 @@ def digest_rows(rows: Sequence[dict[str, Any]]) -> str:
     return hasher.hexdigest()
 
 
+def _partial_prefix(path: Path) -> str:
+    """Hidden folders being written for ``path`` on this host start with this (then the writer's pid)."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+    return f".{path.name}.partial-{host}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_partials(path: str | Path) -> list[Path]:
+    """Delete the hidden partial folders of ``path`` left by writers on this host that are no
+    longer running (e.g. killed); a live writer's folder, or another host's, is left alone."""
+    path = Path(path)
+    prefix = _partial_prefix(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for candidate in path.parent.iterdir():
+        pid_text = candidate.name[len(prefix):].split("-", 1)[0] if candidate.name.startswith(prefix) else ""
+        if pid_text.isdigit() and candidate.is_dir() and not _alive(int(pid_text)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 class CorpusWriter:
     """Writes batches into a new corpus; :meth:`close` makes it visible at ``path``.
 
@@ -156,7 +190,8 @@ class CorpusWriter:
         self.overwrite = overwrite
         self.generators = list(generators)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
+        remove_stale_partials(self.path)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(self.path)}{os.getpid()}-", dir=self.path.parent))
         self._rows: list[dict[str, Any]] = []
         self._ids: set[str] = set()
 

@@ -9,6 +9,7 @@ raise ENOSPC.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -172,3 +173,21 @@ def test_a_task_cache_on_a_full_disk_is_a_warning_and_the_run_completes(tmp_path
     (warning,) = result.warnings
     assert "result not cached" in warning["message"] and "No space left on device" in warning["message"]
     assert list((tmp_path / "tasks").iterdir()) == []  # no temporary file left behind
+
+
+def test_stale_partial_folders_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from facebench.harness.corpus import _partial_prefix, remove_stale_partials
+
+    target = tmp_path / "corpus"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)  # that process has exited
+    dead = tmp_path / f"{_partial_prefix(target)}{dead_pid}-abc"
+    live = tmp_path / f"{_partial_prefix(target)}{os.getpid()}-def"
+    other_host = tmp_path / f".corpus.partial-elsewhere-{dead_pid}-ghi"
+    for folder in (dead, live, other_host):
+        (folder / "images").mkdir(parents=True)
+    assert remove_stale_partials(target) == [dead]
+    assert not dead.exists() and live.exists() and other_host.exists()

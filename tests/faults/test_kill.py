@@ -130,6 +130,8 @@ def test_kill_during_corpus_generation_then_rerun(tmp_path, reference):
     finish(start(tmp_path))
     assert results_of(tmp_path / "results") == reference
     assert_no_half_corpus(corpora)
+    assert not partial.exists()  # the killed writer's folder is cleared by the next writer of that corpus
+    assert not [p for p in corpora.iterdir() if p.name.startswith(".")]
 
 
 def test_kill_during_scoring_then_rerun_resumes(tmp_path, reference):
