@@ -588,7 +588,9 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:
         run_dir.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(score_rows), run_dir / "scores.parquet")
+        partial = run_dir / ".scores.parquet.partial"  # renamed into place whole, so a kill leaves no torn file
+        pq.write_table(pa.Table.from_pylist(score_rows), partial)
+        os.replace(partial, run_dir / "scores.parquet")
     store.write_run(run, metrics, throughput, errors)
     return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings)
 
