@@ -91,3 +91,18 @@ def check_score_contract(make_detector, small, atol: float) -> None:
     np.testing.assert_allclose(second.score(test_x), scores, rtol=0, atol=atol)
     assert np.allclose([first.score(test_x[i : i + 1])[0] for i in range(len(test_x))], scores, atol=atol)
     assert first.score(test_x[:0]).shape == (0,)
+
+
+def check_fit_contract(detector, small) -> None:
+    """An unfitted detector refuses to score; a fit on one class, on labels of the wrong length or
+    on non-uint8 images is a ValueError that says so."""
+    train_x, train_y, _ = small
+    with pytest.raises(RuntimeError, match="not fitted"):
+        detector.score(train_x[:2])
+    for one_class in (np.zeros(len(train_x)), np.ones(len(train_x))):
+        with pytest.raises(ValueError, match="both real"):
+            detector.fit(train_x, one_class)
+    with pytest.raises(ValueError, match="one label per image"):
+        detector.fit(train_x, train_y[:-1])
+    with pytest.raises(ValueError, match="uint8"):
+        detector.fit(train_x.astype(np.float32), train_y)

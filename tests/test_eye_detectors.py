@@ -48,7 +48,7 @@ from facebench.generators.parametric import ParametricGenerator
 from facebench.harness import localise, registry
 from facebench.harness.types import Detector
 
-from conftest import check_score_contract, few_of, fitted_auc
+from conftest import check_fit_contract, check_score_contract, few_of, fitted_auc
 
 DETECTORS = {
     "eye_position": EyePositionDetector,
@@ -151,16 +151,8 @@ def test_a_localiser_that_is_not_installed_is_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize("name", ["pupil", "corneal", "iris_colour"])
 def test_score_before_fit_and_bad_fits_are_errors(name, small):
-    train_x, train_y, _ = small
     detector = DETECTORS[name]()
-    with pytest.raises(RuntimeError, match="not fitted"):
-        detector.score(train_x[:2])
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.zeros(len(train_x)))
-    with pytest.raises(ValueError, match="one label per image"):
-        detector.fit(train_x, train_y[:-1])
-    with pytest.raises(ValueError, match="uint8"):
-        detector.fit(train_x.astype(np.float32), train_y)
+    check_fit_contract(detector, small)
     flat = np.full((4, 64, 64, 3), 120, np.uint8)
     with pytest.raises(ValueError, match="too few images"):
         detector.fit(flat, np.array([0, 1, 0, 1]))

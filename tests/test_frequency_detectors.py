@@ -30,7 +30,7 @@ from facebench.detectors.srm import KV, SQUARE3, SRMDetector, residual_maps, srm
 from facebench.harness import registry
 from facebench.harness.types import Detector
 
-from conftest import ParametricCorpora, check_score_contract, few_of, fitted_auc
+from conftest import ParametricCorpora, check_fit_contract, check_score_contract, few_of, fitted_auc
 
 DETECTORS = {
     "dct": DCTDetector,
@@ -121,16 +121,8 @@ def test_constructor_rejects_bad_params(cls, params, match):
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_score_before_fit_and_one_class_fit_are_errors(name, small):
-    train_x, train_y, _ = small
     detector = DETECTORS[name]()
-    with pytest.raises(RuntimeError, match="not fitted"):
-        detector.score(train_x[:2])
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.zeros(len(train_x)))
-    with pytest.raises(ValueError, match="one label per image"):
-        detector.fit(train_x, train_y[:-1])
-    with pytest.raises(ValueError, match="uint8"):
-        detector.fit(train_x.astype(np.float32), train_y)
+    check_fit_contract(detector, small)
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))

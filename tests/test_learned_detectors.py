@@ -45,7 +45,7 @@ from facebench.harness import registry
 from facebench.harness.registry import PluginError
 from facebench.harness.types import Detector
 
-from conftest import ParametricCorpora, few_of, fitted_auc
+from conftest import ParametricCorpora, check_fit_contract, few_of, fitted_auc
 
 RESOLUTION = 128
 SEEDS = 60
@@ -177,18 +177,8 @@ def test_cnn_scores_other_sizes(small):
 
 
 def test_cnn_score_before_fit_and_bad_labels_are_errors(small):
-    train_x, train_y, _ = small
     detector = CNNDetector(epochs=1)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        detector.score(train_x[:2])
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.zeros(len(train_x)))
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.ones(len(train_x)))
-    with pytest.raises(ValueError, match="one label per image"):
-        detector.fit(train_x, train_y[:-1])
-    with pytest.raises(ValueError, match="uint8"):
-        detector.fit(train_x.astype(np.float32), train_y)
+    check_fit_contract(detector, small)
     assert detector.model is None
 
 

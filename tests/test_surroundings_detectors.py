@@ -50,7 +50,7 @@ from facebench.detectors.surroundings import (
 from facebench.harness import registry
 from facebench.harness.types import Detector
 
-from conftest import ParametricCorpora, check_score_contract, few_of, fitted_auc
+from conftest import ParametricCorpora, check_fit_contract, check_score_contract, few_of, fitted_auc
 
 DETECTORS = {"bg_blur": BackgroundBlurDetector, "earring": EarringDetector}
 TARGETS = {"bg_blur": "background_blur", "earring": "earring_single"}
@@ -131,16 +131,7 @@ def test_constructor_rejects_bad_params(cls, params, match):
 def test_score_before_fit_and_one_class_fit_are_errors(name, small):
     train_x, train_y, _ = small
     detector = DETECTORS[name]()
-    with pytest.raises(RuntimeError, match="not fitted"):
-        detector.score(train_x[:2])
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.zeros(len(train_x)))
-    with pytest.raises(ValueError, match="both real"):
-        detector.fit(train_x, np.ones(len(train_x)))
-    with pytest.raises(ValueError, match="one label per image"):
-        detector.fit(train_x, train_y[:-1])
-    with pytest.raises(ValueError, match="uint8"):
-        detector.fit(train_x.astype(np.float32), train_y)
+    check_fit_contract(detector, small)
     with pytest.raises(ValueError, match="smaller than"):
         detector.fit(train_x[:, :48, :48], train_y)
 
