@@ -420,6 +420,7 @@ class CheckpointDetector:
     """
 
     name = "checkpoint"
+    score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = False
     #: What the detector reads: pixels only (never records or ground truth).

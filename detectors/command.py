@@ -297,6 +297,7 @@ class CommandDetector:
     """
 
     name = "command"
+    score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = False
     inputs = ("pixels",)

@@ -341,6 +341,9 @@ def _check_localiser(localiser) -> str:
 class _EyeDetector:
     """Shared plumbing: localisation, per-image features (None = not measurable), misses."""
 
+    #: Scores are probabilities of "fake"; the runner checks it.
+    score_range = (0.0, 1.0)
+
     name: str
     version = "0.1.0"
     #: What the detector reads: pixels, through the eye localiser (never records or ground truth).

@@ -65,6 +65,9 @@ class LogisticFeatureDetector:
     :meth:`_reset`.
     """
 
+    #: Scores are probabilities of "fake"; the runner checks it.
+    score_range = (0.0, 1.0)
+
     name: str
     c: float
     batch_size: int

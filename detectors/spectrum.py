@@ -53,6 +53,7 @@ class SpectrumDetector:
     """
 
     name = "spectrum"
+    score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).

@@ -111,3 +111,10 @@ def test_unknown_parameter_gets_did_you_mean():
 def test_bad_parameter_value_is_a_plugin_error():
     with pytest.raises(PluginError, match="n_bins must be >= 4"):
         registry.create("detector", "spectrum", n_bins=1)
+
+
+def test_every_builtin_detector_declares_probability_scores():
+    from facebench.harness import registry
+
+    for name in registry.BUILTINS["detector"]:
+        assert registry.load("detector", name).score_range == (0.0, 1.0), name
