@@ -236,15 +236,28 @@ def run(
     store: StoreOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Also write the HTML report, results/report.html.")] = True,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where corpora are generated and detectors score: local or ray "
+                          "(needs facebench[ray]; see docs/ray.md).")
+    ] = "local",
+    address: Annotated[
+        Optional[str], typer.Option("--address", help="With --executor ray: 'auto' (the cluster this machine "
+                                    "belongs to) or ray://HOST:10001 [default: a Ray runtime on this machine].")
+    ] = None,
 ) -> None:
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
+    from facebench.harness.executors import get_executor
     from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
     from facebench.harness.runner import run_suite
     from facebench.harness.suite import load_suite
 
     loaded = load_suite(suite)
     store_path = store or results / "facebench.sqlite"
-    result = run_suite(loaded, results, store_path, show_progress=progress)
+    runner = get_executor(executor, address)
+    try:
+        result = run_suite(loaded, results, store_path, show_progress=progress, executor=runner)
+    finally:
+        runner.close()
     board = build_leaderboard(result.run, result.metrics, result.throughput, result.errors)
     print_leaderboard(board, stdout)
     path = write_markdown(board, results / "leaderboard.md")

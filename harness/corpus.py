@@ -177,6 +177,46 @@ def remove_stale_partials(path: str | Path) -> list[Path]:
     return removed
 
 
+def write_record(folder: str | Path, image: np.ndarray, record: Record) -> dict[str, Any]:
+    """Write one image (and its masks) into a corpus folder being built; returns its manifest row.
+
+    Files are named by the record's id, so writing the same record again rewrites the same
+    bytes: a retried writer (e.g. a Ray task) leaves no duplicates.
+    """
+    folder = Path(folder)
+    shard = _shard(record.id)
+    relative = f"images/{shard}/{record.id}.{record.format}"
+    data = _encode_image(image, record.format)
+    _write_file(folder / relative, data)
+    masks = {}
+    for name, mask in sorted(record.masks.items()):
+        mask_relative = f"masks/{name}/{shard}/{record.id}.png"
+        mask_data = _encode_mask(mask)
+        _write_file(folder / mask_relative, mask_data)
+        masks[name] = {"path": mask_relative, "sha256": _sha256(mask_data)}
+    landmarks = None
+    if record.landmarks is not None:
+        landmarks = {k: [round(float(v[0]), 3), round(float(v[1]), 3)] for k, v in sorted(record.landmarks.items())}
+    return {
+        "id": record.id,
+        "label": int(record.label),
+        "source": record.source,
+        "source_version": record.source_version,
+        "seed": int(record.seed),
+        "pair": record.pair,
+        "artifacts": json.dumps(record.artifacts, sort_keys=True),
+        "artifact_names": sorted(record.artifacts),
+        "landmarks": None if landmarks is None else json.dumps(landmarks, sort_keys=True),
+        "masks": json.dumps(masks, sort_keys=True),
+        "meta": json.dumps(record.meta, sort_keys=True),
+        "path": relative,
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "format": record.format,
+        "sha256": _sha256(data),
+    }
+
+
 class CorpusWriter:
     """Writes batches into a new corpus; :meth:`close` makes it visible at ``path``.
 
@@ -208,43 +248,25 @@ class CorpusWriter:
         return CorpusError(f"{self.path}: cannot write the corpus: {exc.strerror or exc}{where}; nothing of it was kept "
                            "and nothing written before was touched: free some space and run again")
 
+    @property
+    def partial(self) -> Path:
+        """The hidden folder the corpus is written into until :meth:`close` renames it."""
+        return self._tmp
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add manifest rows whose files are already in :attr:`partial` (see :func:`write_record`),
+        e.g. written there by other processes; in the order given, as :meth:`write` would."""
+        for row in rows:
+            if row["id"] in self._ids:
+                raise CorpusError(f"duplicate image id {row['id']!r}")
+            self._ids.add(row["id"])
+            self._rows.append(row)
+
     def _write_one(self, image: np.ndarray, record: Record) -> None:
         if record.id in self._ids:
             raise CorpusError(f"duplicate image id {record.id!r}")
         self._ids.add(record.id)
-        shard = _shard(record.id)
-        relative = f"images/{shard}/{record.id}.{record.format}"
-        data = _encode_image(image, record.format)
-        _write_file(self._tmp / relative, data)
-        masks = {}
-        for name, mask in sorted(record.masks.items()):
-            mask_relative = f"masks/{name}/{shard}/{record.id}.png"
-            mask_data = _encode_mask(mask)
-            _write_file(self._tmp / mask_relative, mask_data)
-            masks[name] = {"path": mask_relative, "sha256": _sha256(mask_data)}
-        landmarks = None
-        if record.landmarks is not None:
-            landmarks = {k: [round(float(v[0]), 3), round(float(v[1]), 3)] for k, v in sorted(record.landmarks.items())}
-        self._rows.append(
-            {
-                "id": record.id,
-                "label": int(record.label),
-                "source": record.source,
-                "source_version": record.source_version,
-                "seed": int(record.seed),
-                "pair": record.pair,
-                "artifacts": json.dumps(record.artifacts, sort_keys=True),
-                "artifact_names": sorted(record.artifacts),
-                "landmarks": None if landmarks is None else json.dumps(landmarks, sort_keys=True),
-                "masks": json.dumps(masks, sort_keys=True),
-                "meta": json.dumps(record.meta, sort_keys=True),
-                "path": relative,
-                "width": int(image.shape[1]),
-                "height": int(image.shape[0]),
-                "format": record.format,
-                "sha256": _sha256(data),
-            }
-        )
+        self._rows.append(write_record(self._tmp, image, record))
 
     def close(self, extra_meta: dict[str, Any] | None = None) -> "Corpus":
         """Write the manifest and corpus.json, then move the corpus into place.

@@ -87,8 +87,10 @@ def corpus_key(spec: GeneratorSpec, generator: Any, reals: Any = None) -> tuple[
     return config, key
 
 
-def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None) -> tuple[Corpus, dict]:
-    """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there."""
+def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None,
+                 executor: Any = None) -> tuple[Corpus, dict]:
+    """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there
+    (by ``executor``, default: in this process)."""
     generator = registry.create("generator", spec.name, **spec.params)
     reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
     _, key = corpus_key(spec, generator, reals)
@@ -96,7 +98,9 @@ def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | No
     if (path / "corpus.json").exists():
         corpus = Corpus.open(path)
         return corpus, corpus.meta["throughput"]
-    return generate_corpus(spec, path, progress, generator=generator, reals=reals)
+    if executor is None:
+        return generate_corpus(spec, path, progress, generator=generator, reals=reals)
+    return executor.generate_corpus(spec, path, progress, generator=generator, reals=reals)
 
 
 def generate_corpus(
@@ -140,7 +144,11 @@ def generate_corpus(
 
 def _check_same_size(shapes: dict, batch: Batch, source: str, label: str) -> None:
     """Detectors read a corpus in batches of one shape: refuse to mix image sizes."""
-    shape = tuple(batch.images.shape[1:3])
+    check_same_shape(shapes, tuple(batch.images.shape[1:3]), source, label)
+
+
+def check_same_shape(shapes: dict, shape: tuple[int, ...], source: str, label: str) -> None:
+    """:func:`_check_same_size` for an image shape ``(height, width)``."""
     shapes.setdefault(shape, source)
     if len(shapes) > 1:
         sizes = ", ".join(f"{name}: {h}x{w}" for (h, w), name in shapes.items())
@@ -227,23 +235,8 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
         decode_seconds += time.perf_counter() - start
         if perturbation.steps:
             images = perturbation.apply(images, keys=[f"{split.digest}:{row['id']}" for row in rows])
-        done = 0
-        while done < len(images):
-            chunk = images[done : done + size]
-            try:
-                with meter.batch(len(chunk)):
-                    scores = detector.score(chunk)
-            except Exception as exc:
-                if size == 1 or not is_out_of_memory(exc):
-                    raise
-                backoffs.append((size, _one_line(exc)))
-            else:
-                scores_all.append(_check_scores(scores, len(chunk), label, score_range))
-                done += len(chunk)
-                continue
-            # after the except block, so the traceback's frames (and their tensors) are gone
-            _release_cuda_memory(meter.device)
-            size = max(1, size // 2)
+        scores, size = score_images(detector, images, size, meter, label, score_range, backoffs)
+        scores_all.extend(scores)
         peak_rss = max(peak_rss, current_rss_bytes() or 0)
         rows_all.extend({key: row[key] for key in _SCORED_FIELDS} for row in rows)
         _advance(progress, task, len(rows))
@@ -255,6 +248,31 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
         throughput["warnings"] = [f"out of memory at batch size {backoffs[0][0]} ({backoffs[0][1]}); "
                                   f"backed off to batch size {size}"]
     return rows_all, scores, throughput
+
+
+def score_images(detector: Any, images: np.ndarray, size: int, meter: ThroughputMeter, label: str,
+                 score_range: Any, backoffs: list) -> tuple[list[np.ndarray], int]:
+    """Score ``images`` in chunks of ``size``, timing each ``detector.score`` call on ``meter``;
+    a chunk that runs out of memory is scored again in halves (appended to ``backoffs``).
+    Returns the checked scores per chunk and the size scoring ended at."""
+    scores_all, done = [], 0
+    while done < len(images):
+        chunk = images[done : done + size]
+        try:
+            with meter.batch(len(chunk)):
+                scores = detector.score(chunk)
+        except Exception as exc:
+            if size == 1 or not is_out_of_memory(exc):
+                raise
+            backoffs.append((size, _one_line(exc)))
+        else:
+            scores_all.append(_check_scores(scores, len(chunk), label, score_range))
+            done += len(chunk)
+            continue
+        # after the except block, so the traceback's frames (and their tensors) are gone
+        _release_cuda_memory(meter.device)
+        size = max(1, size // 2)
+    return scores_all, size
 
 
 def calibrate(detector: Any, calibration: Corpus, batch_size: int, label: str) -> float | None:
@@ -359,6 +377,7 @@ def evaluate_group(
     suite: Suite,
     cache: TaskCache,
     progress: Progress | None = None,
+    executor: Any = None,
 ) -> tuple[list[tuple[str, Evaluation | Exception]], Any]:
     """Fit ``spec``'s detector on one corpus (if it learns), calibrate there, and score the test
     split of every corpus in ``tests`` under every perturbation; cached tasks are reused.
@@ -385,7 +404,7 @@ def evaluate_group(
             detector, threshold = _fitted(spec, train_label, train_corpus, suite.split, progress)
         try:
             evaluation = _evaluate_one(detector, spec, threshold, train_label, (test_label, test_corpus),
-                                       perturbation, suite, progress)
+                                       perturbation, suite, progress, executor)
         except Exception as exc:  # one failing task must not lose the group's others
             results.append((name, exc))
             continue
@@ -425,14 +444,15 @@ def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
 
 def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train_label: str,
                   test: tuple[str, Corpus], perturbation: Perturbation, suite: Suite,
-                  progress: Progress | None) -> Evaluation:
+                  progress: Progress | None, executor: Any = None) -> Evaluation:
     test_label, test_corpus = test
     _, _, test_split = three_way_split(test_corpus, suite.split)
     if len(test_split) == 0:
         raise CorpusError(f"{test_corpus.root}: the test split is empty; generate more images")
     batch_size = _batch_size(spec, detector)
     description = f"score {spec.label} on {test_label}" + ("" if perturbation is CLEAN else f" ({perturbation.name})")
-    rows, scores, throughput = score_split(detector, test_split, batch_size, spec.label, perturbation, progress, description)
+    score = score_split if executor is None else executor.score_split
+    rows, scores, throughput = score(detector, test_split, batch_size, spec.label, perturbation, progress, description)
     warnings = throughput.pop("warnings", [])
     generator = ",".join(sorted({r["source"] for r in rows}))
     base = {"corpus": test_label, "train_corpus": train_label, "corpus_digest": test_corpus.digest,
@@ -526,8 +546,11 @@ def check_suite(suite: Suite) -> None:
 
 
 def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True,
-              use_cache: bool = True) -> RunResult:
+              use_cache: bool = True, executor: Any = None) -> RunResult:
     """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
+
+    ``executor`` (see :mod:`facebench.harness.executors`) generates corpora and scores splits;
+    None: in this process. Fitting, calibration, metrics, the cache and the store stay here.
 
     Finished tasks are cached under ``results_dir/tasks`` as they end, so a killed run resumes
     where it stopped and a repeated run reuses them (``use_cache=False`` measures everything again).
@@ -544,7 +567,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     with progress if progress is not None else nullcontext():
         for gen_spec in suite.generators:
             try:
-                corpus, gen_throughput = build_corpus(gen_spec, results_dir / "corpora", progress)
+                corpus, gen_throughput = build_corpus(gen_spec, results_dir / "corpora", progress, executor)
             except Exception as exc:  # one broken generator must not lose the others' results
                 errors.append({"task": f"generate {gen_spec.label}", "message": _one_line(exc)})
                 continue
@@ -556,7 +579,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
             for train in labelled:
                 tests = labelled if suite.protocols.cross_generator else [train]
                 try:
-                    outcomes, fitted = evaluate_group(det_spec, train, tests, suite, cache, progress)
+                    outcomes, fitted = evaluate_group(det_spec, train, tests, suite, cache, progress, executor)
                 except Exception as exc:
                     errors.append({"task": f"fit {det_spec.label} on {train[0]}", "message": _one_line(exc)})
                     continue

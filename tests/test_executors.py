@@ -1,0 +1,150 @@
+"""Issue 8: the same suite on Ray gives the same corpus digest and scores as locally; a worker
+killed mid-generation loses and duplicates nothing; a detector that raises on Ray is one task error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from facebench.harness import registry
+from facebench.harness.corpus import Corpus, verify
+from facebench.harness.executors import ExecutorError, LocalExecutor, get_executor
+from facebench.harness.runner import run_suite
+from facebench.harness.suite import load_suite
+
+HERE = Path(__file__).resolve().parent
+
+SUITE = """
+name = "executors"
+[split]
+test_fraction = 0.5
+seed = 0
+[protocols]
+perturbations = ["jpeg:50"]
+[bootstrap]
+resamples = 50
+[[generators]]
+name = "{generator}"
+label = "faces"
+count = 16
+batch_size = 4
+[generators.params]
+resolution = 64
+artifacts = "upsampling:0.5"
+camera = false
+[[detectors]]
+name = "spectrum"
+batch_size = 8
+{extra}
+"""
+
+
+def _suite(tmp: Path, generator: str = "parametric", extra: str = ""):
+    path = tmp / "suite.toml"
+    path.write_text(SUITE.format(generator=generator, extra=extra))
+    return load_suite(path)
+
+
+def _scores(result) -> list[tuple]:
+    rows = pq.read_table(result.run_dir / "scores.parquet").to_pylist()
+    return sorted((r["detector"], r["perturbation"], r["id"], r["score"]) for r in rows)
+
+
+def test_unknown_executor_is_one_clear_error():
+    with pytest.raises(ExecutorError, match="unknown executor"):
+        get_executor("dask")
+    assert isinstance(get_executor("local"), LocalExecutor)
+
+
+def test_local_executor_is_the_default_behaviour(tmp_path):
+    suite = _suite(tmp_path)
+    plain = run_suite(suite, tmp_path / "plain", show_progress=False)
+    local = run_suite(suite, tmp_path / "local", show_progress=False, executor=LocalExecutor())
+    assert plain.errors == local.errors == []
+    assert plain.run["info"]["corpora"] == local.run["info"]["corpora"]
+    assert _scores(plain) == _scores(local)
+
+
+# ---------------------------------------------------------------------------- Ray
+
+try:
+    import ray
+except ImportError:
+    ray = None
+needs_ray = pytest.mark.skipif(ray is None, reason="ray is not installed (pip install 'facebench[ray]')")
+
+
+@pytest.fixture(scope="module")
+def ray_runtime(tmp_path_factory):
+    crash_dir = tmp_path_factory.mktemp("crash")
+    patch = pytest.MonkeyPatch()
+    # workers are separate processes: they import the test plug-ins from here, and see the crash folder
+    patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    patch.setenv("FACEBENCH_TEST_CRASH_DIR", str(crash_dir))
+    patch.setitem(registry.BUILTINS["generator"], "crashy", "executor_plugins:CrashyGenerator")
+    patch.setitem(registry.BUILTINS["detector"], "broken", "executor_plugins:BrokenDetector")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    executor = get_executor("ray")
+    yield executor, crash_dir
+    executor.close()
+    ray.shutdown()
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local")
+    return run_suite(_suite(root), root / "results", show_progress=False)
+
+
+@needs_ray
+def test_ray_gives_the_local_digest_and_scores(ray_runtime, local_run, tmp_path):
+    executor, _ = ray_runtime
+    result = run_suite(_suite(tmp_path), tmp_path / "results", show_progress=False, executor=executor)
+    assert result.errors == []
+    assert result.run["info"]["corpora"] == local_run.run["info"]["corpora"]
+    local, remote = _scores(local_run), _scores(result)
+    assert [r[:3] for r in local] == [r[:3] for r in remote] and len(local) >= 16
+    assert np.allclose([r[3] for r in local], [r[3] for r in remote])
+    (ray_corpus,) = result.run["info"]["corpus_paths"].values()
+    (local_corpus,) = local_run.run["info"]["corpus_paths"].values()
+    assert Corpus.open(ray_corpus).ids == Corpus.open(local_corpus).ids  # same manifest order
+    assert verify(ray_corpus).ok
+    detector = [t for t in result.throughput if t["kind"] == "detector"]
+    local_speed = [t for t in local_run.throughput if t["kind"] == "detector"]
+    assert detector and detector[0]["images"] == local_speed[0]["images"] and detector[0]["images_per_s"] > 0
+
+
+@needs_ray
+def test_a_worker_killed_mid_generation_loses_and_duplicates_nothing(ray_runtime, local_run, tmp_path):
+    executor, crash_dir = ray_runtime
+    (crash_dir / "armed").write_text("")
+    suite = _suite(tmp_path, generator="crashy")
+    try:
+        result = run_suite(suite, tmp_path / "results", show_progress=False, executor=executor)
+    finally:
+        (crash_dir / "armed").unlink()
+    assert (crash_dir / "fired").exists(), "the crash was never triggered"
+    assert result.errors == []
+    (path,) = result.run["info"]["corpus_paths"].values()
+    corpus = Corpus.open(path)
+    assert len(corpus.ids) == len(set(corpus.ids)) == 32
+    assert verify(path).ok  # no missing, corrupt or extra files
+    # the generator's name is not in the rows: the digest is the plain parametric corpus's
+    assert corpus.digest == next(iter(local_run.run["info"]["corpora"].values()))
+
+
+@needs_ray
+def test_a_detector_raising_on_ray_is_one_task_error(ray_runtime, tmp_path):
+    executor, _ = ray_runtime
+    suite = _suite(tmp_path, extra='[[detectors]]\nname = "broken"\n')
+    result = run_suite(suite, tmp_path / "results", show_progress=False, executor=executor)
+    broken = [e for e in result.errors if "broken" in e["task"]]
+    assert len(broken) == 2  # clean and jpeg:50
+    assert [e["message"] for e in broken] == ["ValueError: broken detector: no scores today"] * 2
+    assert not [e for e in result.errors if "broken" not in e["task"]]
+    assert {m["detector"] for m in result.metrics} == {"spectrum"}
