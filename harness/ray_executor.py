@@ -24,7 +24,7 @@ import ray
 from facebench.harness import registry
 from facebench.harness.corpus import Corpus, CorpusWriter, write_record
 from facebench.harness.executors import ExecutorError
-from facebench.harness.runner import (CLEAN, _SCORED_FIELDS, _advance, _track, check_same_shape, generator_config,
+from facebench.harness.runner import (CLEAN, _SCORED_FIELDS, _advance, _track, check_same_shape, generation_sources,
                                       score_images)
 from facebench.harness.timing import ThroughputMeter, current_rss_bytes
 
@@ -150,10 +150,7 @@ class RayExecutor:
 
     def generate_corpus(self, spec, path, progress=None, *, overwrite=False, generator=None, reals=None):
         """Generate ``spec``'s corpus at ``path``: one Ray task per ``batch_size`` seeds."""
-        generator = generator or registry.create("generator", spec.name, **spec.params)
-        if spec.reals is not None and reals is None:
-            reals = registry.create("generator", spec.reals.name, **spec.reals.params)
-        configs = [generator_config(spec, generator)] + ([generator_config(spec.reals, reals)] if spec.reals else [])
+        generator, reals, configs = generation_sources(spec, generator, reals)
         meter = ThroughputMeter(device=getattr(generator, "device", "cpu"))
         shapes: dict[tuple[int, ...], str] = {}
         remote = ray.remote(_generate_shard).options(max_retries=self.max_retries, num_gpus=_gpus(generator))

@@ -103,6 +103,15 @@ def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | No
     return executor.generate_corpus(spec, path, progress, generator=generator, reals=reals)
 
 
+def generation_sources(spec: GeneratorSpec, generator: Any = None, reals: Any = None) -> tuple[Any, Any, list[dict]]:
+    """``spec``'s generator and its reals' source (built where not given), and the configs its corpus records."""
+    generator = generator or registry.create("generator", spec.name, **spec.params)
+    if spec.reals is not None and reals is None:
+        reals = registry.create("generator", spec.reals.name, **spec.reals.params)
+    configs = [generator_config(spec, generator)] + ([generator_config(spec.reals, reals)] if spec.reals else [])
+    return generator, reals, configs
+
+
 def generate_corpus(
     spec: GeneratorSpec,
     path: Path,
@@ -113,10 +122,7 @@ def generate_corpus(
     reals: Any = None,
 ) -> tuple[Corpus, dict]:
     """Generate ``spec``'s corpus at ``path``, timing the generator; returns it and the throughput."""
-    generator = generator or registry.create("generator", spec.name, **spec.params)
-    if spec.reals is not None and reals is None:
-        reals = registry.create("generator", spec.reals.name, **spec.reals.params)
-    configs = [generator_config(spec, generator)] + ([generator_config(spec.reals, reals)] if spec.reals else [])
+    generator, reals, configs = generation_sources(spec, generator, reals)
     meter = ThroughputMeter(device=getattr(generator, "device", "cpu"))
     shapes: dict[tuple[int, ...], str] = {}
     with CorpusWriter(path, configs, overwrite=overwrite) as writer:
