@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from facebench.harness.errors import FacebenchError
+from facebench.harness.environment import with_current_names
 from facebench.harness.metrics import CALIBRATED_METRICS, HIGHER_IS_BETTER, METRICS, paired_bootstrap_drop
 from facebench.harness.results import Results
 
@@ -390,11 +391,7 @@ def _finite(value: float) -> bool:
 
 
 def _environment(results: Results) -> dict[str, Any]:
-    env = results.environment
-    # Runs from before the environment module recorded processor and cuda instead.
-    env.setdefault("cpu_model", env.get("processor"))
-    env.setdefault("gpu", env.get("cuda"))
-    return env
+    return with_current_names(results.environment)
 
 
 # --------------------------------------------------------------------------- Markdown

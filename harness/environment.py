@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -131,3 +132,24 @@ def _facebench_version() -> str:
     from facebench.harness import __version__
 
     return __version__
+
+
+def run_environment(run: dict[str, Any]) -> dict[str, Any]:
+    """The environment a stored run recorded (``run["info"]["environment"]``; ``info`` may be the
+    store's JSON text), as recorded; empty if there is none."""
+    info = run.get("info") or {}
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = {}
+    return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
+
+
+def with_current_names(env: dict[str, Any]) -> dict[str, Any]:
+    """``env`` with schema-1 names mapped to today's: runs made before this module recorded
+    ``processor``, ``cpu_count`` and the GPU's name in ``cuda``."""
+    if "gpu" in env or "cpu_model" in env:
+        return dict(env)
+    return {**env, "cpu_model": env.get("processor"), "cpu_cores": env.get("cpu_count"), "gpu": env.get("cuda"),
+            "cuda": None}

@@ -32,6 +32,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from facebench.harness.environment import run_environment, with_current_names
 from facebench.harness.metrics import CALIBRATED_METRICS, METRICS
 
 CLEAN = "none"
@@ -166,16 +167,6 @@ def _throughput_key(row: dict[str, Any]) -> tuple:
     return (kind, row["kind"], -speed if speed is not None else math.inf, row["name"] or "")
 
 
-def _environment(run: dict[str, Any]) -> dict[str, Any]:
-    info = run.get("info") or {}
-    if isinstance(info, str):  # the store keeps info as JSON text
-        try:
-            info = json.loads(info)
-        except ValueError:
-            info = {}
-    return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
-
-
 def filter_perturbations(metrics: Iterable[dict[str, Any]], keep: Iterable[str]) -> list[dict[str, Any]]:
     """Metric rows that are clean or under one of the perturbations ``keep``."""
     keep = set(keep) | {CLEAN}
@@ -216,7 +207,7 @@ def build_leaderboard(
     speed.sort(key=_throughput_key)
     return Leaderboard(
         run=run,
-        environment=_environment(run),
+        environment=run_environment(run),
         metrics=rows,
         throughput=speed,
         errors=[{"task": e["task"], "message": e["message"]} for e in errors],
@@ -393,13 +384,13 @@ def tables(board: Leaderboard, all_metrics: bool = False) -> list[TableSpec]:
 
 def environment_line(board: Leaderboard) -> str:
     """CPU model and cores, GPU or "no GPU", torch, facebench version and git commit, on one line."""
-    env = board.environment
-    cpu = env.get("cpu_model") or env.get("processor") or "unknown CPU"
-    cores = env.get("cpu_cores", env.get("cpu_count"))
-    gpu = env.get("gpu") if "gpu" in env or "cpu_model" in env else env.get("cuda")  # schema 1 kept the GPU in cuda
+    env = with_current_names(board.environment)
+    cpu = env.get("cpu_model") or "unknown CPU"
+    cores = env.get("cpu_cores")
+    gpu = env.get("gpu")
     parts = [f"{cpu} ({cores} cores)" if cores else cpu, gpu or "no GPU"]
     if env.get("torch"):
-        cuda = env.get("cuda") if "gpu" in env else None
+        cuda = env.get("cuda")
         parts.append(f"torch {env['torch']}" + (f" (CUDA {cuda})" if cuda and gpu else ""))
     parts.append(f"facebench {env.get('facebench') or board.run.get('facebench_version') or '?'}")
     if env.get("git_commit"):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facebench.harness.errors import FacebenchError
+from facebench.harness.environment import run_environment
 from facebench.harness.store import Store, StoreError
 
 FORMAT = "facebench-results"
@@ -58,8 +59,7 @@ class Results:
     @property
     def environment(self) -> dict[str, Any]:
         """``run["info"]["environment"]`` (empty if the run has none)."""
-        info = self.run.get("info") or {}
-        return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
+        return run_environment(self.run)
 
 
 # --------------------------------------------------------------------------- export
