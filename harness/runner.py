@@ -28,9 +28,8 @@ from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
 from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite
-from facebench.harness.timing import (ThroughputMeter, _release_cuda_memory, current_rss_bytes, is_out_of_memory,
+from facebench.harness.timing import (ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory,
                                       set_eval, sweep_batch_sizes)
-from facebench.harness.types import Batch
 
 #: The clean images: no perturbation.
 CLEAN = parse_perturbation("none")
@@ -138,7 +137,7 @@ def generate_corpus(
                     with timing.batch() as timer:
                         batch = source.generate(chunk)
                         timer.items = len(batch)
-                _check_same_size(shapes, batch, source_spec.name, spec.label)
+                check_same_shape(shapes, tuple(batch.images.shape[1:3]), source_spec.name, spec.label)
                 writer.write(batch)
                 _advance(progress, task, len(chunk))
         throughput = {**meter.summary(), "batch_size": spec.batch_size}
@@ -148,13 +147,9 @@ def generate_corpus(
     return corpus, throughput
 
 
-def _check_same_size(shapes: dict, batch: Batch, source: str, label: str) -> None:
-    """Detectors read a corpus in batches of one shape: refuse to mix image sizes."""
-    check_same_shape(shapes, tuple(batch.images.shape[1:3]), source, label)
-
-
 def check_same_shape(shapes: dict, shape: tuple[int, ...], source: str, label: str) -> None:
-    """:func:`_check_same_size` for an image shape ``(height, width)``."""
+    """Detectors read a corpus in batches of one shape: refuse a ``(height, width)`` that differs
+    from the one already seen in ``shapes`` (shape -> source)."""
     shapes.setdefault(shape, source)
     if len(shapes) > 1:
         sizes = ", ".join(f"{name}: {h}x{w}" for (h, w), name in shapes.items())
@@ -276,7 +271,7 @@ def score_images(detector: Any, images: np.ndarray, size: int, meter: Throughput
             done += len(chunk)
             continue
         # after the except block, so the traceback's frames (and their tensors) are gone
-        _release_cuda_memory(meter.device)
+        release_cuda_memory(meter.device)
         size = max(1, size // 2)
     return scores_all, size
 

@@ -377,7 +377,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _release_cuda_memory(device: str) -> None:
+def release_cuda_memory(device: str) -> None:
     gc.collect()
     if device.startswith("cuda"):
         try:
@@ -411,7 +411,7 @@ def sweep_batch_sizes(
             error = f"{kind}: {exc}".strip().rstrip(":")
         if error is not None:
             # After the except block, so the traceback's frames (and their tensors) are gone.
-            _release_cuda_memory(device)
+            release_cuda_memory(device)
             rows.append({"batch_size": batch_size, "device": device, "error": error})
             break
     return rows
