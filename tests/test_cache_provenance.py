@@ -222,3 +222,48 @@ def test_fresh_detectors_with_an_unknown_name_is_a_usage_error(tmp_path, probe):
     assert result.exit_code == 2
     assert "nope" in result.output and "my_probe" in result.output and "spec" in result.output
     assert not (tmp_path / "results" / "tasks").exists()  # refused before any work
+
+
+def _import_fresh(name: str):
+    for module in [m for m in sys.modules if m == name.partition(".")[0] or m.startswith(name.partition(".")[0] + ".")]:
+        sys.modules.pop(module)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def test_the_code_digest_follows_a_loose_modules_sibling_imports_and_a_packages_folder(tmp_path, monkeypatch):
+    from facebench.harness.provenance import code_digest
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    (tmp_path / "loose_probe_plugin.py").write_text("import loose_probe_helper\n\nclass Det:\n    pass\n")
+    (tmp_path / "loose_probe_helper.py").write_text("SIGN = 1\n")
+    (tmp_path / "unrelated_probe.py").write_text("X = 1\n")
+    package = tmp_path / "pkg_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "det.py").write_text("from pkg_probe import maths\n\nclass Det:\n    pass\n")
+    (package / "maths.py").write_text("SIGN = 1\n")
+    try:
+        loose = code_digest(_import_fresh("loose_probe_plugin").Det)
+        packaged = code_digest(_import_fresh("pkg_probe.det").Det)
+        (tmp_path / "unrelated_probe.py").write_text("X = 2\n")  # not imported by the plug-in
+        assert code_digest(_import_fresh("loose_probe_plugin").Det) == loose
+        (tmp_path / "loose_probe_helper.py").write_text("SIGN = -1\n")
+        assert code_digest(_import_fresh("loose_probe_plugin").Det) != loose
+        (package / "maths.py").write_text("SIGN = -1\n")
+        assert code_digest(_import_fresh("pkg_probe.det").Det) != packaged
+    finally:
+        for name in ("loose_probe_plugin", "loose_probe_helper", "pkg_probe", "pkg_probe.det", "pkg_probe.maths"):
+            sys.modules.pop(name, None)
+
+
+def test_a_plugin_installed_in_site_packages_brings_its_distributions_recorded_files():
+    import typer.main
+
+    from facebench.harness.provenance import plugin_files
+
+    files = plugin_files(typer.main)
+    recorded = [name for name in files if name.startswith("typer:")]  # "distribution:recorded path"
+    assert any(name.endswith("typer/main.py") for name in recorded)
+    assert all(path.is_file() for path in files.values())
