@@ -267,6 +267,13 @@ def _parse_command(command: Any) -> list[str]:
     return argv
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # e.g. an argument too long to be a file name
+        return False
+
+
 def _parse_env(env: Any) -> dict[str, str]:
     if env is None:
         return {}
@@ -344,6 +351,25 @@ class CommandDetector:
         self._fitted = False
         self._next_id = 0
         self._check_program()
+
+    @classmethod
+    def provenance_files(cls, params: dict[str, Any]) -> list[Path]:
+        """The files a run with ``params`` depends on beyond facebench's code, for the cache keys:
+        the program (found as :meth:`start` finds it) and every argument that names a file
+        (relative to ``workdir``). Nothing when ``command`` cannot be parsed."""
+        try:
+            argv = _parse_command(params.get("command"))
+            env = _parse_env(params.get("env"))
+        except ValueError:
+            return []
+        workdir = Path(params.get("workdir") or ".")
+        program = argv[0]
+        if os.sep in program:
+            found = workdir / program
+        else:
+            search = os.pathsep.join(os.get_exec_path({**os.environ, **env} if env else None))
+            found = Path(shutil.which(program, path=search) or workdir / program)
+        return [path for path in [found, *(workdir / arg for arg in argv[1:] if arg)] if _is_file(path)]
 
     def _child_env(self) -> dict[str, str] | None:
         return {**os.environ, **self.env} if self.env else None

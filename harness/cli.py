@@ -244,25 +244,36 @@ def run(
         Optional[str], typer.Option("--address", help="With --executor ray: 'auto' (the cluster this machine "
                                     "belongs to) or ray://HOST:10001 [default: a Ray runtime on this machine].")
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore every cache: generate every corpus and measure every task again.")
+    ] = False,
+    fresh_detectors: Annotated[
+        Optional[str], typer.Option("--fresh-detectors", metavar="NAME,...",
+                                    help="Measure these detectors' tasks again (labels or plug-in names); reuse the rest.")
+    ] = None,
 ) -> None:
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
     from facebench.harness.executors import get_executor
     from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
-    from facebench.harness.runner import run_suite
+    from facebench.harness.runner import fresh_detector_labels, run_suite
     from facebench.harness.suite import load_suite
 
     loaded = load_suite(suite)
+    fresh_names = _split_names(fresh_detectors)
+    fresh_detector_labels(loaded, fresh_names)  # an unknown name fails before any work
     store_path = store or results / "facebench.sqlite"
     runner = get_executor(executor, address)
     try:
-        result = run_suite(loaded, results, store_path, show_progress=progress, executor=runner)
+        result = run_suite(loaded, results, store_path, show_progress=progress, executor=runner, fresh=fresh,
+                           fresh_detectors=fresh_names)
     finally:
         runner.close()
     board = build_leaderboard(result.run, result.metrics, result.throughput, result.errors)
     print_leaderboard(board, stdout)
     path = write_markdown(board, results / "leaderboard.md")
     if result.cached_tasks:
-        stdout.print(f"reused {result.cached_tasks} finished task(s) from {results / 'tasks'} (delete it to measure again)")
+        stdout.print(f"reused {result.cached_tasks} of {result.task_count} tasks; their code, weights and inputs are unchanged",
+                     markup=False, highlight=False, soft_wrap=True)
     for warning in result.warnings:
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"leaderboard written to {path}")

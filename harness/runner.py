@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +25,10 @@ from facebench.harness.environment import environment
 from facebench.harness.metrics import calibrated_threshold, compute_metrics, metrics_with_ci
 from facebench.harness.perturb import Perturbation
 from facebench.harness.perturb import parse as parse_perturbation
+from facebench.harness.provenance import provenance
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
-from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite
+from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError
 from facebench.harness.timing import (ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory,
                                       set_eval, sweep_batch_sizes)
 
@@ -82,24 +83,29 @@ def corpus_key(spec: GeneratorSpec, generator: Any, reals: Any = None) -> tuple[
     """The generator's full config and a content hash (of it and of its reals' config) naming its cached corpus."""
     config = generator_config(spec, generator)
     keyed = [config] if spec.reals is None else [config, generator_config(spec.reals, reals)]
-    key = hashlib.sha256(json.dumps(keyed if len(keyed) > 1 else config, sort_keys=True).encode()).hexdigest()[:12]
+    # the code and files behind the images too: a changed generator never reuses an old corpus
+    keyed.append(provenance(type(generator), spec.params))
+    if spec.reals is not None:
+        keyed.append(provenance(type(reals), spec.reals.params))
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
     return config, key
 
 
 def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None,
-                 executor: Any = None) -> tuple[Corpus, dict]:
+                 executor: Any = None, fresh: bool = False) -> tuple[Corpus, dict]:
     """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there
-    (by ``executor``, default: in this process)."""
+    (by ``executor``, default: in this process); ``fresh`` builds it again even when cached."""
     generator = registry.create("generator", spec.name, **spec.params)
     reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
     _, key = corpus_key(spec, generator, reals)
     path = corpora_dir / f"{spec.label}-{key}"
-    if (path / "corpus.json").exists():
+    cached = (path / "corpus.json").exists()
+    if cached and not fresh:
         corpus = Corpus.open(path)
         return corpus, corpus.meta["throughput"]
     if executor is None:
-        return generate_corpus(spec, path, progress, generator=generator, reals=reals)
-    return executor.generate_corpus(spec, path, progress, generator=generator, reals=reals)
+        return generate_corpus(spec, path, progress, overwrite=cached, generator=generator, reals=reals)
+    return executor.generate_corpus(spec, path, progress, overwrite=cached, generator=generator, reals=reals)
 
 
 def generation_sources(spec: GeneratorSpec, generator: Any = None, reals: Any = None) -> tuple[Any, Any, list[dict]]:
@@ -313,12 +319,15 @@ def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | None, b
 
 def task_key(spec: DetectorSpec, detector_cls: Any, train: Corpus, test: Corpus, perturbation: str, suite: Suite,
              labels: tuple[str, str]) -> str:
-    """Content hash naming one cached task result."""
+    """Content hash naming one cached task result: the detector's name, version, parameters,
+    code and the files it loads (:func:`~facebench.harness.provenance.provenance`), facebench's
+    code and version, the corpora's content and the protocol settings."""
     content = {
         "detector": spec.name, "label": spec.label, "version": str(getattr(detector_cls, "version", "?")),
         "params": spec.params, "batch_size": spec.batch_size, "train": train.digest, "test": test.digest,
         "corpus_labels": labels, "perturbation": perturbation, "split": asdict(suite.split),
         "bootstrap": asdict(suite.bootstrap), "sensitivity": suite.protocols.sensitivity, "harness": TASK_FORMAT,
+        "provenance": provenance(detector_cls, spec.params),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -327,13 +336,17 @@ class TaskCache:
     """Finished task results as JSON files under ``root``, written atomically, so a killed run
     resumes where it stopped and a re-run reuses what it already measured."""
 
-    def __init__(self, root: Path, enabled: bool = True):
+    def __init__(self, root: Path, enabled: bool = True, fresh_detectors: Collection[str] = ()):
         self.root = root
         self.enabled = enabled
+        #: Labels of detectors whose tasks are measured again (and cached anew) even when cached.
+        self.fresh_detectors = frozenset(fresh_detectors)
 
-    def load(self, key: str) -> Evaluation | None:
+    def load(self, key: str, detector: str | None = None) -> Evaluation | None:
+        """The cached result named ``key``; None when there is none, it is damaged, or the
+        cache is off for every detector or for ``detector`` (a label)."""
         path = self.root / f"{key}.json"
-        if not self.enabled or not path.exists():
+        if not self.enabled or detector in self.fresh_detectors or not path.exists():
             return None
         try:
             data = json.loads(path.read_text())
@@ -393,7 +406,7 @@ def evaluate_group(
     todo = [(test_label, test_corpus, p) for test_label, test_corpus in tests for p in perturbations]
     keys = {(t, p.name): task_key(spec, detector_cls, train_corpus, c, p.name, suite, (train_label, t)) for t, c, p in todo}
     results: list[tuple[str, Evaluation | Exception]] = []
-    cached = {k: cache.load(key) for k, key in keys.items()}
+    cached = {k: cache.load(key, spec.label) for k, key in keys.items()}
     detector, threshold = None, None
     for test_label, test_corpus, perturbation in todo:
         name = _task_name(spec.label, train_label, test_label, perturbation.name)
@@ -533,6 +546,22 @@ class RunResult:
     cached_tasks: int = 0
     #: Problems recovered from (e.g. a batch size backed off after running out of memory): {"task", "message"}.
     warnings: list[dict[str, str]] = field(default_factory=list)
+    #: Tasks the run measured or reused (failed ones included).
+    task_count: int = 0
+
+
+def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
+    """The labels of ``suite``'s detectors named in ``names`` (by label or by plug-in name);
+    SuiteError naming the known ones for a name that is neither."""
+    labels = set()
+    for name in names:
+        matched = {spec.label for spec in suite.detectors if name in (spec.label, spec.name)}
+        if not matched:
+            known = sorted({spec.label for spec in suite.detectors} | {spec.name for spec in suite.detectors})
+            raise SuiteError(f"--fresh-detectors: unknown detector {name!r} in suite {suite.name!r}; "
+                             f"known: {', '.join(known)}")
+        labels |= matched
+    return labels
 
 
 def check_suite(suite: Suite) -> None:
@@ -547,28 +576,32 @@ def check_suite(suite: Suite) -> None:
 
 
 def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True,
-              use_cache: bool = True, executor: Any = None) -> RunResult:
+              use_cache: bool = True, executor: Any = None, fresh: bool = False,
+              fresh_detectors: Collection[str] = ()) -> RunResult:
     """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
 
     ``executor`` (see :mod:`facebench.harness.executors`) generates corpora and scores splits;
     None: in this process. Fitting, calibration, metrics, the cache and the store stay here.
 
     Finished tasks are cached under ``results_dir/tasks`` as they end, so a killed run resumes
-    where it stopped and a repeated run reuses them (``use_cache=False`` measures everything again).
+    where it stopped and a repeated run reuses them (``use_cache=False`` measures every task again).
+    ``fresh`` also generates every corpus again; ``fresh_detectors`` (labels or plug-in names)
+    measures only those detectors' tasks again. Fresh results replace the cached ones.
     """
     check_suite(suite)
+    fresh_labels = fresh_detector_labels(suite, fresh_detectors)
     results_dir = Path(results_dir)
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
-    cache = TaskCache(results_dir / "tasks", enabled=use_cache)
+    cache = TaskCache(results_dir / "tasks", enabled=use_cache and not fresh, fresh_detectors=fresh_labels)
     started, clock = now(), time.perf_counter()
     metrics, throughput, errors, score_rows, warnings = [], [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
-    reused = 0
+    reused = task_count = 0
     progress = make_progress(show_progress)
     with progress if progress is not None else nullcontext():
         for gen_spec in suite.generators:
             try:
-                corpus, gen_throughput = build_corpus(gen_spec, results_dir / "corpora", progress, executor)
+                corpus, gen_throughput = build_corpus(gen_spec, results_dir / "corpora", progress, executor, fresh)
             except Exception as exc:  # one broken generator must not lose the others' results
                 errors.append({"task": f"generate {gen_spec.label}", "message": _one_line(exc)})
                 continue
@@ -584,6 +617,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                 except Exception as exc:
                     errors.append({"task": f"fit {det_spec.label} on {train[0]}", "message": _one_line(exc)})
                     continue
+                task_count += len(outcomes)
                 for task, outcome in outcomes:
                     if isinstance(outcome, Exception):
                         errors.append({"task": task, "message": _one_line(outcome)})
@@ -616,7 +650,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         pq.write_table(pa.Table.from_pylist(score_rows), partial)
         os.replace(partial, run_dir / "scores.parquet")
     store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings)
+    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings, task_count)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -145,7 +145,7 @@ def test_kill_during_scoring_then_rerun_resumes(tmp_path, reference):
     assert not store.exists() or Store(store).runs() == []  # a killed run stores nothing, not half a run
 
     output = finish(start(tmp_path))
-    assert f"reused {len(done)} finished task(s)" in output  # resumed: what was measured is kept
+    assert f"reused {len(done)} of {TASKS} tasks" in output  # resumed: what was measured is kept
     assert results_of(tmp_path / "results") == reference
     assert_no_half_corpus(tmp_path / "results" / "corpora")
 
