@@ -202,6 +202,8 @@ def detect(
     store: StoreOption = None,
 ) -> None:
     """Fit a detector on a corpus's train split (if it learns), score the test split, store the figures."""
+    from dataclasses import asdict
+
     from facebench.harness import registry
     from facebench.harness.corpus import Corpus
     from facebench.harness.report import build_leaderboard, print_leaderboard
@@ -218,7 +220,8 @@ def detect(
     with progress:
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
     warnings = [{"task": f"detect {detector} on {corpus_path.name}", "message": w} for w in result.warnings]
-    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path), "warnings": warnings})
+    split = asdict(SplitSpec(test_fraction, split_seed))  # what compare checks runs share
+    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path), "split": split, "warnings": warnings})
     throughput = [{"kind": "detector", "name": detector, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
@@ -360,7 +363,9 @@ def compare(
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")] = None,
     results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")] = Path("results"),
 ) -> None:
-    """Compare a run with a baseline (the CI gate): exit 1 when a metric or throughput regressed, 2 on bad input.
+    """Compare a run with a baseline (the CI gate): exit 1 when a metric or throughput regressed, 2 on bad input
+    or when no metric row of the two runs is comparable (same corpus digest, detector, artifact, perturbation,
+    train corpus and split).
 
     Prints a Markdown summary; also appends it to $GITHUB_STEP_SUMMARY when that is set.
     """
@@ -374,11 +379,11 @@ def compare(
         tolerances = parse_tolerances(tolerance)
         base = load_results(baseline, results / "facebench.sqlite")
         new = load_results(current, results / "facebench.sqlite")
-    except FacebenchError as exc:
+        comparison = compare_runs(base, new, tolerances, None if no_throughput else throughput_tolerance)
+    except FacebenchError as exc:  # includes "nothing to compare" (no like-for-like metric row)
         if _state["debug"]:
             raise
         raise fail(str(exc), USAGE_EXIT) from None
-    comparison = compare_runs(base, new, tolerances, None if no_throughput else throughput_tolerance)
     text = comparison.markdown()
     typer.echo(text)
     if markdown_out is not None:

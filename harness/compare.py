@@ -1,5 +1,13 @@
 """The CI gate: compare a current run with a baseline run, metric by metric and in throughput.
 
+A metric row is compared only with the row of the other run that has the same corpus digest,
+detector, artifact, perturbation, train corpus (its digest too, where both runs record it) and
+split (where both record it); the others are listed as not comparable, with the reason. Rows
+missing in the current run fail; when no row is comparable, :func:`compare` raises. The paired
+bootstrap below pairs images by corpus digest and id; it runs for a change beyond the tolerance
+in either direction, and the verdict follows the interval of the drop (above 0: worse, below 0:
+better, else not significant).
+
 A metric row fails when it got worse by more than its tolerance *and* the drop is real: a
 paired bootstrap over the test images both runs scored (resampling pairs) puts the whole
 confidence interval of the drop above zero. Without per-image scores for either run the rule
@@ -11,6 +19,7 @@ tolerance, or a detector errors now that did not before. Gains never fail.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +50,16 @@ PAIRED = "paired bootstrap"
 OVERLAP = "CI overlap"
 TOLERANCE_ONLY = "no scores: tolerance only"
 
+#: Why a metric row was not compared (``MetricRow.not_comparable``).
+DIFFERENT_CORPUS = "different corpus"
+DIFFERENT_TRAIN_CORPUS = "different train corpus"
+DIFFERENT_SPLIT = "different split"
+NO_DIGEST = "no corpus digest"
+MISSING_IN_BASELINE = "missing in baseline"
+MISSING_IN_CURRENT = "missing in current"
+#: Leading characters of a digest shown in reasons.
+DIGEST_CHARS = 12
+
 
 class CompareError(FacebenchError):
     """Bad comparison settings (an unknown metric, a negative tolerance)."""
@@ -64,11 +83,19 @@ class MetricRow:
     test: str = ""  # which rule decided: PAIRED, OVERLAP, TOLERANCE_ONLY, or "" (not needed)
     status: str = "pass"  # "pass", "fail" or "new"
     reason: str = ""
+    #: The test corpus's digest (the baseline's; the current run's for a row only there).
+    corpus_digest: str = ""
+    #: Why the row was not compared (DIFFERENT_CORPUS, MISSING_IN_CURRENT, ...); "" when it was.
+    not_comparable: str = ""
     kind: str = field(default="metric", init=False)
 
     @property
     def failed(self) -> bool:
         return self.status == "fail"
+
+    @property
+    def compared(self) -> bool:
+        return not self.not_comparable
 
     @property
     def delta(self) -> float:
@@ -142,6 +169,16 @@ class Comparison:
     def failed(self) -> bool:
         return bool(self.failures)
 
+    @property
+    def compared_rows(self) -> list[MetricRow]:
+        """Metric rows that had a like-for-like counterpart in the other run."""
+        return [r for r in self.metric_rows if r.compared]
+
+    @property
+    def not_comparable_rows(self) -> list[MetricRow]:
+        """Metric rows listed but not compared (see ``MetricRow.not_comparable``)."""
+        return [r for r in self.metric_rows if not r.compared]
+
     def environment_warning(self) -> str | None:
         """A warning when the runs come from different machines or torch versions, else None."""
         base, new = _environment(self.baseline), _environment(self.current)
@@ -170,17 +207,22 @@ def compare(
     (a given name overrides its default; ``inf`` shows a metric without gating it). Only metrics
     named there are compared. ``throughput_tolerance`` is the largest tolerated relative drop
     of detector images/s; None skips throughput.
+
+    Raises :class:`CompareError` when the runs have metric rows but none is comparable.
     """
     gates = check_tolerances({**DEFAULT_TOLERANCES, **(tolerances or {})})
     if throughput_tolerance is not None and not 0 <= throughput_tolerance < 1:
         raise CompareError(f"throughput tolerance must be in [0, 1), got {throughput_tolerance}")
-    scores = _ScorePairs(baseline.scores, current.scores)
+    runs = (RunCorpora.of(baseline), RunCorpora.of(current))
+    scores = _ScorePairs(baseline.scores, current.scores, runs)
     base_rows = _index(baseline.metrics, METRIC_KEY, lambda r: r.get("metric") in gates)
     new_rows = _index(current.metrics, METRIC_KEY, lambda r: r.get("metric") in gates)
     metric_rows = [
-        _compare_metric(key, base_rows.get(key), new_rows.get(key), gates[key[-1]], scores, n_resamples, seed)
+        _compare_metric(key, base_rows.get(key), new_rows.get(key), gates[key[-1]], scores, n_resamples, seed, runs)
         for key in _ordered(base_rows, new_rows)
     ]
+    if metric_rows and not any(r.compared for r in metric_rows):
+        raise CompareError(nothing_comparable(baseline, current, metric_rows))
     throughput_rows = [] if throughput_tolerance is None else _compare_throughput(
         baseline.throughput, current.throughput, throughput_tolerance
     )
@@ -228,16 +270,91 @@ def _worse_by(metric: str, base: float, new: float) -> float:
     return base - new if _higher_is_better(metric) else new - base
 
 
-def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed) -> MetricRow:
+@dataclass
+class RunCorpora:
+    """What one run's metric rows were measured on: corpus label -> digest, and the split
+    (``None`` for a run that did not record it)."""
+
+    digests: dict[str, str]
+    split: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, results: Results) -> "RunCorpora":
+        """From the run record's ``info`` (``corpora``, ``split``) and the metric rows' ``corpus_digest``."""
+        info = results.run.get("info")  # load_results gives it decoded
+        info = info if isinstance(info, dict) else {}
+        corpora = info.get("corpora")
+        digests = {str(k): str(v) for k, v in corpora.items() if v} if isinstance(corpora, dict) else {}
+        for r in results.metrics:
+            if r.get("corpus") is not None and r.get("corpus_digest"):
+                digests[str(r["corpus"])] = str(r["corpus_digest"])
+        split = info.get("split")
+        return cls(digests, dict(split) if isinstance(split, dict) else None)
+
+    def digest_of(self, row: dict[str, Any]) -> str | None:
+        """The digest of the corpus a metric or score row was measured on (None: not recorded)."""
+        return row.get("corpus_digest") or self.digests.get(str(row.get("corpus")))
+
+
+def nothing_comparable(baseline: Results, current: Results, rows: list[MetricRow]) -> str:
+    """One line saying why no metric row of the two runs could be compared."""
+    parts = []
+    for why, n in Counter(r.not_comparable for r in rows).most_common():
+        first = next(r.reason for r in rows if r.not_comparable == why)
+        detail = first.partition(": ")[2]  # e.g. "faces is 1a2b... in baseline, 3c4d... in current"
+        parts.append(f"{n} {why}" + (f" ({detail})" if detail else ""))
+    return (f"nothing to compare: no metric row of baseline run {baseline.run_id!r} has a like-for-like row in "
+            f"current run {current.run_id!r}: {'; '.join(parts)}; compare runs that scored the same corpora "
+            "(same digests) with the same split")
+
+
+def _short(digest: str) -> str:
+    return digest[:DIGEST_CHARS]
+
+
+def _split_text(split: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in split.items())
+
+
+def _difference(row: MetricRow, base_row: dict, new_row: dict, runs: tuple[RunCorpora, RunCorpora]) -> tuple[str, str] | None:
+    """(why, reason) when the two rows were not measured alike, else None."""
+    base_run, new_run = runs
+    base_digest, new_digest = base_run.digest_of(base_row), new_run.digest_of(new_row)
+    if not base_digest or not new_digest:
+        side = "baseline" if not base_digest else "current"
+        return NO_DIGEST, f"{NO_DIGEST}: the {side} run does not record which {row.corpus} it scored"
+    if base_digest != new_digest:
+        return DIFFERENT_CORPUS, (f"{DIFFERENT_CORPUS}: {row.corpus} is {_short(base_digest)} in baseline, "
+                                  f"{_short(new_digest)} in current")
+    if row.train_corpus != row.corpus:
+        base_train, new_train = base_run.digests.get(row.train_corpus), new_run.digests.get(row.train_corpus)
+        if base_train and new_train and base_train != new_train:
+            return DIFFERENT_TRAIN_CORPUS, (f"{DIFFERENT_TRAIN_CORPUS}: {row.train_corpus} is {_short(base_train)} "
+                                            f"in baseline, {_short(new_train)} in current")
+    if base_run.split is not None and new_run.split is not None and base_run.split != new_run.split:
+        return DIFFERENT_SPLIT, (f"{DIFFERENT_SPLIT}: {_split_text(base_run.split)} in baseline; "
+                                 f"{_split_text(new_run.split)} in current")
+    return None
+
+
+def _not_comparable(row: MetricRow, why: str, reason: str, status: str = "not comparable") -> MetricRow:
+    row.not_comparable, row.reason, row.status = why, reason, status
+    return row
+
+
+def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed, runs) -> MetricRow:
     base = _number(base_row, "value")
     new = _number(new_row, "value")
     row = MetricRow(*key, base=base, new=new, tolerance=tolerance)
     if base_row is None:
-        row.status, row.reason = "new", "new in current (not in baseline)"
-        return row
-    if new_row is None:
-        row.status, row.reason = "fail", "missing in current"
-        return row
+        row.corpus_digest = runs[1].digest_of(new_row) or ""
+        return _not_comparable(row, MISSING_IN_BASELINE, MISSING_IN_BASELINE, status="new")
+    row.corpus_digest = runs[0].digest_of(base_row) or ""
+    if new_row is None:  # a row the current run lost fails the gate
+        return _not_comparable(row, MISSING_IN_CURRENT, MISSING_IN_CURRENT, status="fail")
+    difference = _difference(row, base_row, new_row, runs)
+    if difference is not None:
+        return _not_comparable(row, *difference)
     if not _finite(base):
         row.reason = "no baseline value" if _finite(new) else "no value in either run"
         return row
@@ -245,18 +362,16 @@ def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed
         row.status, row.reason = "fail", "no value in current (baseline had one)"
         return row
     row.worse_by = _worse_by(row.metric, base, new)
-    if row.worse_by <= tolerance:
+    if abs(row.worse_by) <= tolerance:
         row.reason = "better" if row.worse_by < 0 else ("unchanged" if row.worse_by == 0 else "within tolerance")
         return row
-    beyond = f"worse by {row.worse_by:.4g} > {tolerance:g}"
-    drop = scores.drop(key, n_resamples, seed)
+    drop = scores.drop(row, n_resamples, seed)
     if drop is not None:
-        row.test, row.drop_ci = PAIRED, (drop["ci_low"], drop["ci_high"])
-        if drop["ci_low"] > 0:
-            row.status, row.reason = "fail", f"{beyond}; drop significant (paired bootstrap CI above 0)"
-        else:
-            row.reason = f"{beyond}, but not significant (paired bootstrap CI of the drop includes 0)"
+        return _paired_verdict(row, drop)
+    if row.worse_by < 0:
+        row.reason = "better"
         return row
+    beyond = f"worse by {row.worse_by:.4g} > {tolerance:g}"
     intervals = [(_number(r, "ci_low"), _number(r, "ci_high")) for r in (base_row, new_row)]
     if all(_finite(low) and _finite(high) for low, high in intervals):
         row.test = OVERLAP
@@ -271,18 +386,50 @@ def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed
     return row
 
 
+def _paired_verdict(row: MetricRow, drop: dict[str, float]) -> MetricRow:
+    """Judge a row by the paired bootstrap: its drop (positive: worse) and the interval of it.
+
+    The words follow the interval: above 0 is worse, below 0 is better, else not significant;
+    the row fails only when the drop is beyond the tolerance and its interval lies above 0.
+    """
+    stored = row.worse_by
+    row.test, row.worse_by = PAIRED, drop["drop"]
+    low, high = row.drop_ci = (drop["ci_low"], drop["ci_high"])
+    worse_by, tolerance = row.worse_by, row.tolerance
+    if low > 0:
+        interval = "paired bootstrap CI of the drop above 0"
+        if worse_by > tolerance:
+            row.status, row.reason = "fail", f"worse by {worse_by:.4g} > {tolerance:g}; significant ({interval})"
+        else:
+            row.reason = f"worse by {worse_by:.4g}, within tolerance {tolerance:g} ({interval})"
+    elif high < 0:
+        row.reason = f"better by {-worse_by:.4g}; significant (paired bootstrap CI of the drop below 0)"
+    else:
+        interval = "paired bootstrap CI of the drop includes 0"
+        if worse_by > tolerance:
+            row.reason = f"worse by {worse_by:.4g} > {tolerance:g}, but not significant ({interval})"
+        elif worse_by < 0:
+            row.reason = f"better by {-worse_by:.4g}, but not significant ({interval})"
+        else:
+            row.reason = f"no significant change ({interval})"
+    if not math.isclose(stored, worse_by, abs_tol=1e-9):
+        row.reason += (f"; from the per-image scores of {drop['n_images']} images, while the stored metric rows "
+                       f"give a drop of {stored:.4g}")
+    return row
+
+
 class _ScorePairs:
-    """Per-image scores of both runs, matched by (corpus, train corpus, perturbation, detector, id)."""
+    """Per-image scores of both runs, matched by (corpus digest, train corpus, perturbation,
+    detector) and image id: never by id alone, so images of different corpora never pair."""
 
-    def __init__(self, base: list[dict[str, Any]], new: list[dict[str, Any]]):
-        self.base, self.new = _group_scores(base), _group_scores(new)
+    def __init__(self, base: list[dict[str, Any]], new: list[dict[str, Any]], runs: tuple[RunCorpora, RunCorpora]):
+        self.base, self.new = _group_scores(base, runs[0]), _group_scores(new, runs[1])
 
-    def drop(self, metric_key: tuple, n_resamples: int, seed: int) -> dict[str, float] | None:
-        """The paired bootstrap drop of a metric row, or None without usable matched scores."""
-        corpus, train, detector, artifact, perturbation, metric = metric_key
-        if metric not in HIGHER_IS_BETTER:
+    def drop(self, row: MetricRow, n_resamples: int, seed: int) -> dict[str, float] | None:
+        """The paired bootstrap drop of a compared metric row, or None without usable matched scores."""
+        if row.metric not in HIGHER_IS_BETTER or not row.corpus_digest:
             return None
-        group = (corpus, train, perturbation, detector)
+        group = (row.corpus_digest, row.train_corpus, row.perturbation, row.detector)
         base, new = self.base.get(group), self.new.get(group)
         if not base or not new:
             return None
@@ -291,7 +438,7 @@ class _ScorePairs:
             other = new.get(image_id)
             if other is None or other[0] != label:
                 continue
-            if artifact != "all" and label == 1 and not (artifact in names and artifact in other[2]):
+            if row.artifact != "all" and label == 1 and not (row.artifact in names and row.artifact in other[2]):
                 continue
             labels.append(label)
             pairs.append(pair)
@@ -304,16 +451,19 @@ class _ScorePairs:
         if not (np.all(np.isfinite(s_base)) and np.all(np.isfinite(s_new))):
             return None
         result = paired_bootstrap_drop(
-            labels, s_base, s_new, np.array(pairs, dtype=object).astype(str), metric, n_resamples, seed, CONFIDENCE
+            labels, s_base, s_new, np.array(pairs, dtype=object).astype(str), row.metric, n_resamples, seed, CONFIDENCE
         )
-        return None if math.isnan(result["ci_low"]) else result
+        return None if math.isnan(result["ci_low"]) else {**result, "n_images": len(labels)}
 
 
-def _group_scores(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, tuple]]:
+def _group_scores(rows: list[dict[str, Any]], run: RunCorpora) -> dict[tuple, dict[str, tuple]]:
     groups: dict[tuple, dict[str, tuple]] = {}
     for r in rows:
+        digest = run.digest_of(r)
+        if not digest:  # a score of an unknown corpus can pair with nothing
+            continue
         corpus = r.get("corpus")
-        key = (corpus, r.get("train_corpus") or corpus, r.get("perturbation") or "none", r.get("detector"))
+        key = (digest, r.get("train_corpus") or corpus, r.get("perturbation") or "none", r.get("detector"))
         score = r.get("score")
         groups.setdefault(key, {})[str(r.get("id"))] = (
             int(r.get("label")), str(r.get("pair", r.get("id"))), set(r.get("artifact_names") or ()),
@@ -414,7 +564,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def _metric_cells(r: MetricRow) -> list[Any]:
     ci = "-" if r.drop_ci is None else f"[{_fmt(r.drop_ci[0])}, {_fmt(r.drop_ci[1])}]"
     delta = "-" if not (_finite(r.base) and _finite(r.new)) else f"{r.delta:+.4f}"
-    verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new"}[r.status]
+    verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new", "not comparable": "not comparable"}[r.status]
     return [r.metric, r.label, _fmt(r.base), _fmt(r.new), delta, f"{r.tolerance:g}", ci, f"{verdict}: {r.reason}"]
 
 
@@ -425,6 +575,23 @@ def _throughput_cells(r: ThroughputRow) -> list[Any]:
 
 
 METRIC_HEADER = ["metric", "detector @ test corpus", "base", "new", "delta", "tolerance", "drop CI", "verdict"]
+NOT_COMPARABLE_HEADER = ["detector @ test corpus", "metrics", "test corpus digest", "why not compared"]
+
+
+def _not_comparable_lines(rows: list[MetricRow]) -> list[str]:
+    """One table line per (row label, reason): the metrics of a row share why they were not compared."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows:
+        groups.setdefault((r.label, _short(r.corpus_digest) or "-", r.reason), []).append(r.metric)
+    return _table(NOT_COMPARABLE_HEADER, [[label, ", ".join(metrics), digest, reason]
+                                          for (label, digest, reason), metrics in groups.items()])
+
+
+def _comparable_summary(c: Comparison) -> str:
+    counts = Counter(r.not_comparable for r in c.not_comparable_rows)
+    why = "".join(f", {n} {reason}" for reason, n in counts.most_common())
+    return (f"Metric rows: {len(c.compared_rows)} compared, {len(c.not_comparable_rows)} not comparable"
+            + (f" ({why[2:]})" if why else "") + ".")
 THROUGHPUT_HEADER = ["detector @ corpus [device, batch]", "base images/s", "new images/s", "change", "verdict"]
 
 
@@ -446,6 +613,8 @@ def _markdown(c: Comparison) -> str:
         f"**{verdict}**: {len(failures)} of {checked} checks failed "
         f"({len(metric_fail)} of {len(c.metric_rows)} metric rows, {len(tp_fail)} of {len(c.throughput_rows)} throughput rows).",
         "",
+        _comparable_summary(c),
+        "",
         f"- baseline: {_describe(c.baseline)}",
         f"- current: {_describe(c.current)}",
         "- tolerances (largest tolerated worsening): "
@@ -456,6 +625,9 @@ def _markdown(c: Comparison) -> str:
         "whole CI of the drop above 0. Without per-image scores for either run: worse by more than the "
         "tolerance and the two runs' CIs do not overlap; without CIs either: the tolerance alone "
         f"(\"{TOLERANCE_ONLY}\"). Gains never fail; rows missing in current fail.",
+        "- comparable: a row is compared only with the row of the same corpus digest, detector, artifact, "
+        "perturbation, train corpus and split; the paired bootstrap pairs images by corpus digest and id, and "
+        "the verdict follows its interval of the drop (above 0: worse, below 0: better, else not significant).",
     ]
     if failures:
         lines += ["", "### Failures", ""]
@@ -464,9 +636,12 @@ def _markdown(c: Comparison) -> str:
         if tp_fail:
             lines += [""] if metric_fail else []
             lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in tp_fail])
-    others = [r for r in c.metric_rows if not r.failed]
+    others = [r for r in c.compared_rows if not r.failed]
     lines += ["", f"### Metrics ({len(others)} other compared rows)", ""]
     lines += _table(METRIC_HEADER, [_metric_cells(r) for r in others]) if others else ["(none)"]
+    if c.not_comparable_rows:
+        lines += ["", f"### Not comparable ({len(c.not_comparable_rows)} metric rows)", ""]
+        lines += _not_comparable_lines(c.not_comparable_rows)
     if c.throughput_rows:
         lines += ["", "### Detector throughput", ""]
         lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in c.throughput_rows])

@@ -474,7 +474,7 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, tr
     metrics = metric_rows(rows, scores, threshold, suite.bootstrap, suite.protocols.sensitivity, base)
     score_rows = [
         {"corpus": test_label, "train_corpus": train_label, "perturbation": perturbation.name, "detector": spec.label,
-         "id": r["id"], "pair": r["pair"], "label": int(r["label"]), "artifact_names": list(r["artifact_names"]),
+         "corpus_digest": test_corpus.digest, "id": r["id"], "pair": r["pair"], "label": int(r["label"]), "artifact_names": list(r["artifact_names"]),
          "score": float(s)}
         for r, s in zip(rows, scores)
     ]
@@ -641,6 +641,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         "ok" if not errors else ("partial" if metrics else "failed"),
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
+         "split": asdict(suite.split),
          "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings},
     )
     run_dir = results_dir / "runs" / run["run_id"]
