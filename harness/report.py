@@ -309,8 +309,9 @@ def _controls_table(board: Leaderboard) -> list[TableSpec]:
         "controls", "controls", (*labels, "AUC [95% CI]", "score_shift", "real/fake", "verdict"), rows,
         labels=len(labels), group=0,
         caption="not ranked; null: each fake is another real image of the same generator and camera, so a sound "
-                "pipeline's AUC interval covers 0.5 with real width, and one that excludes 0.5 means a leak "
-                "(split, file format, size) or a shortcut; none: each fake is a byte copy of its real, so the "
+                "pipeline's AUC interval covers 0.5 with real width; one that excludes 0.5 is flagged: look for a "
+                "leak (pairs across the split, file format, size) or a shortcut (a 95% interval misses 0.5 by chance "
+                "for about one sound row in twenty); none: each fake is a byte copy of its real, so the "
                 "score shift must be exactly 0 (its AUC is 0.5 by construction and tests nothing)",
     )]
 
