@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
 from facebench.harness.corpus import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from facebench.harness.errors import FacebenchError
 from facebench.harness.types import FAKE, REAL, Batch, Record
@@ -51,6 +51,10 @@ class FolderGenerator:
     Images carry no landmarks or region masks, so artifacts that need them raise
     :class:`~facebench.generators.artifacts.ArtifactError`.
 
+    The ``null`` control's fakes are photos of the folder that are never seeds: with ``null``
+    in ``artifacts`` only the first half of the sorted files are seeds (:meth:`count`), and
+    the null fake of seed ``i`` is file ``i + count()``, so no photo appears twice in a corpus.
+
     Parameters:
         path: the folder of images (.png .jpg .jpeg .webp .bmp).
         label: "real" or "fake": what the images in the folder are.
@@ -61,7 +65,7 @@ class FolderGenerator:
     """
 
     name = "folder"
-    version = "0.2.0"  # 0.2.0: records of files that were not 8-bit RGB carry meta["converted_from"]
+    version = "0.3.0"  # 0.2.0: records of files that were not 8-bit RGB carry meta["converted_from"]; 0.3.0: null control
 
     def __init__(
         self,
@@ -104,10 +108,23 @@ class FolderGenerator:
                 f"image folder {str(self.root)!r} {where}holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
                 "point path at a folder of images"
             )
+        if self.has_null and self.count() == 0:
+            raise FolderError(
+                f"the null control needs at least 2 images (a seed and its null fake), and image folder "
+                f"{str(self.root)!r} holds 1; add photos or drop null from artifacts"
+            )
+
+    @property
+    def has_null(self) -> bool:
+        """Whether the artifacts ask for the null control (half the folder then supplies its fakes)."""
+        return any(spec.control == "null" for spec in self.fake_specs)
 
     def count(self) -> int:
-        """How many images the folder holds: the valid seeds are ``0 .. count() - 1``."""
-        return len(self.files)
+        """How many seeds the folder supplies: the valid seeds are ``0 .. count() - 1``.
+
+        Every image, or half of them (rounded down) when the null control takes the rest.
+        """
+        return len(self.files) // 2 if self.has_null else len(self.files)
 
     def content_digest(self) -> str:
         """sha256 over each image's relative path, size and modification time (ns).
@@ -155,11 +172,29 @@ class FolderGenerator:
         if not seeds:
             return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
         base = Batch(np.stack(images), records)
-        return Batch.concat([base] + [make_fakes(base, spec) for spec in self.fake_specs])
+        fakes = [self.null_fakes(base) if spec.control == "null" else make_fakes(base, spec) for spec in self.fake_specs]
+        return Batch.concat([base, *fakes])
+
+    def null_fakes(self, reals: Batch) -> Batch:
+        """The null control's fakes of ``reals``: the photo of seed ``i + count()`` stands as the fake of ``i``."""
+        offset = self.count()
+        images, records = [], []
+        for real in reals.records:
+            image, mode = self._load(self.files[real.seed + offset])
+            images.append(image)
+            records.append(real.with_changes(seed=real.seed + offset, meta={} if mode == "RGB" else {"converted_from": mode}))
+        sources = Batch(np.stack(images), records)
+        return null_fakes(reals, sources)
 
     def _check_seed(self, seed: int) -> int:
         seed = int(seed)
         n = len(self.files)
+        if self.has_null and not 0 <= seed < self.count():
+            raise FolderError(
+                f"seed {seed} is out of range: with the null control, the second half of image folder "
+                f"{str(self.root)!r} ({n} image{'s' * (n != 1)}) supplies the null fakes, so the seeds are "
+                f"0..{self.count() - 1}; ask for at most {self.count()}, or put more photos in the folder"
+            )
         if not 0 <= seed < n:
             raise FolderError(
                 f"seed {seed} is out of range: image folder {str(self.root)!r} holds {n} image{'s' * (n != 1)} "

@@ -26,7 +26,15 @@ import numpy as np
 
 from facebench.harness import html_plots as plots
 from facebench.harness.errors import FacebenchError
-from facebench.harness.report import CLEAN, Cell, Leaderboard, build_leaderboard, environment_line
+from facebench.harness.report import (
+    CLEAN,
+    Cell,
+    Leaderboard,
+    build_leaderboard,
+    control_verdict,
+    environment_line,
+    split_controls,
+)
 from facebench.harness.results import Results
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
@@ -244,7 +252,7 @@ def _table(table_id: str, heads: Sequence[str], rows: Sequence[str], caption: st
 
 
 def _accuracy_section(board: Leaderboard) -> Section:
-    cells = board.cells
+    cells, _ = split_controls(board.cells)
     if not cells:
         return Section("accuracy", "Accuracy leaderboard", _note("No metric rows in this run."))
     cross = any(not c.within for c in cells)
@@ -268,6 +276,34 @@ def _accuracy_section(board: Leaderboard) -> Section:
     text = (f"{len(cells)} rows, one per test corpus{', training corpus' if cross else ''}, artifact, perturbation "
             "and detector. Click a column header to sort; click again to reverse.")
     return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table("accuracy-table", heads, rows))
+
+
+def _controls_section(board: Leaderboard) -> Section | None:
+    """The null and none control rows (clean), in a fixed order, each with its verdict; None if the run has none."""
+    _, controls = split_controls(board.cells)
+    cells = [c for c in controls if c.artifact in ("none", "null") and c.perturbation == CLEAN]
+    if not cells:
+        return None
+    cross = any(not c.within for c in cells)
+    heads = [_head("corpus"), *([_head("trained on")] if cross else []), _head("control"), _head("detector")]
+    heads += [_head("AUC", True), _head("score shift", True), _head("real/fake", True), _head("verdict")]
+    rows = []
+    for c in sorted(cells, key=lambda c: (c.corpus, c.train_corpus, c.artifact, c.detector)):
+        out = [f"<td>{esc(c.corpus)}</td>", *([f"<td>{esc(c.train_corpus)}</td>"] if cross else [])]
+        out += [f"<td>{esc(c.artifact)}</td>", f"<td>{esc(c.detector)}</td>"]
+        for metric in ("auc", "score_shift"):
+            value, low, high = c.values.get(metric, (math.nan, None, None))
+            out.append(_num_cell(value, 3, low, high))
+        out.append(f'<td class="num" data-v="{(c.n_real or 0) + (c.n_fake or 0)}">{esc(c.n_real)}/{esc(c.n_fake)}</td>')
+        verdict = control_verdict(c)
+        style = ' class="fail"' if verdict.startswith("FLAG") else ""
+        out.append(f"<td{style}>{esc(verdict)}</td>")
+        rows.append("<tr>" + "".join(out) + "</tr>")
+    text = ("Controls are not ranked. null: each fake is another real image of the same generator and camera, so a "
+            "sound pipeline's AUC interval covers 0.5 with real width; an interval that excludes 0.5 means a leak "
+            "(pairs across the split, file format, image size) or a shortcut the detector reads. none: each fake is "
+            "a byte copy of its real, so the score shift must be exactly 0; its AUC is 0.5 by construction.")
+    return Section("controls", "Controls", _note(text) + "\n" + _table("controls-table", heads, rows))
 
 
 def _throughput_section(board: Leaderboard, colours: dict[str, str]) -> Section:
@@ -574,6 +610,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:v
 .env{color:var(--muted);margin:.5em 0 0;overflow-wrap:anywhere}
 .status{padding:0 6px;border-radius:8px;background:#e3f1e5;color:#1c6b2a}.status-partial{background:#fff3d6;color:#8a5a00}
 .status-failed{background:#fde2e1;color:#a3211c}
+td.fail{color:#a3211c;font-weight:600}
 nav{margin:.8em 0;font-size:.92em;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:var(--accent);white-space:nowrap;text-decoration:none}
 nav a:hover{text-decoration:underline}
 .note{color:var(--muted);margin:.3em 0 .6em}
@@ -666,6 +703,7 @@ def render_report(results: Results, results_dir: str | Path | None = None) -> st
     sections = [s for s in (
         _errors_section(board),
         _accuracy_section(board),
+        _controls_section(board),
         _throughput_section(board, colours),
         _roc_section(results, colours),
         _heatmap_section(board),

@@ -11,6 +11,8 @@ and JSON (:func:`to_json`). Terminal and Markdown show the same tables (:func:`t
   corpus other than the one it was trained on.
 - ``robustness``: AUC per (detector, perturbation) on artifact ``all``, clean column first.
 - ``sensitivity``: the counterfactual ``score_shift`` and ``flip_rate`` per detector and artifact.
+- ``controls``: the ``null`` and ``none`` control rows (:func:`is_control`) with a verdict each,
+  kept out of every table above that ranks detectors.
 - ``throughput``: generators, then detectors (fastest first), then batch-size sweeps.
 
 Rows of store schema 1 are accepted: a missing ``train_corpus`` means the test corpus, a missing
@@ -32,6 +34,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from facebench.generators.artifacts.controls import CONTROLS, NONE, NULL
 from facebench.harness.environment import run_environment, with_current_names
 from facebench.harness.metrics import CALIBRATED_METRICS, METRICS
 
@@ -232,8 +235,90 @@ class TableSpec:
     group: int | None = None
 
 
+# --------------------------------------------------------------------------- controls
+
+
+def is_control(artifact: str, corpus_artifacts: Iterable[str] = ()) -> bool:
+    """Whether a row of ``artifact`` is a control row, kept out of the leaderboard.
+
+    It is when ``artifact`` is a control (``none``, ``null``), or when it is ``all`` on a corpus
+    whose fakes carry only controls: ``corpus_artifacts`` are the artifact names of that test
+    corpus's rows (see :func:`corpus_artifacts`).
+    """
+    if artifact in CONTROLS:
+        return True
+    names = set(corpus_artifacts) - {"all"}
+    return artifact == "all" and bool(names) and names <= set(CONTROLS)
+
+
+def corpus_artifacts(cells: Iterable[Cell]) -> dict[str, set[str]]:
+    """The artifact names of each test corpus's cells, for :func:`is_control`."""
+    out: dict[str, set[str]] = {}
+    for c in cells:
+        out.setdefault(c.corpus, set()).add(c.artifact)
+    return out
+
+
+def split_controls(cells: Iterable[Cell]) -> tuple[list[Cell], list[Cell]]:
+    """(leaderboard cells, control cells) of ``cells``, each in the order given."""
+    cells = list(cells)
+    names = corpus_artifacts(cells)
+    leaderboard, controls = [], []
+    for c in cells:
+        (controls if is_control(c.artifact, names[c.corpus]) else leaderboard).append(c)
+    return leaderboard, controls
+
+
+def control_verdict(cell: Cell) -> str:
+    """What a ``null`` or ``none`` control row says: ``ok: ...``, ``FLAG: ...`` (look for a leak) or a caveat.
+
+    ``null`` is flagged when its AUC interval excludes 0.5 (a 95% interval does so by chance
+    for about one sound row in twenty; a leak is usually far out, and in every detector);
+    ``none`` when the mean score shift between a real and its byte copy is not exactly 0.
+    """
+    if cell.artifact == NONE:
+        shift = cell.values.get("score_shift", (math.nan, None, None))[0]
+        if _nan(shift):
+            return "-"
+        return "ok: exact copies, shift 0" if shift == 0 else f"FLAG: identical images scored {shift:+.3g} apart"
+    if cell.artifact != NULL:
+        return "-"
+    value, low, high = cell.values.get("auc", (math.nan, None, None))
+    if _nan(value) or _nan(low) or _nan(high):
+        return "-" if _nan(value) else "no interval"
+    if high - low <= 0:
+        return "no width: every image scored alike"
+    if low <= 0.5 <= high:
+        return "ok: CI covers 0.5"
+    return f"FLAG: AUC {'above' if low > 0.5 else 'below'} 0.5, CI excludes it: a leak or shortcut?"
+
+
+def _controls_table(board: Leaderboard) -> list[TableSpec]:
+    """The ``null`` and ``none`` rows (clean), in a fixed order: never ranked by AUC."""
+    _, controls = split_controls(board.cells)
+    cells = [c for c in controls if c.artifact in CONTROLS and c.perturbation == CLEAN]
+    if not cells:
+        return []
+    crossed = any(not c.within for c in cells)
+    rows = []
+    for c in sorted(cells, key=lambda c: (c.corpus, c.train_corpus, c.artifact, c.detector)):
+        names = (c.corpus, *([c.train_corpus] if crossed else []), c.artifact, c.detector)
+        rows.append((*names, c.ci("auc"), c.ci("score_shift"), f"{c.n_real}/{c.n_fake}", control_verdict(c)))
+    labels = ("corpus", *(["train"] if crossed else []), "control", "detector")
+    return [TableSpec(
+        "controls", "controls", (*labels, "AUC [95% CI]", "score_shift", "real/fake", "verdict"), rows,
+        labels=len(labels), group=0,
+        caption="not ranked; null: each fake is another real image of the same generator and camera, so a sound "
+                "pipeline's AUC interval covers 0.5 with real width; one that excludes 0.5 is flagged: look for a "
+                "leak (pairs across the split, file format, size) or a shortcut (a 95% interval misses 0.5 by chance "
+                "for about one sound row in twenty); none: each fake is a byte copy of its real, so the "
+                "score shift must be exactly 0 (its AUC is 0.5 by construction and tests nothing)",
+    )]
+
+
 def _detection_tables(board: Leaderboard) -> list[TableSpec]:
-    cells = [c for c in board.cells if c.within and c.perturbation == CLEAN]
+    ranked, _ = split_controls(board.cells)
+    cells = [c for c in ranked if c.within and c.perturbation == CLEAN]
     if not cells:
         return []
     artifacts = {c.artifact for c in cells} - {"all"}
@@ -299,8 +384,9 @@ def _cross_generator_table(board: Leaderboard) -> list[TableSpec]:
 
 
 def _robustness_table(board: Leaderboard) -> list[TableSpec]:
-    perturbed = {c.corpus for c in board.cells if c.within and c.artifact == "all" and c.perturbation != CLEAN}
-    cells = [c for c in board.cells if c.within and c.artifact == "all" and c.corpus in perturbed]
+    ranked, _ = split_controls(board.cells)
+    perturbed = {c.corpus for c in ranked if c.within and c.artifact == "all" and c.perturbation != CLEAN}
+    cells = [c for c in ranked if c.within and c.artifact == "all" and c.corpus in perturbed]
     perturbations = sorted({c.perturbation for c in cells} - {CLEAN})
     if not perturbations:
         return []
@@ -318,7 +404,8 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
 
 
 def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
-    cells = [c for c in board.cells if any(name in c.values for name in SENSITIVITY_METRICS)]
+    ranked, _ = split_controls(board.cells)
+    cells = [c for c in ranked if any(name in c.values for name in SENSITIVITY_METRICS)]
     if not cells:
         return []
     perturbed = any(c.perturbation != CLEAN for c in cells)
@@ -379,6 +466,7 @@ def tables(board: Leaderboard, all_metrics: bool = False) -> list[TableSpec]:
     if all_metrics:
         out += _all_metric_tables(board)
     out += _cross_generator_table(board) + _robustness_table(board) + _sensitivity_table(board)
+    out += _controls_table(board)
     return out + _throughput_table(board)
 
 
@@ -556,6 +644,7 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         group = key
         ranks[id(c)] = rank
     run = {k: board.run.get(k) for k in ("run_id", "suite", "started", "finished", "status", "facebench_version")}
+    names = corpus_artifacts(board.cells)
     return _json_safe({
         "format": "facebench-leaderboard",
         "version": 1,
@@ -564,7 +653,7 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         "cells": [
             {"corpus": c.corpus, "train_corpus": c.train_corpus, "artifact": c.artifact,
              "perturbation": c.perturbation, "detector": c.detector, "rank": ranks[id(c)],
-             "n_real": c.n_real, "n_fake": c.n_fake,
+             "n_real": c.n_real, "n_fake": c.n_fake, "control": is_control(c.artifact, names[c.corpus]),
              "metrics": {name: {"value": v, "ci_low": lo, "ci_high": hi} for name, (v, lo, hi) in c.values.items()}}
             for c in board.cells
         ],
@@ -577,7 +666,7 @@ def to_json(board: Leaderboard, path: str | Path | None = None) -> str:
     """:func:`board_dict` as indented JSON (NaN -> null, stable order); also written to ``path`` if given.
 
     ``rank`` is the place by AUC among detectors of the same (corpus, train_corpus, perturbation,
-    artifact), best first.
+    artifact), best first; ``control`` is :func:`is_control` (a control row, not a ranking).
     """
     text = json.dumps(board_dict(board), indent=2, allow_nan=False) + "\n"
     if path is not None:

@@ -148,7 +148,9 @@ def test_make_fakes_keeps_pair_and_seed_and_renames():
         assert set(fake.artifacts) == {"eyes_fixed", "upsampling"}
     control = make_fakes(reals, parse_fake_specs("none")[0])
     np.testing.assert_array_equal(control.images, reals.images)
-    assert all(r.label == 1 and r.artifacts == {} for r in control.records)
+    # the control is marked "none" (so reports know it as a control), nothing else
+    assert all(r.label == 1 and list(r.artifacts) == ["none"] for r in control.records)
+    assert [r.id for r in control.records] == [r.id.replace("-real", "-none") for r in reals.records]
 
 
 def test_spec_options_build_the_artifact_with_them_and_name_the_fake():

@@ -56,7 +56,7 @@ artifacts = "none"
 [[detectors]]
 name = "spectrum"
 """
-SECTIONS = ("how-to-read", "accuracy", "throughput", "roc", "heatmap", "robustness", "cross", "gallery", "misses")
+SECTIONS = ("how-to-read", "accuracy", "controls", "throughput", "roc", "heatmap", "robustness", "cross", "gallery", "misses")
 MAX_BYTES = 5_000_000
 
 
@@ -170,7 +170,12 @@ def test_accuracy_table_has_sortable_headers_and_every_cell(page, run):
     assert head[labels.index("AUC")]["attrs"].get("data-first") == "descending"
     assert head[labels.index("EER")]["attrs"].get("data-first") is None  # lower is better: ascending first
     cells = {(m["corpus"], m["train_corpus"], m["detector"], m["artifact"], m["perturbation"]) for m in results.metrics}
-    assert len(table["rows"]) == len(cells)
+    # every cell of the "none" corpus is a control row: in the controls table (clean, artifact none), never ranked here
+    controls = {c for c in cells if c[0] == "control"}
+    assert controls and len(table["rows"]) == len(cells - controls)
+    assert all(row[1]["text"] != "control" for row in table["rows"])
+    shown = {c for c in controls if c[3] == "none" and c[4] == "none"}
+    assert len(parsed.tables["controls-table"]["rows"]) == len(shown) > 0
     assert all(len(row) == len(head) for row in table["rows"])
     auc = labels.index("AUC")
     values = [row[auc]["attrs"]["data-v"] for row in table["rows"]]

@@ -6,7 +6,8 @@ name the fakes to make per real image::
 
     "upsampling:0.5,eyes_fixed"            two fakes per real, one artifact each
     "eyes_fixed+upsampling:0.5"            one fake carrying both
-    "none"                                  one fake carrying no artifact (a control)
+    "none"                                  one fake, a byte copy of its real (a control)
+    "null"                                  one fake, the real of another seed (a control)
     "all"                                   one fake per built-in artifact
 
 See docs/ARTIFACTS.md for the sources of each artifact.
@@ -20,6 +21,15 @@ from facebench.generators.artifacts.base import (
     SceneArtifact,
 )
 from facebench.generators.artifacts.catalog import ARTIFACTS
+from facebench.generators.artifacts.controls import (
+    CONTROLS,
+    NULL_SEED_OFFSET,
+    copy_fakes,
+    is_control_artifact,
+    null_fakes,
+    null_source_seed,
+    refuse_null,
+)
 from facebench.generators.artifacts.frequency import UpsamplingArtifact
 from facebench.generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, EyesFixedArtifact, warp_similarity
 from facebench.generators.artifacts.specs import FakeSpec, make_fakes, parse_fake_specs
@@ -28,15 +38,22 @@ __all__ = [
     "ARTIFACTS",
     "REGION_NAMES",
     "ArtifactError",
+    "CONTROLS",
     "CameraArtifact",
     "EyesFixedArtifact",
     "FFHQ_EYE_LEFT",
     "FFHQ_EYE_RIGHT",
     "FakeSpec",
+    "NULL_SEED_OFFSET",
     "PixelArtifact",
     "SceneArtifact",
     "UpsamplingArtifact",
+    "copy_fakes",
+    "is_control_artifact",
     "make_fakes",
+    "null_fakes",
+    "null_source_seed",
     "parse_fake_specs",
+    "refuse_null",
     "warp_similarity",
 ]

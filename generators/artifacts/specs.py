@@ -4,6 +4,9 @@ Grammar: fakes are separated by ``,``; one fake's artifacts are joined by ``+``;
 ``NAME[KEY=VALUE;...]:STRENGTH`` with the options and the strength optional::
 
     upsampling[kind=nearest;factor=4]:0.5,eyes_fixed+blob
+
+The controls ``none`` (a byte copy of the real) and ``null`` (the real of another seed) stand
+alone; see :mod:`~facebench.generators.artifacts.controls`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from facebench.generators.artifacts.base import ArtifactError
 from facebench.generators.artifacts.catalog import ARTIFACTS
+from facebench.generators.artifacts.controls import CONTROLS, NONE, copy_fakes, refuse_null
 from facebench.harness.types import FAKE, Batch
 
 _ITEM = re.compile(r"^(?P<name>[A-Za-z0-9_]+)(?:\[(?P<options>[^\]]*)\])?(?::(?P<strength>.*))?$")
@@ -28,6 +32,8 @@ class FakeSpec:
     artifacts: tuple[tuple[str, float], ...]
     #: Constructor options per entry of ``artifacts`` (same order), as sorted (key, value) pairs.
     options: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    #: A control (``"none"`` or ``"null"``) instead of artifacts; ``artifacts`` is then empty.
+    control: str = ""
 
     def __post_init__(self) -> None:
         if not self.options:
@@ -37,7 +43,7 @@ class FakeSpec:
     def slug(self) -> str:
         """A file-name-safe name of the fake, used in image ids."""
         if not self.artifacts:
-            return "none"
+            return self.control or NONE
         parts = []
         for (name, strength), options in zip(self.artifacts, self.options):
             part = name if strength == 1.0 else f"{name}-{strength:g}"
@@ -95,8 +101,8 @@ def parse_fake_specs(text: str) -> list[FakeSpec]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise ArtifactError(f"empty entry in artifact list {text!r}")
-        if part == "none":
-            specs.append(FakeSpec(()))
+        if part in CONTROLS:
+            specs.append(FakeSpec((), control=part))
             continue
         if part == "all":
             specs.extend(FakeSpec(((name, 1.0),)) for name in ARTIFACTS)
@@ -107,9 +113,12 @@ def parse_fake_specs(text: str) -> list[FakeSpec]:
             if not match:
                 raise ArtifactError(f"cannot read artifact {item.strip()!r}; write NAME, NAME:STRENGTH or NAME[KEY=VALUE;...]:STRENGTH")
             name, strength_text = match["name"], match["strength"]
+            if name in CONTROLS:
+                raise ArtifactError(f"{name!r} is a control and cannot be joined with '+' ({part!r}); "
+                                    f"name it as a fake of its own, e.g. '{name},upsampling'")
             if name not in ARTIFACTS:
                 close = difflib.get_close_matches(name, list(ARTIFACTS), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ARTIFACTS)}, none, all"
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ARTIFACTS)}, {', '.join(CONTROLS)}, all"
                 raise ArtifactError(f"unknown artifact {name!r}{hint}")
             try:
                 strength = float(strength_text) if strength_text else 1.0
@@ -130,8 +139,13 @@ def make_fakes(reals: Batch, spec: FakeSpec, id_suffix: str | None = None) -> Ba
     """Fakes made from ``reals`` by ``spec``: same pair and seed, new ids, label fake.
 
     ``reals`` may already be fakes (e.g. StyleGAN images given an editing pass): the new id
-    replaces the ``-real`` or ``-fake`` ending with the spec's name.
+    replaces the ``-real`` or ``-fake`` ending with the spec's name. The ``none`` control copies
+    each image (marked ``none``); the ``null`` control needs reals of other seeds, which only the
+    generator can make (see :func:`~facebench.generators.artifacts.controls.null_fakes`).
     """
+    if spec.control == NONE:
+        return copy_fakes(reals)
+    refuse_null([spec], "this generator")
     suffix = id_suffix or spec.slug
     records = [r.with_changes(id=f"{re.sub(r'-(real|fake)$', '', r.id)}-{suffix}", label=FAKE) for r in reals.records]
     batch = Batch(reals.images.copy(), records)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
 from facebench.generators.diffusion.loading import (
     DiffusionError,
     check_pipeline_folder,
@@ -89,6 +89,7 @@ class DiffusionGenerator:
             raise DiffusionError(f"artifacts must be a spec string such as 'blob', got {artifacts!r}")
         self.template = get_template(template) if template is not None else None
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts.strip() else []
+        refuse_null(self.fake_specs, "diffusion (its images are all fakes)")
 
         self.path = Path(pipeline).expanduser().resolve()
         model_index = check_pipeline_folder(self.path, variant)

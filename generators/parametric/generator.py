@@ -16,6 +16,9 @@ from facebench.generators.artifacts import (
     EyesFixedArtifact,
     FakeSpec,
     SceneArtifact,
+    copy_fakes,
+    null_fakes,
+    null_source_seed,
     parse_fake_specs,
 )
 from facebench.generators.artifacts.base import mark
@@ -40,13 +43,15 @@ class ParametricGenerator:
 
     Parameters:
         resolution: image side in pixels (64..1024).
-        artifacts: which fakes to make per seed, e.g. ``"upsampling:0.5,eyes_fixed"``; ``"none"``
-            makes fakes without any artifact (a control); ``"all"`` one per built-in artifact.
+        artifacts: which fakes to make per seed, e.g. ``"upsampling:0.5,eyes_fixed"``; ``"all"`` one
+            per built-in artifact. Two controls: ``"none"`` makes each fake a byte copy of its real;
+            ``"null"`` makes it the real of seed ``seed + NULL_SEED_OFFSET`` (same generator and
+            camera, never an image of the corpus).
         camera: simulate the camera on every image; False renders clean pixels.
     """
 
     name = "parametric"
-    version = "0.2.0"
+    version = "0.3.0"  # 0.3.0: the null control; none fakes are marked "none"
 
     def __init__(self, resolution: int = 256, artifacts: str = "upsampling,eyes_fixed", camera: bool = True):
         if not isinstance(resolution, int) or not 64 <= resolution <= 1024:
@@ -95,9 +100,21 @@ class ParametricGenerator:
         seeds = [int(s) for s in seeds]
         faces = [sample_face_params(s) for s in seeds]
         clean = self.render(seeds, faces)
-        batches = [self.photograph(clean)]
-        batches += [self.fakes(seeds, faces, clean, spec) for spec in self.fake_specs]
+        reals = self.photograph(clean)
+        batches = [reals]
+        for spec in self.fake_specs:
+            if spec.control == "none":
+                batches.append(copy_fakes(reals))
+            elif spec.control == "null":
+                batches.append(self.null_fakes(reals))
+            else:
+                batches.append(self.fakes(seeds, faces, clean, spec))
         return Batch.concat(batches)
+
+    def null_fakes(self, reals: Batch) -> Batch:
+        """The null control's fakes of ``reals``: the photographed reals of ``seed + NULL_SEED_OFFSET``."""
+        sources = [null_source_seed(r.seed) for r in reals.records]
+        return null_fakes(reals, self.photograph(self.render(sources)))
 
     def fakes(self, seeds: Sequence[int], faces: Sequence[FaceParams], clean: Batch, spec: FakeSpec) -> Batch:
         """The fakes of one spec, photographed."""

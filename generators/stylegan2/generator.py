@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs
+from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
 from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network
 from facebench.generators.stylegan2.networks import NOISE_MODES
 from facebench.harness.types import FAKE, Batch, Record
@@ -62,6 +62,7 @@ class StyleGAN2Generator:
         self.compile = compile
         self.artifacts = artifacts
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts else []
+        refuse_null(self.fake_specs, "stylegan2 (its images are all fakes)")
         self.G = load_network(self.network, device)
         self.network_sha256 = file_digest(self.network)
         if self.G.c_dim > 0:
