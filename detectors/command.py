@@ -545,3 +545,14 @@ class CommandDetector:
         if not 0.0 <= score <= 1.0:
             raise child.error(f"gave image {image_id!r} the score {score!r}, outside [0, 1] (scale or clip it in the command)")
         return index
+
+
+def announced_name(params: dict[str, Any]) -> str | None:
+    """The name a command detector's program announces in its ready line (None if it gives none).
+
+    Starts the program once and says goodbye: ``facebench detect command`` labels its results
+    with this name, and a program that cannot start or speak the protocol fails before any work.
+    """
+    with CommandDetector(**params) as probe:
+        probe.start()
+        return probe.child_name

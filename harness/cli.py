@@ -4,17 +4,66 @@ from __future__ import annotations
 
 import functools
 import inspect
+import shlex
 import sys
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from facebench.harness import __version__
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FacebenchError, UsageError
+
+
+def readable_metavar(param: Any, annotation: Any) -> str | None:
+    """What a parameter's value is, in the help's words: GENERATOR, PATH, INTEGER, NUMBER, TEXT.
+
+    ``annotation`` is the command function's type for the parameter; None for flags.
+    """
+    if param.param_type_name == "argument":
+        return param.name.upper()
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list) and len(args) == 1:
+        annotation = args[0]
+    return {Path: "PATH", int: "INTEGER", float: "NUMBER", str: "TEXT"}.get(annotation)
+
+
+class ReadableGroup(TyperGroup):
+    """A command group whose help reads as written.
+
+    Markup is off (``rich_markup_mode=None``), so brackets such as ``facebench[ray]`` or
+    ``[default: ...]`` print as typed; metavars name values (PATH, INTEGER) instead of typer's
+    ``<path>`` and ``<list[str]>``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            name_metavars(command)
+
+
+def name_metavars(command: Any) -> None:
+    """Give every parameter of ``command`` that has none a :func:`readable_metavar`."""
+    callback = inspect.unwrap(command.callback) if getattr(command, "callback", None) else None
+    try:
+        hints = typing.get_type_hints(callback) if callback is not None else {}
+    except Exception:  # an annotation that cannot be resolved: typer's own metavar stays
+        hints = {}
+    for param in getattr(command, "params", []):
+        if param.metavar is None:
+            param.metavar = readable_metavar(param, hints.get(param.name))
+        if param.param_type_name == "argument" and hasattr(param, "display_type_rich"):
+            # typer >= 0.20 writes "NAME <str>" in the arguments list; the name says enough
+            param.display_type_rich = lambda ctx: None
+
 
 app = typer.Typer(
     name="facebench",
@@ -22,26 +71,33 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=ReadableGroup,
 )
-corpus_app = typer.Typer(help="Inspect and check corpora.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Inspect and check corpora.", no_args_is_help=True, rich_markup_mode=None,
+                         cls=ReadableGroup)
 app.add_typer(corpus_app, name="corpus")
-stylegan2_app = typer.Typer(help="StyleGAN2 networks: convert official pickles to safetensors.", no_args_is_help=True)
+stylegan2_app = typer.Typer(help="StyleGAN2 networks: convert official pickles to safetensors.", no_args_is_help=True,
+                            rich_markup_mode=None, cls=ReadableGroup)
 app.add_typer(stylegan2_app, name="stylegan2")
 
 # Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True)
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "argv": None}
 
-USAGE_EXIT = 2
-FAILURE_EXIT = 1
+# The exit codes' rule lives in facebench.harness.errors; these names stay for existing callers.
+USAGE_EXIT = EXIT_USAGE
+FAILURE_EXIT = EXIT_FAILED
 
 ResultsOption = Annotated[Path, typer.Option("--results", help="Folder for corpora, runs and leaderboard.md.")]
 StoreOption = Annotated[
     Optional[Path], typer.Option("--store", help="SQLite results store [default: RESULTS/facebench.sqlite].")
 ]
 ParamOption = Annotated[
-    Optional[list[str]], typer.Option("--param", "-p", help="Plug-in parameter KEY=VALUE (TOML value); repeatable.")
+    Optional[list[str]], typer.Option("--param", "-p", metavar="KEY=VALUE",
+                                      help="Plug-in parameter KEY=VALUE (TOML value); repeatable; "
+                                           "`facebench info NAME` lists them.")
 ]
 
 
@@ -51,31 +107,52 @@ def fail(message: str, code: int = FAILURE_EXIT) -> typer.Exit:
 
 
 def handle_errors(command: Callable) -> Callable:
-    """Turn known errors into one line on stderr and a non-zero exit; --debug keeps the traceback."""
+    """Turn known errors into one line on stderr and the exit code of their kind (see
+    :mod:`facebench.harness.errors`); Ctrl-C into one line and 130; --debug keeps the traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from facebench.harness.registry import PluginError
-        from facebench.harness.suite import SuiteError
-
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
-        except (PluginError, SuiteError) as exc:
-            if _state["debug"]:
-                raise
-            raise fail(str(exc), USAGE_EXIT) from None
+        except KeyboardInterrupt:
+            stderr.print(interrupted_line(command.__name__, kwargs), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except FacebenchError as exc:
             if _state["debug"]:
                 raise
-            raise fail(str(exc)) from None
+            raise fail(str(exc), exc.exit_code) from None
         except Exception as exc:
             if _state["debug"]:
                 raise
             raise fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)") from None
 
     return wrapper
+
+
+def interrupted_line(command: str, options: dict[str, Any]) -> str:
+    """"interrupted: <what is kept>; resume with: <the same command>" for a command stopped by Ctrl-C."""
+    results = options.get("results") or Path("results")
+    kept = {
+        "run": f"finished tasks are kept in {results / 'tasks'} and corpora in {results / 'corpora'}; "
+               "nothing was stored for this run",
+        "known_answer_matrix": f"finished tasks are kept in {results / 'tasks'}",
+        "generate": "nothing was kept (the partial corpus was removed)",
+        "detect": "nothing was stored",
+    }.get(command, "nothing was written")
+    argv = _state["argv"]
+    again = shlex.join(["facebench", *argv]) if argv is not None else "the same command"
+    verb = "resume" if command in ("run", "known_answer_matrix") else "start again"
+    return f"interrupted: {kept}; {verb} with: {again}"
+
+
+def warn_shadowed(kind: str, name: str) -> None:
+    """Say so when an installed entry point named ``name`` is ignored because a built-in has that name."""
+    from facebench.harness.registry import shadow_message, shadowed
+
+    for info in shadowed(kind, name):  # type: ignore[arg-type]
+        stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -111,9 +188,12 @@ def main_options(
 @app.command("list")
 @handle_errors
 def list_plugins() -> None:
-    """List generator and detector plug-ins, with import errors of broken ones."""
+    """List generator and detector plug-ins, with import errors of broken ones.
+
+    Built-ins are read without importing them; `facebench info NAME` shows one in full.
+    """
     from facebench.generators.artifacts import ARTIFACTS
-    from facebench.harness.registry import inspect_all
+    from facebench.harness.registry import KINDS, inspect_all, shadow_message, shadowed
 
     table = Table(title="facebench plug-ins")
     for column in ("kind", "name", "version", "origin", "inputs", "fits", "status"):
@@ -134,6 +214,104 @@ def list_plugins() -> None:
     stdout.print(artifacts)
     if broken:
         stderr.print(f"{broken} plug-in(s) failed to import; the others work.")
+    for kind in KINDS:
+        for info in shadowed(kind):
+            stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def info(
+    name: Annotated[str, typer.Argument(help="A generator, detector, artifact or perturbation kind, e.g. folder, "
+                                         "spectrum, upsampling, jpeg.")],
+) -> None:
+    """Show one plug-in in full: its parameters (type, default, one line each), inputs and needs."""
+    from facebench.generators.artifacts import ARTIFACTS
+    from facebench.harness import registry
+    from facebench.harness.perturb import describe_kinds
+
+    found = False
+    for kind in registry.KINDS:
+        if name in registry.available(kind):
+            warn_shadowed(kind, name)
+            cls = registry.load(kind, name)
+            extra = {"inputs": ", ".join(getattr(cls, "inputs", ())) or "-"} if kind == "detector" else {}
+            if kind == "detector":
+                extra["learns"] = "yes (fits on the train split)" if getattr(cls, "requires_fit", False) else "no"
+            _print_plugin(kind, name, cls, registry.available(kind)[name].origin, extra)
+            found = True
+    if name in ARTIFACTS:
+        cls = ARTIFACTS[name]
+        extra = {"needs": ", ".join(cls.needs) or "pixels", "mask": "yes" if cls.local else "no",
+                 "use": f"--artifacts {name}[KEY=VALUE;...]:STRENGTH (strength 0..1, default 1)"}
+        _print_plugin("artifact", name, cls, "builtin", extra)
+        found = True
+    kinds = describe_kinds()
+    if name in kinds:
+        stdout.print(f"perturbation {name}: {name}:VALUE, VALUE: {kinds[name]}; steps join with '+', "
+                     f"e.g. {name}:... + blur:2 (suite [protocols] perturbations)", markup=False, highlight=False)
+        found = True
+    if not found:
+        import difflib
+
+        known = [*registry.available("generator"), *registry.available("detector"), *ARTIFACTS, *kinds]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "`facebench list` shows them all"
+        raise UsageError(f"no generator, detector, artifact or perturbation is named {name!r}; {hint}")
+
+
+def _print_plugin(kind: str, name: str, cls: type, origin: str, extra: dict[str, str]) -> None:
+    from facebench.harness.registry import parameters
+
+    doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").replace("``", "")
+    version = f", version {cls.version}" if hasattr(cls, "version") else ""
+    stdout.print(f"{kind} {name} ({origin}{version})", markup=False, highlight=False)
+    if doc:
+        stdout.print(f"  {doc}", markup=False, highlight=False)
+    for key, value in extra.items():
+        stdout.print(f"  {key}: {value}", markup=False, highlight=False)
+    params = parameters(cls)
+    if not params:
+        stdout.print("  parameters: none", markup=False)
+        return
+    table = Table(title=None, show_edge=False)
+    for column in ("parameter", "type", "default", "what it is"):
+        table.add_column(column, overflow="fold")
+    for param in params:
+        default = "required" if param.required else repr(param.default)
+        table.add_row(param.name, param.type_text, default, param.doc or "-")
+    stdout.print(table, markup=False)
+    how = "-p NAME=VALUE" if kind in ("generator", "detector") else "[NAME=VALUE;...] after the name"
+    stdout.print(f"  set them with {how} (TOML values) or in a suite's params table", markup=False, highlight=False)
+
+
+@app.command("runs")
+@handle_errors
+def list_runs(
+    results: ResultsOption = Path("results"),
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, the newest.")] = 20,
+) -> None:
+    """List stored runs, newest first: id, suite, date, status, duration and commit.
+
+    Pass an id to leaderboard --run, report, export or compare.
+    """
+    from facebench.harness.store import Store, run_summary
+
+    db = Store(store or results / "facebench.sqlite")
+    if not db.path.exists():
+        raise UsageError(f"{db.path}: no results store here; run `facebench run` first or pass --results/--store")
+    runs = db.runs()
+    if not runs:
+        stdout.print(f"{db.path}: no runs stored yet", markup=False)
+        return
+    table = Table(title=f"{len(runs)} run(s) in {db.path}" + (f", the newest {limit}" if len(runs) > limit else ""))
+    for column in ("id", "suite", "date", "status", "duration", "commit"):
+        table.add_column(column, no_wrap=column in ("id", "date"))
+    for run in reversed(runs[-limit:]):
+        row = run_summary(run)
+        table.add_row(row["run_id"], row["suite"], row["date"], row["status"], row["duration"], row["commit"])
+    stdout.print(table, markup=False)
 
 
 @app.command()
@@ -171,6 +349,7 @@ def generate(
     from facebench.harness.runner import generate_corpus, make_progress
     from facebench.harness.suite import GeneratorSpec
 
+    warn_shadowed("generator", generator)
     params = parse_params(param)
     shortcuts = {"artifacts": artifacts, "network": network, "truncation_psi": truncation, "noise_mode": noise_mode,
                  "class_idx": class_idx, "device": device, "pipeline": pipeline, "steps": steps, "guidance": guidance,
@@ -180,14 +359,28 @@ def generate(
         params.setdefault("batch_size", batch_size)
     spec = GeneratorSpec(name=generator, label=out.name, count=n, seed_start=seed_start, batch_size=batch_size or 32,
                          params=params)
+    source = registry.create("generator", generator, **params)
+    check_seed_range(source, generator, n, seed_start)
     progress = make_progress()
     with progress:
-        corpus, throughput = generate_corpus(spec, out, progress, overwrite=overwrite)
+        corpus, throughput = generate_corpus(spec, out, progress, overwrite=overwrite, generator=source)
     counts = corpus.meta["counts"]
     stdout.print(
         f"wrote {counts['images']} images ({counts['real']} real, {counts['fake']} fake) to {out} "
         f"at {throughput['images_per_s']:.1f} images/s; digest {corpus.digest[:16]}"
     )
+
+
+def check_seed_range(generator: Any, name: str, n: int, seed_start: int) -> None:
+    """Before any work: a generator with a fixed number of images (``count()``, e.g. a folder) must hold the seeds asked for."""
+    count = getattr(generator, "count", None)
+    if not callable(count):
+        return
+    available = int(count())
+    if seed_start + n > available:
+        raise UsageError(f"generator {name!r} holds {available} images (seeds 0..{available - 1}) and --n {n} "
+                         f"--seed-start {seed_start} asks for seeds up to {seed_start + n - 1}; ask for at most that "
+                         f"many, e.g. --n {max(available - seed_start, 1)} --seed-start {min(seed_start, available - 1)}")
 
 
 @app.command()
@@ -211,29 +404,44 @@ def detect(
     from facebench.harness.store import Store
     from facebench.harness.suite import DetectorSpec, SplitSpec
 
-    params = parse_params(param)
-    registry.check_params(registry.load("detector", detector), params, f"detector {detector!r}")
+    warn_shadowed("detector", detector)
+    params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
     corpus = Corpus.open(corpus_path)
+    label = detector
+    if detector == "command":  # label it by the name the program announces in its ready line
+        from facebench.detectors.command import announced_name
+
+        label = announced_name(params) or detector
     started = now()
-    spec = DetectorSpec(name=detector, label=detector, params=params)
+    spec = DetectorSpec(name=detector, label=label, params=params)
     progress = make_progress()
     with progress:
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
-    warnings = [{"task": f"detect {detector} on {corpus_path.name}", "message": w} for w in result.warnings]
+    warnings = [{"task": f"detect {label} on {corpus_path.name}", "message": w} for w in result.warnings]
     split = asdict(SplitSpec(test_fraction, split_seed))  # what compare checks runs share
-    run = run_record(f"detect {detector}", started, "ok", {"corpus": str(corpus_path), "split": split, "warnings": warnings})
-    throughput = [{"kind": "detector", "name": detector, **result.throughput}]
+    run = run_record(f"detect {label}", started, "ok", {"corpus": str(corpus_path), "split": split, "warnings": warnings})
+    throughput = [{"kind": "detector", "name": label, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
     for warning in warnings:
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _shipped_suites() -> list[str]:
+    from facebench.harness.suite import shipped_suites
+
+    try:
+        return shipped_suites()
+    except (ModuleNotFoundError, OSError):  # a broken install: the help must still print
+        return ["default"]
+
+
 @app.command()
 @handle_errors
 def run(
     suite: Annotated[
-        Optional[str], typer.Argument(help="Suite TOML file, or the name of a shipped suite [default: default].")
+        Optional[str], typer.Argument(help="Suite TOML file, or the name of a shipped suite: "
+                                      f"{', '.join(_shipped_suites())} [default: default].")
     ] = None,
     results: ResultsOption = Path("results"),
     store: StoreOption = None,
@@ -264,6 +472,9 @@ def run(
     loaded = load_suite(suite)
     fresh_names = _split_names(fresh_detectors)
     fresh_detector_labels(loaded, fresh_names)  # an unknown name fails before any work
+    for kind, specs in (("generator", loaded.generators), ("detector", loaded.detectors)):
+        for name in dict.fromkeys(spec.name for spec in specs):
+            warn_shadowed(kind, name)
     store_path = store or results / "facebench.sqlite"
     runner = get_executor(executor, address)
     try:
@@ -332,7 +543,7 @@ def leaderboard(
 
     db = Store(store or results / "facebench.sqlite")
     if not db.path.exists():
-        raise fail(f"{db.path}: no results store here; run `facebench run` first or pass --store")
+        raise UsageError(f"{db.path}: no results store here; run `facebench run` first or pass --store")
     chosen = db.run(run_id)
     metrics = db.metrics(chosen["run_id"])
     if perturbation:
@@ -506,7 +717,7 @@ def stylegan2_convert(
     from facebench.generators.stylegan2.loading import convert, file_digest
 
     if out.exists():
-        raise FacebenchError(f"{out} exists; choose another output path")
+        raise UsageError(f"{out} exists; choose another output path")
     written = convert(network, out)
     stdout.print(f"wrote {written} (sha256 {file_digest(written)[:16]})")
 
@@ -530,6 +741,7 @@ def corpus_verify(path: Annotated[Path, typer.Argument(help="Corpus folder.")]) 
 
 
 def main() -> None:
+    _state["argv"] = sys.argv[1:]  # for the "resume with" line after Ctrl-C
     app()
 
 

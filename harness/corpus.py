@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import FacebenchError, UsageError
+from facebench.harness.filemodes import as_if_created_plainly
 from facebench.harness import __version__
 from facebench.harness.seeding import purpose_key
 from facebench.harness.types import IMAGE_FORMATS, Batch, Record
@@ -62,6 +63,10 @@ MANIFEST_SCHEMA = pa.schema(
 
 class CorpusError(FacebenchError):
     """A corpus is missing, incomplete, corrupt or of an unknown format."""
+
+
+class CorpusPathError(CorpusError, UsageError):
+    """The path names no corpus (or, as an output, an existing one): exit code 2, nothing ran."""
 
 
 def _sha256(data: bytes) -> str:
@@ -226,12 +231,13 @@ class CorpusWriter:
     def __init__(self, path: str | Path, generators: Sequence[dict[str, Any]], *, overwrite: bool = False):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
-            raise CorpusError(f"{self.path} already exists; choose another --out or pass --overwrite")
+            raise CorpusPathError(f"{self.path} already exists; choose another --out or pass --overwrite")
         self.overwrite = overwrite
         self.generators = list(generators)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(self.path)
         self._tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(self.path)}{os.getpid()}-", dir=self.path.parent))
+        as_if_created_plainly(self._tmp)  # mkdtemp makes it 0700; the corpus is renamed from it
         self._rows: list[dict[str, Any]] = []
         self._ids: set[str] = set()
 
@@ -348,10 +354,10 @@ class Corpus:
         root = Path(path)
         meta_path = root / CORPUS_JSON
         if not root.is_dir():
-            raise CorpusError(f"{root}: no such corpus folder")
+            raise CorpusPathError(f"{root}: no such corpus folder")
         if not meta_path.is_file():
             hint = " (an interrupted write?)" if (root / MANIFEST).exists() else ""
-            raise CorpusError(f"{root}: not a complete corpus, {CORPUS_JSON} is missing{hint}")
+            raise CorpusPathError(f"{root}: not a complete corpus, {CORPUS_JSON} is missing{hint}")
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError) as exc:

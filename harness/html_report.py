@@ -26,6 +26,7 @@ import numpy as np
 
 from facebench.harness import html_plots as plots
 from facebench.harness.errors import FacebenchError
+from facebench.harness.filemodes import as_if_created_plainly
 from facebench.harness.report import (
     CLEAN,
     Cell,
@@ -738,7 +739,7 @@ def write_report(results: Results, path: str | Path, results_dir: str | Path | N
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for sharing
+        as_if_created_plainly(tmp)  # mkstemp makes it private; a report is for sharing (umask respected)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -65,6 +65,11 @@ DEFAULT_GRID: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def describe_kinds() -> dict[str, str]:
+    """Each perturbation kind with its value's meaning and range, e.g. ``{"jpeg": "quality, integer 1..100"}``."""
+    return {kind: words for kind, (words, _, _) in _KINDS.items()}
+
+
 def _valid_kinds() -> str:
     return "; ".join(f"{k}:<{rng}>" for k, (rng, _, _) in _KINDS.items()) + "; or 'none' alone"
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import UsageError
 from facebench.harness.environment import run_environment
-from facebench.harness.store import Store, StoreError
+from facebench.harness.filemodes import as_if_created_plainly
+from facebench.harness.store import Store, StoreError, recent_runs_text
 
 FORMAT = "facebench-results"
 VERSION = 1
@@ -36,8 +37,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
-class ResultsError(FacebenchError):
-    """A results reference (file, store, run id) that cannot be read."""
+class ResultsError(UsageError):
+    """A results reference (file, store, run id) that cannot be read (exit code 2: nothing ran)."""
 
 
 @dataclass
@@ -87,6 +88,7 @@ def export_json(results: Results, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
+        as_if_created_plainly(tmp)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -166,8 +168,7 @@ def _from_store(path: Path, run_id: str | None) -> Results:
     else:
         matches = [r for r in runs if r["run_id"] == run_id]
         if not matches:
-            recent = ", ".join(r["run_id"] for r in reversed(runs[-RECENT_RUNS:]))
-            raise ResultsError(f"{path}: no run {run_id!r}; most recent: {recent}")
+            raise ResultsError(f"{path}: no run {run_id!r}; {recent_runs_text(runs, RECENT_RUNS)}")
         run = matches[0]
     run = dict(run)
     if isinstance(run.get("info"), str):

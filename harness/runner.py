@@ -47,13 +47,20 @@ class DetectorOutputError(FacebenchError):
 
 
 def make_progress(enabled: bool = True) -> Progress | None:
+    """Progress bars on stderr: done/total, rate, elapsed and remaining time; silent when stderr is
+    not a terminal (a log or a pipe would only get a stray blank line)."""
     if not enabled:
         return None
     from rich.console import Console
+    from rich.progress import TimeRemainingColumn
 
+    from facebench.harness.progress import RateColumn
+
+    console = Console(stderr=True)
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
     )
 
 

@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import FacebenchError, UsageError
 
 SCHEMA_VERSION = 2
 
@@ -95,6 +95,49 @@ class StoreError(FacebenchError):
     """The store file is unreadable or of an unknown version."""
 
 
+class UnknownRunError(StoreError, UsageError):
+    """No run of that id (or no run at all) in the store: exit code 2."""
+
+
+#: How many run ids an "unknown run" message lists.
+RECENT_RUNS = 5
+
+
+def recent_runs_text(runs: list[dict[str, Any]], count: int = RECENT_RUNS) -> str:
+    """"most recent: ID (suite, started), ...; `facebench runs` lists them all", newest first."""
+    recent = ", ".join(f"{r['run_id']} ({r['suite']}, {str(r['started'])[:16]})" for r in reversed(runs[-count:]))
+    return f"most recent: {recent}; `facebench runs` lists them all"
+
+
+def run_summary(run: dict[str, Any]) -> dict[str, str]:
+    """A stored run in words for ``facebench runs``: id, suite, date, status, duration, commit."""
+    try:
+        info = json.loads(run["info"]) if isinstance(run.get("info"), str) else (run.get("info") or {})
+    except ValueError:
+        info = {}
+    commit = ((info.get("environment") or {}).get("git_commit") if isinstance(info, dict) else None) or "-"
+    return {
+        "run_id": str(run["run_id"]),
+        "suite": str(run["suite"]),
+        "date": str(run["started"])[:19].replace("T", " "),
+        "status": str(run["status"]),
+        "duration": _duration(str(run["started"]), str(run["finished"])),
+        "commit": commit[:12] + ("+dirty" if commit.endswith("+dirty") else "") if commit != "-" else "-",
+    }
+
+
+def _duration(started: str, finished: str) -> str:
+    from datetime import datetime
+
+    try:
+        seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except ValueError:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
 class Store:
     """Runs, metrics, throughput and errors in ``path`` (created on first write)."""
 
@@ -173,13 +216,13 @@ class Store:
         """One run by id, or the latest when ``run_id`` is None."""
         runs = self.runs()
         if not runs:
-            raise StoreError(f"{self.path}: no runs stored yet; run `facebench run` first")
+            raise UnknownRunError(f"{self.path}: no runs stored yet; run `facebench run` first")
         if run_id is None:
             return runs[-1]
         for run in runs:
             if run["run_id"] == run_id:
                 return run
-        raise StoreError(f"{self.path}: no run {run_id!r}")
+        raise UnknownRunError(f"{self.path}: no run {run_id!r}; {recent_runs_text(runs)}")
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM metrics WHERE run_id = ?", (run_id,))

@@ -8,13 +8,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import UsageError
 
 DEFAULT_SUITE = "default"
 
 
-class SuiteError(FacebenchError):
-    """A suite file is missing or malformed."""
+class SuiteError(UsageError):
+    """A suite file is missing or malformed (exit code 2: nothing ran)."""
 
 
 @dataclass(frozen=True)
@@ -211,23 +211,34 @@ def _throughput(table: dict[str, Any], where: str) -> ThroughputSpec:
     return ThroughputSpec(tuple(sizes), table.get("warmup", 1), table.get("rounds", 3), table.get("images", 64))
 
 
+def shipped_suites() -> list[str]:
+    """The names of the suites shipped with facebench (``facebench run NAME``), sorted."""
+    return sorted(entry.name.removesuffix(".toml") for entry in files("facebench.suites").iterdir()
+                  if entry.name.endswith(".toml") and entry.is_file())
+
+
 def load_suite(path_or_name: str | Path | None = None) -> Suite:
-    """Load a suite file, or a suite shipped with facebench by name (default: "default")."""
+    """Load a suite file, or a suite shipped with facebench by name (default: "default").
+
+    The argument is a file only if it is one: a folder named like a shipped suite (the
+    repository's ``detectors/``, say) never hides that suite.
+    """
     if path_or_name is None:
         path_or_name = DEFAULT_SUITE
     path = Path(path_or_name)
-    if path.suffix != ".toml" and not path.exists():
-        shipped = files("facebench.suites") / f"{path_or_name}.toml"
-        if not shipped.is_file():
-            raise SuiteError(f"no suite file {path_or_name!r} and no shipped suite of that name")
-        text, source = shipped.read_text(), f"{path_or_name}.toml (shipped)"
-    else:
+    if path.is_file():
         try:
             text, source = path.read_text(), str(path)
-        except FileNotFoundError:
-            raise SuiteError(f"{path}: no such suite file") from None
         except OSError as exc:
             raise SuiteError(f"{path}: unreadable: {exc}") from None
+    else:
+        shipped = files("facebench.suites") / f"{path_or_name}.toml"
+        looks_like_a_name = path.suffix != ".toml" and len(path.parts) == 1
+        if not looks_like_a_name or not shipped.is_file():
+            what = "a folder, not a suite file" if path.is_dir() else "no such suite file"
+            raise SuiteError(f"{path_or_name}: {what}, and no shipped suite has that name; "
+                             f"pass a suite .toml or one of: {', '.join(shipped_suites())}")
+        text, source = shipped.read_text(), f"{path_or_name}.toml (shipped)"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -73,7 +73,7 @@ def test_generate_writes_a_corpus(small_corpus):
 
 def test_generate_refuses_existing_output_and_bad_artifacts(small_corpus, tmp_path):
     result = invoke("generate", "parametric", "--n", 2, "--out", small_corpus)
-    assert result.exit_code == 1 and "already exists" in result.stderr
+    assert result.exit_code == 2 and "already exists" in result.stderr  # wrong input, nothing ran
     result = invoke("generate", "parametric", "--n", 2, "--artifacts", "upsamplin", "--out", tmp_path / "x")
     assert result.exit_code == 2
     assert "did you mean 'upsampling'" in result.stderr
@@ -103,7 +103,7 @@ def test_corpus_verify_ok_and_flipped_byte(small_corpus, tmp_path):
 
 def test_detect_on_a_missing_corpus_is_one_clear_line(tmp_path):
     result = invoke("detect", "spectrum", "/not/a/corpus", "--results", tmp_path / "results")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # wrong input, nothing ran
     assert result.stderr.strip().count("\n") == 0
     assert "/not/a/corpus" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "results").exists()
@@ -165,7 +165,7 @@ def test_run_with_a_bad_suite_is_a_usage_error(tmp_path):
 
 def test_leaderboard_without_a_store(tmp_path):
     result = invoke("leaderboard", "--results", tmp_path)
-    assert result.exit_code == 1 and "no results store" in result.stderr
+    assert result.exit_code == 2 and "no results store" in result.stderr
 
 
 def test_debug_keeps_the_traceback(tmp_path):

@@ -368,10 +368,10 @@ def test_cli_detect_with_a_toml_list_param(tmp_path):
     result = runner.invoke(app, ["detect", "command", str(corpus), "-p", param, "-p", "timeout=10",
                                  "--results", str(tmp_path / "results")])
     assert result.exit_code == 0, result.output
-    assert "command" in result.output
+    assert "suite detect brightness" in result.output  # labelled by the name the program announces, not "command"
     failed = runner.invoke(app, ["detect", "command", str(corpus), "-p", "command=no-such-detector-xyz",
                                  "--results", str(tmp_path / "results")])
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2  # the program is checked before any work
     assert "not found on PATH" in failed.output
 
 

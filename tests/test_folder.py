@@ -208,7 +208,7 @@ def test_cli_generate_and_verify(photos, tmp_path):
 
 def test_cli_too_many_seeds_is_one_clear_line(photos, tmp_path):
     result = invoke("generate", "folder", "--n", 7, "-p", f"path={photos}", "-p", f"resolution={RES}", "--out", tmp_path / "c")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # checked before any work
     assert "holds 6 images" in result.stderr and "Traceback" not in result.output
 
 

@@ -163,7 +163,7 @@ def test_convert_command_writes_our_format_from_an_official_pickle(network_pickl
     with torch.no_grad():
         assert (load_network(out)(z, None, noise_mode="const") - fixture_images()).abs().max() <= 1e-3
     again = CliRunner().invoke(app, ["stylegan2", "convert", str(path), str(out)])
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 2 and "exists" in again.output
     assert not marker.exists()
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facebench.harness.errors import FacebenchError
+from facebench.harness.errors import EXIT_USAGE, FacebenchError
 from facebench.harness.seeding import rng_for
 from facebench.harness.types import FAKE, Batch, Record
 
@@ -25,7 +25,9 @@ REGION_NAMES = ("face", "hair", "background")
 
 
 class ArtifactError(FacebenchError, ValueError):
-    """An artifact spec is malformed, or an artifact lacks what it needs."""
+    """An artifact spec is malformed, or an artifact lacks what it needs: the input is wrong (exit code 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 class PixelArtifact:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy.ndimage import median_filter
-
 from facebench.generators.artifacts.base import CameraArtifact, PixelArtifact, to_float, to_uint8
 
 
@@ -29,6 +27,8 @@ class MissingCameraNoiseArtifact(PixelArtifact):
         return {"noise": 1.0 - strength}
 
     def apply_one(self, image, record, strength, rng):
+        from scipy.ndimage import median_filter  # here, not at import: `facebench list` stays fast
+
         x = to_float(image)
         denoised = median_filter(x, size=(3, 3, 1), mode="reflect")
         return to_uint8(x - strength * (x - denoised)), record

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from facebench.generators.artifacts.base import ArtifactError, PixelArtifact, to_float, to_uint8
 
@@ -21,6 +20,8 @@ def distance_to(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (pixels) from every pixel to the nearest ``True`` of ``mask``; inf where it has none."""
     if not mask.any():
         return np.full(mask.shape, np.inf)
+    from scipy import ndimage  # imported where used: listing artifacts stays fast
+
     return ndimage.distance_transform_edt(~mask)
 
 
@@ -29,6 +30,8 @@ def masked_blur(x: np.ndarray, region: np.ndarray, sigma: float) -> np.ndarray:
 
     Colours from outside ``region`` never leak in; pixels with no region pixel nearby keep ``x``.
     """
+    from scipy import ndimage
+
     weight = region.astype(np.float32)
     numerator = ndimage.gaussian_filter(x * weight[..., None], sigma=(sigma, sigma, 0), mode="reflect", truncate=3.0)
     denominator = ndimage.gaussian_filter(weight, sigma=sigma, mode="reflect", truncate=3.0)
@@ -152,6 +155,8 @@ class HairBleedArtifact(PixelArtifact):
         mixed = masked_blur(to_float(image), inside | background, sigma=width)
         # the weight: 1 next to the boundary (distance 1), falling to near 0 at the band's edge
         falloff = np.clip(1.0 - (distance - 0.5) / (width + 0.5), 0.0, 1.0)
+        from scipy import ndimage
+
         field = ndimage.gaussian_filter(rng.standard_normal(mask.shape), sigma=max(2.0, 0.03 * side), mode="wrap")
         field /= max(float(field.std()), 1e-9)
         unevenness = np.clip(0.65 + 0.35 * field, 0.15, 1.0)

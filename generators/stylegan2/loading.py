@@ -18,6 +18,7 @@ import torch
 from facebench.generators.stylegan2.networks import Generator
 from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
 from facebench.harness.errors import FacebenchError
+from facebench.harness.filemodes import as_if_created_plainly
 
 CONFIG_KEY = "facebench.stylegan2.config"
 FORMAT_KEY = "facebench.format"
@@ -76,6 +77,7 @@ def save_network(generator: Generator, path: str | Path) -> Path:
     metadata = {FORMAT_KEY: FORMAT_NAME, CONFIG_KEY: json.dumps(generator.init_kwargs, sort_keys=True)}
     tmp = path.with_name(f".{path.name}.partial")
     save_file(state, str(tmp), metadata=metadata)
+    as_if_created_plainly(tmp)  # safetensors writes 0600 whatever the umask
     tmp.replace(path)
     return path
 
