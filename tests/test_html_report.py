@@ -164,7 +164,7 @@ def test_accuracy_table_has_sortable_headers_and_every_cell(page, run):
     (head,) = table["head"]
     labels = [c["text"] for c in head]
     assert all(c["button"] for c in head)
-    for label in ("detector", "corpus", "trained on", "artifact", "perturbation", "AUC", "Acc@cal", "BalAcc@cal"):
+    for label in ("detector", "corpus", "trained on", "artifact", "perturbation", "AUC", "AP chance", "BalAcc@0.5", "BalAcc@cal"):
         assert label in labels
     assert head[labels.index("AUC")]["attrs"].get("data-type") == "num"
     assert head[labels.index("AUC")]["attrs"].get("data-first") == "descending"
