@@ -37,8 +37,8 @@ images = 8
 [[generators]]
 name = "parametric"
 label = "up"
-count = 16
-batch_size = 16
+count = 80            # enough test pairs (>= 30 reals) for rows with intervals; smaller rows are marked small
+batch_size = 40
 [generators.params]
 resolution = 64
 artifacts = "upsampling:0.5,eyes_fixed"
