@@ -27,15 +27,9 @@ import numpy as np
 from facebench.harness import html_plots as plots
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
-from facebench.harness.report import (
-    CLEAN,
-    Cell,
-    Leaderboard,
-    build_leaderboard,
-    control_verdict,
-    environment_line,
-    split_controls,
-)
+from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
+from facebench.harness.report import (BALANCE_NOTE, CLEAN, SMALL_MARK, SMALL_NOTE, Cell, Leaderboard, build_leaderboard,
+                                      control_verdict, environment_line, split_controls)
 from facebench.harness.results import Results
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
@@ -46,13 +40,13 @@ THUMB = 80
 MISSES = 3
 #: Tables with more rows than this scroll inside a box of limited height.
 TALL_TABLE = 20
-#: Accuracy table metric columns: (metric, header, higher is better).
+#: Accuracy table metric columns: (metric, header, higher is better). Threshold metrics are
+#: class-balanced; AP stands beside its chance level (the fake share).
 ACCURACY_COLUMNS = (
     ("auc", "AUC", True),
     ("ap", "AP", True),
-    ("accuracy", "Acc@0.5", True),
-    ("accuracy_calibrated", "Acc@cal", True),
-    ("balanced_accuracy", "BalAcc", True),
+    ("ap_chance", "AP chance", False),
+    ("balanced_accuracy", "BalAcc@0.5", True),
     ("balanced_accuracy_calibrated", "BalAcc@cal", True),
     ("eer", "EER", False),
     ("tpr_at_fpr_1", "TPR@1%FPR", True),
@@ -214,8 +208,10 @@ def _header(results: Results, board: Leaderboard) -> str:
 HOW_TO_READ = (
     "Fake is the positive class: a higher score means 'more likely fake'. AUC 0.5 is chance and 1.0 "
     "separates every fake from every real. Intervals are 95% bootstrap intervals over real/fake pairs "
-    "(a real and the fakes made from it are resampled together). Acc@0.5 thresholds scores at 0.5; Acc@cal "
-    "uses the threshold calibrated on the held-out calibration split, never on the test labels. EER, ECE and "
+    "(a real and the fakes made from it are resampled together). Threshold figures are class-balanced: "
+    f"{BALANCE_NOTE}; no threshold is picked on the test labels. AP moves with the fake share, so read it "
+    f"against AP chance; AUC does not. A row marked small has fewer than {MIN_IMAGES_PER_CLASS} real or fake "
+    "test images: it shows no interval and sorts after every other row. EER, ECE and "
     "Brier are lower-is-better. Unless a table says otherwise, figures are on the clean test split, with each "
     "detector trained on the corpus it is tested on; 'artifact all' means every test image, a named artifact "
     "means the reals plus the fakes carrying it."
@@ -232,6 +228,17 @@ def _num_cell(value: Any, digits: int = 3, low: Any = None, high: Any = None) ->
     if not _nan(low) and not _nan(high):
         text += f'<span class="ci">[{float(low):.2f}, {float(high):.2f}]</span>'
     return f'<td class="num" data-v="{float(value)!r}">{text}</td>'
+
+
+def _metric_cell(cell: Cell, metric: str) -> str:
+    """One figure of the accuracy table; a row too small to judge shows ``(n<30)`` in place of its interval."""
+    if metric not in cell.values and metric != "ap_chance":
+        return _num_cell(math.nan)
+    value, low, high = cell.values.get(metric, (cell.value(metric), None, None))
+    if not cell.small or _nan(value) or not math.isfinite(float(value)):
+        return _num_cell(value, 3, low, high)
+    return (f'<td class="num" data-v="{float(value)!r}" title="{esc(SMALL_NOTE)}">{float(value):.3f}'
+            f'<span class="ci">{esc(SMALL_MARK)}</span></td>')
 
 
 def _head(label: str, numeric: bool = False, descending_first: bool = False, title: str = "",
@@ -258,6 +265,7 @@ def _accuracy_section(board: Leaderboard) -> Section:
         return Section("accuracy", "Accuracy leaderboard", _note("No metric rows in this run."))
     cross = any(not c.within for c in cells)
     columns = [col for col in ACCURACY_COLUMNS if any(not _nan(c.value(col[0])) for c in cells)]
+    columns = [col for col in columns if col[0] != "ap_chance" or any(col[0] == "ap" for col in columns)]
     heads = [_head("detector", sticky=True), _head("corpus")] + ([_head("trained on")] if cross else [])
     heads += [_head("artifact"), _head("perturbation")]
     heads += [_head(label, True, better, title=metric) for metric, label, better in columns]
@@ -268,14 +276,14 @@ def _accuracy_section(board: Leaderboard) -> Section:
         out += [f"<td>{esc(cell.train_corpus)}</td>"] if cross else []
         out += [f"<td>{esc(cell.artifact)}</td>", f"<td>{esc(cell.perturbation)}</td>"]
         for metric, _, _ in columns:
-            value, low, high = cell.values.get(metric, (math.nan, None, None))
-            out.append(_num_cell(value, 3, low, high))
+            out.append(_metric_cell(cell, metric))
         n_real, n_fake = cell.n_real, cell.n_fake
         total = (n_real or 0) + (n_fake or 0)
-        out.append(f'<td class="num" data-v="{total}">{esc(n_real)}/{esc(n_fake)}</td>')
-        rows.append("<tr>" + "".join(out) + "</tr>")
+        title = f' title="{esc(SMALL_NOTE)}"' if cell.small else ""
+        out.append(f'<td class="num" data-v="{total}"{title}>{esc(cell.counts)}</td>')
+        rows.append(('<tr class="small" data-small="1">' if cell.small else "<tr>") + "".join(out) + "</tr>")
     text = (f"{len(cells)} rows, one per test corpus{', training corpus' if cross else ''}, artifact, perturbation "
-            "and detector. Click a column header to sort; click again to reverse.")
+            "and detector. Click a column header to sort; click again to reverse. Rows marked small sort last.")
     return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table("accuracy-table", heads, rows))
 
 
@@ -608,6 +616,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:v
 .facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:0}.facts div{min-width:0}
 .facts dt{display:inline;color:var(--muted)}.facts dt::after{content:": "}.facts dd{display:inline;margin:0;overflow-wrap:anywhere}
 .facts.small{font-size:.9em}
+tr.small td{color:var(--muted)}
 .env{color:var(--muted);margin:.5em 0 0;overflow-wrap:anywhere}
 .status{padding:0 6px;border-radius:8px;background:#e3f1e5;color:#1c6b2a}.status-partial{background:#fff3d6;color:#8a5a00}
 .status-failed{background:#fde2e1;color:#a3211c}
@@ -668,9 +677,10 @@ SCRIPT = """
         var sign = dir === "ascending" ? 1 : -1;
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows).map(function(row, i){
-          return {row: row, i: i, k: key(row.cells[col], numeric)};
+          return {row: row, i: i, k: key(row.cells[col], numeric), small: row.hasAttribute("data-small") ? 1 : 0};
         });
         rows.sort(function(a, b){
+          if (a.small !== b.small) return a.small - b.small;  // rows too small to judge: always last
           if (a.k === null || b.k === null) return (a.k === null) - (b.k === null) || a.i - b.i;
           if (a.k < b.k) return -sign;
           if (a.k > b.k) return sign;

@@ -10,8 +10,13 @@ array operations over all resamples (AUC by the rank formula, the ROC from cumul
 Definitions (``scores >= threshold`` predicts fake):
 
 - ``auc``, ``ap``: ROC AUC and average precision (ties count half in AUC; AP as scikit-learn).
-- ``accuracy`` at ``threshold`` (0.5); ``balanced_accuracy`` = (TPR + TNR) / 2;
-  ``real_accuracy`` = TNR; ``fake_accuracy`` = TPR.
+  AUC does not depend on the fake share; AP does: a detector with no skill has an AP equal to
+  the fake share, :func:`ap_chance`, which reports show beside AP.
+- ``balanced_accuracy`` = (TPR + TNR) / 2 at ``threshold`` (0.5): each class weighs half, so a
+  detector that calls everything fake (or real) reads 0.5 whatever the fake share. Reports
+  show threshold metrics class-balanced. ``accuracy`` is the plain share of images right: it
+  moves with the fake share (with 15 fakes per real, calling everything fake reads 0.938), so
+  it is kept for the record, not shown by default. ``real_accuracy`` = TNR; ``fake_accuracy`` = TPR.
 - ``eer``: the equal error rate, where FNR = FPR on the ROC curve drawn as straight segments
   between its points (one point per distinct score, plus (0, 0)). On the first segment where
   FNR - FPR turns non-positive, both rates are linear in the position along the segment, so
@@ -27,6 +32,10 @@ Definitions (``scores >= threshold`` predicts fake):
 ``auc``, ``ap``, ``balanced_accuracy``, ``eer`` and the ``tpr_at_fpr_*`` need both classes and
 are NaN otherwise; ``real_accuracy`` is NaN without reals, ``fake_accuracy`` without fakes.
 ``ece`` and ``brier`` only make sense for probability-like scores.
+
+A row with fewer than :data:`MIN_IMAGES_PER_CLASS` images in either class is too small to judge
+(:func:`too_small`): reports mark it, show no interval and rank it last. A bootstrap over
+fewer than two pairs has no interval at all (every resample is the same data).
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ METRICS = (
 )
 #: Added by :func:`compute_metrics` when a calibrated threshold is given.
 CALIBRATED_METRICS = ("accuracy_calibrated", "balanced_accuracy_calibrated")
+#: Reference levels stored beside the metrics: figures of the labels, not of the detector.
+REFERENCE_METRICS = ("ap_chance",)
 #: Whether a larger value is better, for every metric name above.
 HIGHER_IS_BETTER: dict[str, bool] = {
     name: name not in ("eer", "ece", "brier") for name in METRICS + CALIBRATED_METRICS
@@ -59,6 +70,18 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 #: FPR targets of the ``tpr_at_fpr_*`` metrics.
 TPR_AT_FPR = {"tpr_at_fpr_1": 0.01, "tpr_at_fpr_0.1": 0.001}
 ECE_BINS = 10
+
+#: Fewer test images than this in either class: a row is too small to judge. Its bootstrap
+#: interval says little (with one pair it has zero width whatever the detector), so reports
+#: mark it, show no interval and rank it after every row that is large enough.
+MIN_IMAGES_PER_CLASS = 30
+
+
+def too_small(n_real: int, n_fake: int) -> bool:
+    """Whether a row of ``n_real`` reals and ``n_fake`` fakes has fewer than
+    :data:`MIN_IMAGES_PER_CLASS` images in either class."""
+    return min(int(n_real), int(n_fake)) < MIN_IMAGES_PER_CLASS
+
 
 _RANK_METRICS = {"auc", "ap", "eer", *TPR_AT_FPR}
 # Slack on FPR <= target against rounding; FPRs are k / n_real, far coarser than this.
@@ -199,6 +222,15 @@ def compute_metrics(
         values["accuracy_calibrated"] = accuracy
         values["balanced_accuracy_calibrated"] = balanced
     return values
+
+
+def ap_chance(labels: np.ndarray) -> float:
+    """AP's chance level: the fake share of ``labels``, the expected AP of a detector whose
+    scores carry no information (0.5 on a row with one fake per real, 0.938 with 15)."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        raise ValueError("no labels to evaluate")
+    return float(np.mean(labels == 1))
 
 
 def _cuts(labels: np.ndarray, scores: np.ndarray):
@@ -388,13 +420,16 @@ def bootstrap_ci(
 
     Each resample draws as many pair ids as there are (with replacement) and keeps every image
     of each drawn pair. Resamples where a metric is NaN are ignored; if more than half are NaN,
-    its interval is (nan, nan). ``metric_names`` defaults to ``METRICS`` (plus the calibrated
-    ones when ``calibrated_threshold`` is given).
+    its interval is (nan, nan). With a single pair every resample is the data itself, so every
+    interval is (nan, nan) rather than a zero-width one. ``metric_names`` defaults to
+    ``METRICS`` (plus the calibrated ones when ``calibrated_threshold`` is given).
     """
     labels, scores = _check(labels, scores)
     names = _metric_names(metric_names, calibrated_threshold)
     confidence = _check_confidence(confidence)
     pair_index, n_pairs = _check_pairs(pairs, len(labels))
+    if n_pairs < 2:
+        return {name: (math.nan, math.nan) for name in names}
     cal = None if calibrated_threshold is None else _check_threshold(calibrated_threshold, "calibrated_threshold")
     weighted = _Weighted(labels, scores, pair_index, n_pairs, _check_threshold(threshold, "threshold"), cal)
     values = _over_chunks(weighted, _resample_counts(n_pairs, n_resamples, seed, weighted.rows_per_chunk()), names)

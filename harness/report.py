@@ -5,8 +5,9 @@ the terminal (:func:`print_leaderboard`), Markdown (:func:`to_markdown`), CSV (:
 and JSON (:func:`to_json`). Terminal and Markdown show the same tables (:func:`tables`):
 
 - ``detection``: clean (perturbation ``none``), within-generator (trained on the corpus it is
-  tested on) rows per (corpus, artifact), best AUC first. With many artifacts, the per-artifact
-  rows move to a compact ``per_artifact`` table (AUC with its CI only).
+  tested on) rows per (corpus, artifact), best AUC first. Threshold metrics are class-balanced
+  (each class weighs half) and AP stands beside its chance level, the fake share. With many
+  artifacts, the per-artifact rows move to a compact ``per_artifact`` table (AUC with its CI only).
 - ``cross_generator``: AUC per (train corpus, test corpus), when some detector was tested on a
   corpus other than the one it was trained on.
 - ``robustness``: AUC per (detector, perturbation) on artifact ``all``, clean column first.
@@ -18,6 +19,10 @@ and JSON (:func:`to_json`). Terminal and Markdown show the same tables (:func:`t
 Rows of store schema 1 are accepted: a missing ``train_corpus`` means the test corpus, a missing
 ``perturbation`` means ``none``, missing intervals and latency figures mean unknown. A value that
 is NaN (or None: SQLite stores NaN as NULL) shows as ``-``; a missing interval shows the value alone.
+
+A row with fewer than :data:`~facebench.harness.metrics.MIN_IMAGES_PER_CLASS` test images in
+either class is too small: its tables show ``(n<30)`` in place of an interval and ``small`` beside its
+counts, it ranks after every other row, and CSV / JSON carry ``small_sample``.
 """
 
 from __future__ import annotations
@@ -36,25 +41,38 @@ from rich.table import Table
 
 from facebench.generators.artifacts.controls import CONTROLS, NONE, NULL
 from facebench.harness.environment import run_environment, with_current_names
-from facebench.harness.metrics import CALIBRATED_METRICS, METRICS
+from facebench.harness.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
 
 CLEAN = "none"
 SENSITIVITY_METRICS = ("score_shift", "flip_rate")
 #: More distinct artifacts than this: per-artifact rows go to their own compact table.
 MAX_INLINE_ARTIFACTS = 3
-#: The detection table's metric columns: (metric, header).
+#: The detection table's metric columns: (metric, header). Threshold metrics are class-balanced:
+#: plain ``accuracy`` moves with the fake share (see :mod:`facebench.harness.metrics`).
 DETECTION_COLUMNS = (
     ("ap", "AP"),
-    ("accuracy", "Acc@0.5"),
-    ("accuracy_calibrated", "Acc@cal"),
-    ("balanced_accuracy", "BalAcc"),
+    ("ap_chance", "AP chance"),
+    ("balanced_accuracy", "BalAcc@0.5"),
+    ("balanced_accuracy_calibrated", "BalAcc@cal"),
     ("eer", "EER"),
     ("tpr_at_fpr_1", "TPR@1%FPR"),
 )
+#: How the detection table reads, for its caption (and the HTML report's "how to read this").
+BALANCE_NOTE = (
+    "BalAcc = (TPR + TNR) / 2, each class weighing half whatever the fake share; @0.5 at threshold 0.5, "
+    "@cal at the threshold calibrated on the held-out split: the one maximising balanced accuracy on the "
+    "calibration split (pairs held out of fitting; each class weighs half), picked per row on the same "
+    "subset as the row (all images, or the reals plus one artifact's fakes); AP chance = the fake share, "
+    "the AP of a detector with no skill"
+)
+#: Marks a figure of a row too small for an interval, in its place (parentheses: rich reads ``[n...]`` as markup).
+SMALL_MARK = f"(n<{MIN_IMAGES_PER_CLASS})"
+SMALL_NOTE = (f"small = fewer than {MIN_IMAGES_PER_CLASS} real or fake test images: {SMALL_MARK} in place of an "
+              "interval, ranked last")
 #: Long-format CSV / JSON columns of a metric row, and of a throughput row.
 METRIC_FIELDS = (
     "run_id", "corpus", "train_corpus", "corpus_digest", "generator", "detector", "artifact", "perturbation",
-    "metric", "value", "ci_low", "ci_high", "n_real", "n_fake",
+    "metric", "value", "ci_low", "ci_high", "n_real", "n_fake", "small_sample",
 )
 THROUGHPUT_FIELDS = (
     "run_id", "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms",
@@ -90,10 +108,13 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def fmt_ci(value: Any, low: Any = None, high: Any = None) -> str:
-    """``0.912 [0.88, 0.94]``; the value alone when the interval is missing or NaN."""
+def fmt_ci(value: Any, low: Any = None, high: Any = None, small: bool = False) -> str:
+    """``0.912 [0.88, 0.94]``; the value alone when the interval is missing or NaN;
+    ``1.000 (n<30)`` for a row too small for an interval (``small``)."""
     if _nan(value):
         return "-"
+    if small:
+        return f"{fmt(value)} {SMALL_MARK}"
     if _nan(low) or _nan(high):
         return fmt(value)
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
@@ -116,10 +137,22 @@ class Cell:
     values: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
 
     def value(self, metric: str) -> float:
+        if metric == "ap_chance" and metric not in self.values and self.n_real + self.n_fake:
+            return self.n_fake / (self.n_real + self.n_fake)  # runs stored before ap_chance rows
         return self.values.get(metric, (math.nan, None, None))[0]
 
     def ci(self, metric: str) -> str:
-        return fmt_ci(*self.values[metric]) if metric in self.values else "-"
+        return fmt_ci(*self.values[metric], small=self.small) if metric in self.values else "-"
+
+    @property
+    def small(self) -> bool:
+        """Fewer than MIN_IMAGES_PER_CLASS test images in a class: no interval, ranked last."""
+        return too_small(self.n_real, self.n_fake)
+
+    @property
+    def counts(self) -> str:
+        """``52/780``, with `` small`` after a row too small to judge."""
+        return f"{self.n_real}/{self.n_fake}" + (" small" if self.small else "")
 
     @property
     def within(self) -> bool:
@@ -145,6 +178,7 @@ def normalise_metric(row: dict[str, Any]) -> dict[str, Any]:
     out["perturbation"] = row.get("perturbation") or CLEAN
     out["value"] = _float(row.get("value"))
     out["ci_low"], out["ci_high"] = _optional(row.get("ci_low")), _optional(row.get("ci_high"))
+    out["small_sample"] = too_small(row.get("n_real") or 0, row.get("n_fake") or 0)
     return out
 
 
@@ -198,11 +232,11 @@ def build_leaderboard(
 
     def cell_order(c: Cell) -> tuple:
         return (c.corpus, c.train_corpus, c.perturbation != CLEAN, c.perturbation, c.artifact != "all", c.artifact,
-                _auc_key(c.value("auc")), c.detector)
+                c.small, _auc_key(c.value("auc")), c.detector)
 
     cells = sorted(by_key.values(), key=cell_order)
     position = {cell_key(vars(c)): i for i, c in enumerate(cells)}
-    metric_order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + SENSITIVITY_METRICS)}
+    metric_order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + REFERENCE_METRICS + SENSITIVITY_METRICS)}
     rows.sort(key=lambda m: (position[cell_key(m)], metric_order.get(m["metric"], len(metric_order)), m["metric"]))
     speed = [normalise_throughput(t) for t in throughput]
     for row in speed:
@@ -324,16 +358,14 @@ def _detection_tables(board: Leaderboard) -> list[TableSpec]:
     artifacts = {c.artifact for c in cells} - {"all"}
     inline = len(artifacts) <= MAX_INLINE_ARTIFACTS
     present = {name for c in cells for name in c.values}
+    present |= {"ap_chance"} if "ap" in present else set()
     shown = [(name, header) for name, header in DETECTION_COLUMNS if name in present]
     main = [
-        (c.corpus, c.artifact, c.detector, c.ci("auc"), *(fmt(c.value(name)) for name, _ in shown),
-         f"{c.n_real}/{c.n_fake}")
+        (c.corpus, c.artifact, c.detector, c.ci("auc"), *(fmt(c.value(name)) for name, _ in shown), c.counts)
         for c in cells if inline or c.artifact == "all"
     ]
     caption = ("clean test split; each detector trained on the corpus it is tested on; fake is the positive class; "
-               "artifact all = every test image; Acc@0.5 at threshold 0.5")
-    if "accuracy_calibrated" in present:
-        caption += "; Acc@cal at the threshold calibrated on the held-out split"
+               f"artifact all = every test image; {BALANCE_NOTE}; {SMALL_NOTE}")
     out = [TableSpec(
         "detection", "detection",
         ("corpus", "artifact", "detector", "AUC [95% CI]", *(h for _, h in shown), "real/fake"),
@@ -343,9 +375,9 @@ def _detection_tables(board: Leaderboard) -> list[TableSpec]:
         out.append(TableSpec(
             "per_artifact", "detection per artifact",
             ("corpus", "artifact", "detector", "AUC [95% CI]", "real/fake"),
-            [(c.corpus, c.artifact, c.detector, c.ci("auc"), f"{c.n_real}/{c.n_fake}")
+            [(c.corpus, c.artifact, c.detector, c.ci("auc"), c.counts)
              for c in cells if c.artifact != "all"],
-            labels=3, group=0, caption="clean test split; every real plus the fakes carrying the artifact",
+            labels=3, group=0, caption=f"clean test split; every real plus the fakes carrying the artifact; {SMALL_NOTE}",
         ))
     return out
 
@@ -356,14 +388,16 @@ def _all_metric_tables(board: Leaderboard) -> list[TableSpec]:
     for c in board.cells:
         if c.within and c.perturbation == CLEAN:
             groups.setdefault((c.corpus, c.artifact), []).append(c)
-    order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + SENSITIVITY_METRICS)}
+    order = {name: i for i, name in enumerate(METRICS + CALIBRATED_METRICS + REFERENCE_METRICS + SENSITIVITY_METRICS)}
     out = []
     for (corpus, artifact), cells in groups.items():
         names = sorted({n for c in cells for n in c.values}, key=lambda n: (order.get(n, len(order)), n))
         rows = [(name, *(c.ci(name) for c in cells)) for name in names]
-        rows.append(("real/fake", *(f"{c.n_real}/{c.n_fake}" for c in cells)))
+        rows.append(("real/fake", *(c.counts for c in cells)))
         out.append(TableSpec("all_metrics", f"all metrics: corpus {corpus}, artifact {artifact}",
-                             ("metric", *(c.detector for c in cells)), rows))
+                             ("metric", *(c.detector for c in cells)), rows,
+                             caption="accuracy and accuracy_calibrated are plain shares of images right and move "
+                                     f"with the fake share; the balanced_* figures do not; {SMALL_NOTE}"))
     return out
 
 
@@ -393,7 +427,8 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
     grid: dict[tuple[str, str], dict[str, float]] = {}
     for c in cells:
         grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c.value("auc")
-    keys = sorted(grid, key=lambda k: (k[0], _auc_key(grid[k].get(CLEAN, math.nan)), k[1]))
+    small = {(c.corpus, c.detector) for c in cells if c.perturbation == CLEAN and c.small}
+    keys = sorted(grid, key=lambda k: (k[0], k in small, _auc_key(grid[k].get(CLEAN, math.nan)), k[1]))
     rows = [(corpus, detector, *(fmt(grid[corpus, detector][p]) if p in grid[corpus, detector] else ""
                                  for p in (CLEAN, *perturbations)))
             for corpus, detector in keys]
@@ -653,7 +688,8 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         "cells": [
             {"corpus": c.corpus, "train_corpus": c.train_corpus, "artifact": c.artifact,
              "perturbation": c.perturbation, "detector": c.detector, "rank": ranks[id(c)],
-             "n_real": c.n_real, "n_fake": c.n_fake, "control": is_control(c.artifact, names[c.corpus]),
+             "n_real": c.n_real, "n_fake": c.n_fake, "small_sample": c.small,
+             "control": is_control(c.artifact, names[c.corpus]),
              "metrics": {name: {"value": v, "ci_low": lo, "ci_high": hi} for name, (v, lo, hi) in c.values.items()}}
             for c in board.cells
         ],
@@ -666,7 +702,8 @@ def to_json(board: Leaderboard, path: str | Path | None = None) -> str:
     """:func:`board_dict` as indented JSON (NaN -> null, stable order); also written to ``path`` if given.
 
     ``rank`` is the place by AUC among detectors of the same (corpus, train_corpus, perturbation,
-    artifact), best first; ``control`` is :func:`is_control` (a control row, not a ranking).
+    artifact), best first, rows too small to judge (``small_sample``) after the others; ``control`` is
+    :func:`is_control` (a control row, not a ranking).
     """
     text = json.dumps(board_dict(board), indent=2, allow_nan=False) + "\n"
     if path is not None:

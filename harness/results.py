@@ -2,7 +2,9 @@
 
 A results JSON file (``facebench-results``, version 1) holds the run record and its metric,
 throughput, error and per-image score rows, so a baseline can live in a repository or a CI
-artifact without the SQLite store and the run folders next to it.
+artifact without the SQLite store and the run folders next to it. Each metric row of the file
+also says ``small_sample``: whether its row has fewer than ``MIN_IMAGES_PER_CLASS`` test images in
+a class (derived from ``n_real`` / ``n_fake``, so it is dropped again on loading).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from facebench.harness.errors import UsageError
 from facebench.harness.environment import run_environment
 from facebench.harness.filemodes import as_if_created_plainly
+from facebench.harness.metrics import too_small
 from facebench.harness.store import Store, StoreError, recent_runs_text
 
 FORMAT = "facebench-results"
@@ -72,11 +75,15 @@ def results_to_dict(results: Results) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "run": results.run,
-        "metrics": results.metrics,
+        "metrics": [_with_small_sample(m) for m in results.metrics],
         "throughput": results.throughput,
         "errors": results.errors,
         "scores": results.scores,
     })
+
+
+def _with_small_sample(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "small_sample": too_small(row.get("n_real") or 0, row.get("n_fake") or 0)}
 
 
 def export_json(results: Results, path: str | Path) -> Path:
@@ -248,7 +255,8 @@ def _from_json(path: Path) -> Results:
         lists[key] = items
     return Results(
         run=run,
-        metrics=[_floats(dict(r), _FLOATS["metrics"]) for r in lists["metrics"]],
+        metrics=[_floats({k: v for k, v in r.items() if k != "small_sample"}, _FLOATS["metrics"])
+                 for r in lists["metrics"]],
         throughput=[_floats(dict(r), _FLOATS["throughput"]) for r in lists["throughput"]],
         errors=[dict(r) for r in lists["errors"]],
         scores=[_score_row(r) for r in lists["scores"]],

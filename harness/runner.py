@@ -22,7 +22,7 @@ from facebench.harness import __version__, registry
 from facebench.harness.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
 from facebench.harness.errors import FacebenchError
 from facebench.harness.environment import environment
-from facebench.harness.metrics import calibrated_threshold, compute_metrics, metrics_with_ci
+from facebench.harness.metrics import ap_chance, calibrated_threshold, compute_metrics, metrics_with_ci
 from facebench.harness.perturb import Perturbation
 from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.provenance import provenance
@@ -35,7 +35,7 @@ from facebench.harness.timing import (ThroughputMeter, current_rss_bytes, is_out
 #: The clean images: no perturbation.
 CLEAN = parse_perturbation("none")
 #: Bumped when task results change meaning, so cached tasks of an older harness are measured again.
-TASK_FORMAT = 1
+TASK_FORMAT = 2  # 2: thresholds calibrated per row (all, each artifact); an ap_chance row
 
 
 class MixedSizeError(FacebenchError):
@@ -289,37 +289,68 @@ def score_images(detector: Any, images: np.ndarray, size: int, meter: Throughput
     return scores_all, size
 
 
-def calibrate(detector: Any, calibration: Corpus, batch_size: int, label: str) -> float | None:
-    """The threshold that maximises balanced accuracy on the calibration split (None: no split or one class)."""
+def calibrate(detector: Any, calibration: Corpus, batch_size: int, label: str) -> dict[str, float] | None:
+    """Thresholds picked on the calibration split by :func:`calibrated_thresholds` (None: no split or one class)."""
     if len(calibration) == 0:
         return None
     rows, scores, _ = score_split(detector, calibration, batch_size, label)
+    return calibrated_thresholds(rows, scores) or None
+
+
+def row_subset(labels: np.ndarray, names: list[set[str]], artifact: str) -> np.ndarray:
+    """Which images a metric row holds: every image for ``all``; else every real plus the fakes carrying ``artifact``."""
+    if artifact == "all":
+        return np.ones(len(labels), bool)
+    return (labels == 0) | np.array([artifact in n for n in names], dtype=bool)
+
+
+def calibrated_thresholds(rows: list[dict], scores: np.ndarray) -> dict[str, float]:
+    """One threshold per metric row, each picked on the same subset of the calibration split
+    as the row it is applied to: ``all`` on every image, an artifact on the reals plus the fakes
+    carrying it. Each maximises balanced accuracy (each class weighs half, whatever the fake
+    share). A subset without both classes gets none."""
     labels = np.array([int(r["label"]) for r in rows])
-    if len(np.unique(labels)) < 2:
-        return None
-    return calibrated_threshold(labels, scores)
+    names = [set(r["artifact_names"]) for r in rows]
+    out = {}
+    for artifact in ["all", *sorted(set().union(set(), *names))]:
+        keep = row_subset(labels, names, artifact)
+        if len(np.unique(labels[keep])) == 2:
+            out[artifact] = calibrated_threshold(labels[keep], scores[keep])
+    return out
 
 
-def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | None, bootstrap: BootstrapSpec,
-                sensitivity_on: bool, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """Metric rows with bootstrap intervals for all images and per artifact, plus counterfactual sensitivity."""
+def _row_threshold(threshold: float | dict[str, float] | None, artifact: str) -> float | None:
+    """The calibrated threshold of one row: its own, else the ``all`` one (an artifact the
+    calibration split lacks, e.g. a test corpus other than the training one)."""
+    if not isinstance(threshold, dict):
+        return threshold
+    return threshold.get(artifact, threshold.get("all"))
+
+
+def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | dict[str, float] | None,
+                bootstrap: BootstrapSpec, sensitivity_on: bool, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Metric rows with bootstrap intervals for all images and per artifact, plus counterfactual sensitivity
+    and each row's ``ap_chance``. ``threshold``: one calibrated threshold for every row, or one per row
+    (:func:`calibrated_thresholds`)."""
     labels = np.array([int(r["label"]) for r in rows])
     pairs = np.array([r["pair"] for r in rows])
     names = [set(r["artifact_names"]) for r in rows]
     out = []
     for artifact in ["all", *sorted(set().union(*names))]:
-        keep = np.ones(len(labels), bool) if artifact == "all" else (labels == 0) | np.array([artifact in n for n in names])
+        keep = row_subset(labels, names, artifact)
         n_fake = int(labels[keep].sum())
         counts = {"n_real": int(keep.sum()) - n_fake, "n_fake": n_fake}
+        cut = _row_threshold(threshold, artifact)
         if bootstrap.resamples > 0:
             values = metrics_with_ci(labels[keep], scores[keep], pairs[keep], n_resamples=bootstrap.resamples,
-                                     seed=bootstrap.seed, confidence=bootstrap.confidence, calibrated_threshold=threshold)
+                                     seed=bootstrap.seed, confidence=bootstrap.confidence, calibrated_threshold=cut)
         else:
             values = {name: {"value": value, "ci_low": None, "ci_high": None}
-                      for name, value in compute_metrics(labels[keep], scores[keep], calibrated_threshold=threshold).items()}
+                      for name, value in compute_metrics(labels[keep], scores[keep], calibrated_threshold=cut).items()}
+        values["ap_chance"] = {"value": ap_chance(labels[keep]), "ci_low": None, "ci_high": None}
         if sensitivity_on and artifact != "all":
             real, fake = counterfactual_pairs(rows, scores, artifact)
-            values.update(sensitivity(real, fake, threshold, bootstrap.resamples, bootstrap.confidence, bootstrap.seed))
+            values.update(sensitivity(real, fake, cut, bootstrap.resamples, bootstrap.confidence, bootstrap.seed))
         out += [{**base, "artifact": artifact, "metric": name, **value, **counts} for name, value in values.items()]
     return out
 
@@ -448,7 +479,7 @@ def _batch_size(spec: DetectorSpec, detector: Any) -> int:
 
 
 def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
-            progress: Progress | None) -> tuple[Any, float | None]:
+            progress: Progress | None) -> tuple[Any, dict[str, float] | None]:
     detector = registry.create("detector", spec.name, **spec.params)
     fit_part, calibration, test = three_way_split(corpus, split)
     if len(test) == 0:
@@ -463,7 +494,7 @@ def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
     return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
 
 
-def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train_label: str,
+def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float] | None, train_label: str,
                   test: tuple[str, Corpus], perturbation: Perturbation, suite: Suite,
                   progress: Progress | None, executor: Any = None) -> Evaluation:
     test_label, test_corpus = test

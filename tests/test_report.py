@@ -28,7 +28,8 @@ def metric_rows():
     rows = []
     for detector, auc in (("spectrum", 0.81), ("xception", 0.9123), ("broken", math.nan)):
         rows.append(row(detector, "auc", auc, ci=(auc - 0.031, auc + 0.024) if detector == "xception" else None))
-        for name in ("ap", "accuracy", "accuracy_calibrated", "balanced_accuracy", "eer", "tpr_at_fpr_1"):
+        for name in ("ap", "accuracy", "accuracy_calibrated", "balanced_accuracy", "balanced_accuracy_calibrated", "eer",
+                     "tpr_at_fpr_1"):
             rows.append(row(detector, name, 0.7))
         rows.append(row(detector, "auc", auc - 0.05, artifact="eyes"))
         rows.append(row(detector, "auc", auc - 0.3, perturbation="jpeg:75"))
@@ -76,7 +77,7 @@ def test_formatting():
 def test_detection_is_clean_within_generator_and_best_auc_first(board):
     table = spec(board, "detection")
     assert table.columns[:4] == ("corpus", "artifact", "detector", "AUC [95% CI]")
-    assert "Acc@cal" in table.columns
+    assert "BalAcc@cal" in table.columns and "AP chance" in table.columns
     sg2_all = [r for r in table.rows if r[0] == "sg2" and r[1] == "all"]
     assert [r[2] for r in sg2_all] == ["xception", "spectrum", "broken"]  # NaN last
     assert sg2_all[0][3] == "0.912 [0.88, 0.94]" and sg2_all[1][3] == "0.810" and sg2_all[2][3] == "-"
