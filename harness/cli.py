@@ -244,14 +244,22 @@ def run(
         Optional[str], typer.Option("--address", help="With --executor ray: 'auto' (the cluster this machine "
                                     "belongs to) or ray://HOST:10001 [default: a Ray runtime on this machine].")
     ] = None,
+    no_throughput: Annotated[
+        bool, typer.Option("--no-throughput", help="Skip the timing phase and the batch-size sweep: no detector "
+                           "throughput rows (as the suite's [throughput] measure = false).")
+    ] = False,
 ) -> None:
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
+    from dataclasses import replace
+
     from facebench.harness.executors import get_executor
     from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
     from facebench.harness.runner import run_suite
     from facebench.harness.suite import load_suite
 
     loaded = load_suite(suite)
+    if no_throughput:
+        loaded = replace(loaded, throughput=replace(loaded.throughput, measure=False))
     store_path = store or results / "facebench.sqlite"
     runner = get_executor(executor, address)
     try:

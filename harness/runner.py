@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,18 @@ from facebench.harness.perturb import Perturbation
 from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
-from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite
-from facebench.harness.timing import (ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory,
-                                      set_eval, sweep_batch_sizes)
+from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
+from facebench.harness.timing import (ThroughputMeter, benchmark_callable, calibrate_machine, current_rss_bytes,
+                                      is_out_of_memory, release_cuda_memory, set_eval, sweep_batch_sizes)
 
 #: The clean images: no perturbation.
 CLEAN = parse_perturbation("none")
 #: Bumped when task results change meaning, so cached tasks of an older harness are measured again.
 TASK_FORMAT = 1
+#: The timing phase holds at most this many test images in memory (the first of the split).
+TIMING_IMAGES = 512
+#: What the scoring pass adds to the timing phase's figures: its own accounting of decoding and memory.
+SCORING_ACCOUNTING = ("decode_images_per_s", "peak_rss_mb")
 
 
 class MixedSizeError(FacebenchError):
@@ -399,6 +403,7 @@ def evaluate_group(
         name = _task_name(spec.label, train_label, test_label, perturbation.name)
         hit = cached[(test_label, perturbation.name)]
         if hit is not None:
+            hit.throughput = None  # speed is measured in every run, never served from the cache
             results.append((name, hit))
             continue
         if detector is None:
@@ -409,11 +414,60 @@ def evaluate_group(
         except Exception as exc:  # one failing task must not lose the group's others
             results.append((name, exc))
             continue
-        problem = cache.save(keys[(test_label, perturbation.name)], evaluation)
+        problem = cache.save(keys[(test_label, perturbation.name)], replace(evaluation, throughput=None))
         if problem:
             evaluation.warnings.append(problem)
         results.append((name, evaluation))
+    own = dict(results).get(_task_name(spec.label, train_label, train_label, CLEAN.name))
+    if isinstance(own, Evaluation) and suite.throughput.measure:
+        task = f"time {spec.label} on {train_label}"
+        try:
+            detector = detector or fitted_detector(spec, train_label, train_corpus, suite.split, progress)
+            own.throughput = time_task(detector, spec, train_corpus, suite, own.throughput, progress, task)
+        except Exception as exc:  # the metrics stand; only the speed figure is lost
+            results.append((task, exc))
+    elif isinstance(own, Evaluation):
+        own.throughput = None
     return results, detector
+
+
+def time_task(detector: Any, spec: DetectorSpec, corpus: Corpus, suite: Suite, scoring: dict[str, Any] | None = None,
+              progress: Progress | None = None, description: str = "") -> dict[str, Any]:
+    """The throughput row figures of ``detector`` on ``corpus``'s test split: the timing phase's
+    (:func:`time_detector`), plus the scoring pass's own accounting (:data:`SCORING_ACCOUNTING`)
+    when it scored in this run (``scoring``: its throughput; None for a task from the cache)."""
+    _, _, test = three_way_split(corpus, suite.split)
+    batch_size = int((scoring or {}).get("batch_size") or _batch_size(spec, detector))
+    task = _track(progress, description, 1)
+    figures = time_detector(detector, test, batch_size, suite.throughput)
+    _advance(progress, task)
+    figures.update({key: (scoring or {}).get(key) for key in SCORING_ACCOUNTING})
+    return figures
+
+
+def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = ThroughputSpec()) -> dict[str, Any]:
+    """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
+
+    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into
+    batches of ``batch_size`` (the last may be short); ``settings.warmup`` untimed calls come
+    first, then rounds of one call per batch, at least ``settings.rounds`` and more until
+    ``settings.min_seconds`` are timed. Each call is timed alone (:class:`~facebench.harness.timing.CallClock`:
+    CUDA events and synchronisation on a GPU) and nothing else sits inside the clock: no
+    decoding, checks or bookkeeping. Returns device, batch_size, images (per round), seconds
+    (the median round), images_per_s (the median round's) with images_per_s_q1 / _q3 and
+    round_images_per_s (every round), rounds, and per-image latency_p50/p95/p99_ms.
+    """
+    rows = split.rows()[:TIMING_IMAGES]
+    if not rows:
+        raise CorpusError(f"{split.root}: no test images to time the detector on; generate more images")
+    images = split.load_images(rows)
+    batches = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
+    device = str(getattr(detector, "device", "cpu") or "cpu")
+    result = benchmark_callable(detector.score, batches, batch_size, device, warmup=settings.warmup,
+                                rounds=settings.rounds, min_seconds=settings.min_seconds, track_memory=False)
+    keep = ("device", "batch_size", "images", "images_per_s", "images_per_s_q1", "images_per_s_q3",
+            "round_images_per_s", "rounds", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+    return {**{key: result[key] for key in keep}, "seconds": result["median_round_s"]}
 
 
 def _task_name(detector: str, train: str, test: str, perturbation: str) -> str:
@@ -429,8 +483,16 @@ def _batch_size(spec: DetectorSpec, detector: Any) -> int:
 
 def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
             progress: Progress | None) -> tuple[Any, float | None]:
+    detector = fitted_detector(spec, label, corpus, split, progress)
+    _, calibration, _ = three_way_split(corpus, split)
+    return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
+
+
+def fitted_detector(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
+                    progress: Progress | None = None) -> Any:
+    """``spec``'s detector fitted on ``corpus``'s fit split (if it learns), in eval mode."""
     detector = registry.create("detector", spec.name, **spec.params)
-    fit_part, calibration, test = three_way_split(corpus, split)
+    fit_part, _, test = three_way_split(corpus, split)
     if len(test) == 0:
         raise CorpusError(f"{corpus.root}: the test split is empty; generate more images")
     if detector.requires_fit:
@@ -440,7 +502,7 @@ def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
         detector.fit(fit_part.load_images(), fit_part.labels)
         _advance(progress, task)
     set_eval(detector)
-    return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
+    return detector
 
 
 def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, train_label: str,
@@ -471,11 +533,17 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: float | None, tr
 
 
 def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label: str,
-             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec()) -> Evaluation:
-    """Fit ``spec``'s detector on the train split (if it learns), score the test split: one task, uncached."""
-    suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap)
+             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec(),
+             throughput: ThroughputSpec = ThroughputSpec()) -> Evaluation:
+    """Fit ``spec``'s detector on the train split (if it learns), score the test split and (unless
+    ``throughput.measure`` is off) time it in the timing phase: one task, uncached."""
+    suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap,
+                  throughput=throughput)
     detector, threshold = _fitted(spec, corpus_label, corpus, split, progress)
-    return _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
+    evaluation = _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
+    evaluation.throughput = (time_task(detector, spec, corpus, suite, evaluation.throughput, progress,
+                                       f"time {spec.label}") if throughput.measure else None)
+    return evaluation
 
 
 def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector: Any = None) -> list[dict[str, Any]]:
@@ -483,7 +551,7 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     (``detector``, or fitted here when None) on the first images of its test split."""
     settings = suite.throughput
     if detector is None:
-        detector, _ = _fitted(spec, label, corpus, suite.split, None)
+        detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
     images = test.load_images(test.rows()[: settings.images])
     rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
@@ -498,7 +566,8 @@ def _sweep_row(name: str, row: dict[str, Any]) -> dict[str, Any]:
         per_image = {q: row[f"batch_latency_{q}_ms"] / row["batch_size"] for q in ("p50", "p95", "p99")}
         out.update(images=row["images"] * row["rounds"], seconds=row["median_round_s"], images_per_s=row["images_per_s"],
                    latency_p50_ms=per_image["p50"], latency_p95_ms=per_image["p95"], latency_p99_ms=per_image["p99"],
-                   peak_rss_mb=row["peak_rss_mb"])
+                   peak_rss_mb=row["peak_rss_mb"], rounds=row["rounds"], images_per_s_q1=row["images_per_s_q1"],
+                   images_per_s_q3=row["images_per_s_q3"], round_images_per_s=row["round_images_per_s"])
     return out
 
 
@@ -561,6 +630,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
     cache = TaskCache(results_dir / "tasks", enabled=use_cache)
     started, clock = now(), time.perf_counter()
+    # The machine's speed on a fixed workload, in this process: lets compare relate figures across machines.
+    calibration = calibrate_machine() if suite.throughput.measure else None
     metrics, throughput, errors, score_rows, warnings = [], [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     reused = 0
@@ -596,7 +667,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                         throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {train[0]}", **outcome.throughput})
                 if train is labelled[0]:
                     first_fitted = fitted
-            if suite.throughput.batch_sizes and labelled:
+            if suite.throughput.measure and suite.throughput.batch_sizes and labelled:
                 try:
                     throughput += sweep(det_spec, *labelled[0], suite, first_fitted)
                 except Exception as exc:
@@ -607,7 +678,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         "ok" if not errors else ("partial" if metrics else "failed"),
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
-         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings},
+         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
+         **({"calibration": calibration} if calibration else {})},
     )
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:

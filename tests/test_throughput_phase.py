@@ -1,0 +1,122 @@
+"""The runner's timing phase: detector speed measured in every run on in-memory test images,
+with its spread, never served from the task cache, and skipped only when asked."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from facebench.harness.corpus import Corpus
+from facebench.harness.runner import run_suite, three_way_split, time_detector
+from facebench.harness.store import Store
+from facebench.harness.suite import SplitSpec, ThroughputSpec, load_suite
+
+SUITE = """
+name = "phase"
+[split]
+test_fraction = 0.5
+[bootstrap]
+resamples = 0
+[throughput]
+rounds = 3
+warmup = 1
+min_seconds = 0.0
+{extra}
+
+[[generators]]
+name = "parametric"
+label = "up"
+count = 12
+batch_size = 12
+[generators.params]
+resolution = 64
+artifacts = "upsampling"
+
+[[detectors]]
+name = "spectrum"
+batch_size = 5
+"""
+
+
+def suite_at(tmp_path, extra=""):
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.format(extra=extra))
+    return load_suite(path)
+
+
+class SleepPerImage:
+    """Sleeps 2 ms per image; the first call sleeps 200 ms more (a cold start the warm-up must absorb)."""
+
+    device = "cpu"
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, images):
+        self.calls += 1
+        time.sleep(0.002 * len(images) + (0.2 if self.calls == 1 else 0.0))
+        return np.zeros(len(images))
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phase")
+    suite = suite_at(root)
+    return suite, root, run_suite(suite, root / "results", show_progress=False)
+
+
+def detector_rows(result):
+    return [t for t in result.throughput if t["kind"] == "detector"]
+
+
+def test_the_phase_times_every_test_image_in_rounds_after_a_warm_up(first):
+    _, root, result = first
+    corpus = Corpus.open(result.run["info"]["corpus_paths"]["up"])
+    _, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
+    fake = SleepPerImage()
+    figures = time_detector(fake, test, 5, ThroughputSpec(rounds=4, warmup=1, min_seconds=0.0))
+    batches = -(-len(test) // 5)
+    assert figures["images"] == len(test) and figures["rounds"] == 4 and fake.calls == 1 + 4 * batches
+    assert 0.5 * 500 <= figures["images_per_s"] <= 1.02 * 500  # 2 ms per image; the cold call is not timed
+    assert len(figures["round_images_per_s"]) == 4
+    assert figures["images_per_s_q1"] <= figures["images_per_s"] <= figures["images_per_s_q3"]
+
+
+def test_every_run_has_a_speed_row_with_its_spread_and_the_calibration(first):
+    _, root, result = first
+    (row,) = detector_rows(result)
+    assert row["name"] == "spectrum @ up" and row["batch_size"] == 5 and row["rounds"] >= 3
+    assert row["images_per_s_q1"] <= row["images_per_s"] <= row["images_per_s_q3"]
+    assert row["decode_images_per_s"] > 0  # the scoring pass's own accounting rides along
+    calibration = result.run["info"]["calibration"]
+    assert calibration["units_per_s"] > 0 and calibration["workload"].startswith("fft256")
+    (stored,) = [t for t in Store(root / "results" / "facebench.sqlite").throughput(result.run["run_id"])
+                 if t["kind"] == "detector"]
+    assert stored["round_images_per_s"] == pytest.approx(row["round_images_per_s"])
+
+
+def test_a_cached_task_gets_a_freshly_measured_speed(first):
+    suite, root, result = first
+    tasks = list((root / "results" / "tasks").glob("*.json"))
+    assert tasks and all(json.loads(p.read_text())["throughput"] is None for p in tasks)
+    for path in tasks:  # a cache written by an older facebench, holding a speed figure
+        data = json.loads(path.read_text())
+        data["throughput"] = {**detector_rows(result)[0], "images_per_s": 123456.0, "rounds": 99}
+        path.write_text(json.dumps(data))
+    again = run_suite(suite, root / "results", show_progress=False)
+    assert again.cached_tasks == len(tasks)
+    (row,) = detector_rows(again)
+    assert row["images_per_s"] != 123456.0 and row["rounds"] != 99 and row["rounds"] >= 3
+    assert row["decode_images_per_s"] is None  # nothing was decoded for scoring: the task came from the cache
+    assert row["round_images_per_s"] != detector_rows(result)[0]["round_images_per_s"]
+
+
+def test_measure_false_skips_the_phase_the_sweep_and_the_calibration(tmp_path):
+    suite = suite_at(tmp_path, "measure = false\nbatch_sizes = [1, 2]")
+    result = run_suite(suite, tmp_path / "results", show_progress=False)
+    assert result.errors == [] and result.metrics
+    assert [t["kind"] for t in result.throughput] == ["generator"]
+    assert "calibration" not in result.run["info"]
