@@ -29,7 +29,8 @@ from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
 from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
 from facebench.harness.timing import (ThroughputMeter, benchmark_callable, calibrate_machine, current_rss_bytes,
-                                      is_out_of_memory, release_cuda_memory, set_eval, sweep_batch_sizes)
+                                      detector_batches, is_out_of_memory, release_cuda_memory, set_eval,
+                                      sweep_batch_sizes)
 
 #: The clean images: no perturbation.
 CLEAN = parse_perturbation("none")
@@ -448,23 +449,28 @@ def time_task(detector: Any, spec: DetectorSpec, corpus: Corpus, suite: Suite, s
 def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = ThroughputSpec()) -> dict[str, Any]:
     """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
 
-    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into
-    batches of ``batch_size`` (the last may be short); ``settings.warmup`` untimed calls come
+    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full
+    batches of ``batch_size`` (:func:`~facebench.harness.timing.detector_batches`: a remainder is
+    left out, fewer images than one batch are repeated to fill it), so corpora of one image size
+    are timed on equal terms; ``settings.warmup`` untimed calls come
     first, then rounds of one call per batch, at least ``settings.rounds`` and more until
     ``settings.min_seconds`` are timed. Each call is timed alone (:class:`~facebench.harness.timing.CallClock`:
     CUDA events and synchronisation on a GPU) and nothing else sits inside the clock: no
-    decoding, checks or bookkeeping. Returns device, batch_size, images (per round), seconds
+    decoding, checks or bookkeeping; the eye localiser's content cache is bypassed, so repeated
+    rounds time real work. Returns device, batch_size, images (per round), seconds
     (the median round), images_per_s (the median round's) with images_per_s_q1 / _q3 and
     round_images_per_s (every round), rounds, and per-image latency_p50/p95/p99_ms.
     """
     rows = split.rows()[:TIMING_IMAGES]
     if not rows:
         raise CorpusError(f"{split.root}: no test images to time the detector on; generate more images")
-    images = split.load_images(rows)
-    batches = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
+    batches = detector_batches(split.load_images(rows), batch_size)
+    from facebench.harness.localise import cache_bypassed
+
     device = str(getattr(detector, "device", "cpu") or "cpu")
-    result = benchmark_callable(detector.score, batches, batch_size, device, warmup=settings.warmup,
-                                rounds=settings.rounds, min_seconds=settings.min_seconds, track_memory=False)
+    with cache_bypassed():  # eye detectors would otherwise time cache hits of localisations made while scoring
+        result = benchmark_callable(detector.score, batches, batch_size, device, warmup=settings.warmup,
+                                    rounds=settings.rounds, min_seconds=settings.min_seconds, track_memory=False)
     keep = ("device", "batch_size", "images", "images_per_s", "images_per_s_q1", "images_per_s_q3",
             "round_images_per_s", "rounds", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
     return {**{key: result[key] for key in keep}, "seconds": result["median_round_s"]}
@@ -553,8 +559,11 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     if detector is None:
         detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
+    from facebench.harness.localise import cache_bypassed
+
     images = test.load_images(test.rows()[: settings.images])
-    rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
+    with cache_bypassed():
+        rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
     return [_sweep_row(f"{spec.label} @ {label}", row) for row in rows]
 
 

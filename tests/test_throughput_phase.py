@@ -72,14 +72,15 @@ def detector_rows(result):
     return [t for t in result.throughput if t["kind"] == "detector"]
 
 
-def test_the_phase_times_every_test_image_in_rounds_after_a_warm_up(first):
+def test_the_phase_times_full_batches_of_test_images_in_rounds_after_a_warm_up(first):
     _, root, result = first
     corpus = Corpus.open(result.run["info"]["corpus_paths"]["up"])
     _, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
     fake = SleepPerImage()
-    figures = time_detector(fake, test, 5, ThroughputSpec(rounds=4, warmup=1, min_seconds=0.0))
-    batches = -(-len(test) // 5)
-    assert figures["images"] == len(test) and figures["rounds"] == 4 and fake.calls == 1 + 4 * batches
+    figures = time_detector(fake, test, 3, ThroughputSpec(rounds=4, warmup=1, min_seconds=0.0))
+    batches = len(test) // 3  # full batches only: every corpus is timed at the batch size
+    assert len(test) % 3 and batches >= 2
+    assert figures["images"] == 3 * batches and figures["rounds"] == 4 and fake.calls == 1 + 4 * batches
     assert 0.5 * 500 <= figures["images_per_s"] <= 1.02 * 500  # 2 ms per image; the cold call is not timed
     assert len(figures["round_images_per_s"]) == 4
     assert figures["images_per_s_q1"] <= figures["images_per_s"] <= figures["images_per_s_q3"]
@@ -120,3 +121,35 @@ def test_measure_false_skips_the_phase_the_sweep_and_the_calibration(tmp_path):
     assert result.errors == [] and result.metrics
     assert [t["kind"] for t in result.throughput] == ["generator"]
     assert "calibration" not in result.run["info"]
+
+
+def test_the_eye_localiser_cache_is_bypassed_while_timing(monkeypatch):
+    from facebench.harness import localise
+
+    calls = []
+    monkeypatch.setattr(localise, "locate_one", lambda image, names: calls.append(1))
+    monkeypatch.setattr(localise, "resolve_backends", lambda backend: ["builtin"])
+    localise.clear_cache()
+    image = np.zeros((1, 64, 64, 3), np.uint8)
+    localise.locate_eyes(image)
+    localise.locate_eyes(image)
+    assert len(calls) == 1  # the second call was a cache hit
+    with localise.cache_bypassed():
+        localise.locate_eyes(image)
+        localise.locate_eyes(image)
+    assert len(calls) == 3
+    localise.clear_cache()
+
+
+def test_cli_run_no_throughput(tmp_path):
+    from typer.testing import CliRunner
+
+    from facebench.harness.cli import app
+
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.format(extra=""))
+    done = CliRunner().invoke(app, ["run", str(path), "--results", str(tmp_path / "r"), "--no-progress", "--no-report",
+                                    "--no-throughput"])
+    assert done.exit_code == 0, done.output
+    store = Store(tmp_path / "r" / "facebench.sqlite")
+    assert [t["kind"] for t in store.throughput(store.run()["run_id"])] == ["generator"]
