@@ -351,7 +351,7 @@ def compare(
         typer.Option("--tolerance", "-t", metavar="METRIC=DROP", help="Largest tolerated worsening; repeatable; overrides or adds to auc=0.02 ap=0.02 balanced_accuracy=0.03 tpr_at_fpr_1=0.05 eer=0.02."),
     ] = None,
     throughput_tolerance: Annotated[
-        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of detector images/s.")
+        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of a detector's median images/s; a drop beyond it fails only when the runs' timed rounds differ (Mann-Whitney U, p < 0.05).")
     ] = 0.2,
     no_throughput: Annotated[bool, typer.Option("--no-throughput", help="Do not compare throughput.")] = False,
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")] = None,
