@@ -28,7 +28,7 @@ from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
 from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
-from facebench.harness.timing import (ThroughputMeter, benchmark_callable, calibrate_machine, current_rss_bytes,
+from facebench.harness.timing import (ThroughputMeter, benchmark_calls, calibrate_machine, current_rss_bytes,
                                       detector_batches, is_out_of_memory, release_cuda_memory, set_eval,
                                       sweep_batch_sizes)
 
@@ -451,15 +451,17 @@ def time_detector(detector: Any, split: Corpus, batch_size: int, settings: Throu
 
     The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full
     batches of ``batch_size`` (:func:`~facebench.harness.timing.detector_batches`: a remainder is
-    left out, fewer images than one batch are repeated to fill it), so corpora of one image size
-    are timed on equal terms; ``settings.warmup`` untimed calls come
-    first, then rounds of one call per batch, at least ``settings.rounds`` and more until
-    ``settings.min_seconds`` are timed. Each call is timed alone (:class:`~facebench.harness.timing.CallClock`:
-    CUDA events and synchronisation on a GPU) and nothing else sits inside the clock: no
-    decoding, checks or bookkeeping; the eye localiser's content cache is bypassed, so repeated
-    rounds time real work. Returns device, batch_size, images (per round), seconds
-    (the median round), images_per_s (the median round's) with images_per_s_q1 / _q3 and
-    round_images_per_s (every round), rounds, and per-image latency_p50/p95/p99_ms.
+    left out, fewer images than one batch are repeated to fill it). After ``settings.warmup``
+    untimed calls, each round is one ``score`` call on the next batch
+    (:func:`~facebench.harness.timing.benchmark_calls`): at least ``settings.rounds`` and one per
+    batch, more until ``settings.min_seconds`` are timed. Every round does the same work, so
+    corpora of one image size are timed on equal terms. Each call is timed alone
+    (:class:`~facebench.harness.timing.CallClock`: CUDA events and synchronisation on a GPU) and
+    nothing else sits inside the clock: no decoding, checks or bookkeeping; the eye localiser's
+    content cache is bypassed, so repeated rounds time real work. Returns device, batch_size,
+    images (distinct images timed), seconds (the median round), images_per_s (the median
+    round's) with images_per_s_q1 / _q3 and round_images_per_s (every round), rounds, and
+    per-image latency_p50/p95/p99_ms.
     """
     rows = split.rows()[:TIMING_IMAGES]
     if not rows:
@@ -469,8 +471,8 @@ def time_detector(detector: Any, split: Corpus, batch_size: int, settings: Throu
 
     device = str(getattr(detector, "device", "cpu") or "cpu")
     with cache_bypassed():  # eye detectors would otherwise time cache hits of localisations made while scoring
-        result = benchmark_callable(detector.score, batches, batch_size, device, warmup=settings.warmup,
-                                    rounds=settings.rounds, min_seconds=settings.min_seconds, track_memory=False)
+        result = benchmark_calls(detector.score, batches, device, warmup=settings.warmup, rounds=settings.rounds,
+                                 min_seconds=settings.min_seconds)
     keep = ("device", "batch_size", "images", "images_per_s", "images_per_s_q1", "images_per_s_q3",
             "round_images_per_s", "rounds", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
     return {**{key: result[key] for key in keep}, "seconds": result["median_round_s"]}

@@ -68,9 +68,9 @@ class BootstrapSpec:
 @dataclass(frozen=True)
 class ThroughputSpec:
     """How speed is measured: a timing phase per (detector, corpus) after scoring, timm-style on
-    the test split held in memory (``warmup`` untimed calls, then rounds of every test image, at
-    least ``rounds`` and more until ``min_seconds`` are timed; the figure is the median round,
-    with its quartiles), and an optional batch-size sweep on ``images`` test images (empty
+    the test split held in memory (``warmup`` untimed calls, then rounds of one ``score`` call
+    each, at least ``rounds`` and more until ``min_seconds`` are timed; the figure is the median
+    round, with its quartiles), and an optional batch-size sweep on ``images`` test images (empty
     ``batch_sizes``: no sweep). ``measure = false``: neither (no detector throughput rows)."""
 
     batch_sizes: tuple[int, ...] = ()

@@ -72,7 +72,7 @@ def detector_rows(result):
     return [t for t in result.throughput if t["kind"] == "detector"]
 
 
-def test_the_phase_times_full_batches_of_test_images_in_rounds_after_a_warm_up(first):
+def test_the_phase_times_one_call_per_round_on_full_batches_after_a_warm_up(first):
     _, root, result = first
     corpus = Corpus.open(result.run["info"]["corpus_paths"]["up"])
     _, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
@@ -80,7 +80,8 @@ def test_the_phase_times_full_batches_of_test_images_in_rounds_after_a_warm_up(f
     figures = time_detector(fake, test, 3, ThroughputSpec(rounds=4, warmup=1, min_seconds=0.0))
     batches = len(test) // 3  # full batches only: every corpus is timed at the batch size
     assert len(test) % 3 and batches >= 2
-    assert figures["images"] == 3 * batches and figures["rounds"] == 4 and fake.calls == 1 + 4 * batches
+    assert figures["images"] == 3 * batches and figures["batch_size"] == 3
+    assert figures["rounds"] == max(4, batches) and fake.calls == 1 + figures["rounds"]
     assert 0.5 * 500 <= figures["images_per_s"] <= 1.02 * 500  # 2 ms per image; the cold call is not timed
     assert len(figures["round_images_per_s"]) == 4
     assert figures["images_per_s_q1"] <= figures["images_per_s"] <= figures["images_per_s_q3"]
@@ -153,3 +154,16 @@ def test_cli_run_no_throughput(tmp_path):
     assert done.exit_code == 0, done.output
     store = Store(tmp_path / "r" / "facebench.sqlite")
     assert [t["kind"] for t in store.throughput(store.run()["run_id"])] == ["generator"]
+
+
+def test_benchmark_calls_times_one_call_per_round_until_min_seconds():
+    from facebench.harness.timing import benchmark_calls
+
+    fake = SleepPerImage()
+    batches = [np.zeros((4, 1)), np.ones((4, 1)), np.zeros((4, 1))]
+    result = benchmark_calls(fake.score, batches, warmup=1, rounds=2, min_seconds=0.1, max_rounds=50)
+    assert result["rounds"] >= 3 and sum(4 / v for v in result["round_images_per_s"]) >= 0.1  # one call per batch at least
+    assert fake.calls == 1 + result["rounds"] and result["images"] == 12 and result["batch_size"] == 4
+    assert max(4 / v for v in result["round_images_per_s"]) < 0.15  # the cold 200 ms call was the untimed warm-up
+    with pytest.raises(ValueError, match="one size"):
+        benchmark_calls(fake.score, [np.zeros((4, 1)), np.zeros((3, 1))])
