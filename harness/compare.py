@@ -48,6 +48,8 @@ MACHINE_FIELDS = ("cpu_model", "gpu", "torch")
 
 #: One-sided level of the speed gate's Mann-Whitney U test on per-round images/s.
 SPEED_ALPHA = 0.05
+#: On one CPU, a calibration workload this much faster or slower in one run gets a caution in the summary.
+MACHINE_DRIFT = 0.1
 
 PAIRED = "paired bootstrap"
 OVERLAP = "CI overlap"
@@ -161,12 +163,17 @@ class Comparison:
         return bool(self.failures)
 
     def calibration_note(self) -> str | None:
-        """How throughput was normalised by the calibration workload, or None when it was not."""
-        if not any(r.normalised for r in self.throughput_rows):
-            return None
-        base, new = (run_calibration(r.run).get("units_per_s") for r in (self.baseline, self.current))
-        return (f"the runs come from different CPUs: CPU throughput is compared as images per calibration unit "
-                f"(images/s divided by the calibration workload's units/s: baseline {base:.1f}, current {new:.1f})")
+        """How throughput was normalised by the calibration workload; or, on one CPU, a caution when
+        the workload itself ran at different speeds (the machine was busier in one run); else None."""
+        base, new = (_as_float(run_calibration(r.run).get("units_per_s")) for r in (self.baseline, self.current))
+        if any(r.normalised for r in self.throughput_rows):
+            return (f"the runs come from different CPUs: CPU throughput is compared as images per calibration unit "
+                    f"(images/s divided by the calibration workload's units/s: baseline {base:.1f}, current {new:.1f})")
+        if self.throughput_rows and _finite(base) and _finite(new) and base > 0 and abs(new / base - 1) > MACHINE_DRIFT:
+            return (f"the calibration workload's speed changed by {new / base - 1:+.0%} between the runs on this CPU "
+                    f"(baseline {base:.1f}, current {new:.1f} units/s): the machine itself was busier or freer in "
+                    "one run, so a throughput change may be the machine's, not the build's")
+        return None
 
     def environment_warning(self) -> str | None:
         """A warning when the runs come from different machines or torch versions, else None."""
