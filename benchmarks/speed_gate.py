@@ -66,12 +66,13 @@ def make_suite(detectors: list[str], slowed: bool, args):
     return parse_suite(data, "speed_gate.py")
 
 
-def gate(baseline, current, tolerance: float) -> list:
+def gate(baseline, current, tolerance: float):
+    """The comparison of the two runs' results, as `facebench compare` makes it."""
     from facebench.harness.compare import compare
     from facebench.harness.results import Results
 
     results = [Results(r.run, r.metrics, r.throughput, r.errors) for r in (baseline, current)]
-    return compare(*results, throughput_tolerance=tolerance).throughput_rows
+    return compare(*results, throughput_tolerance=tolerance)
 
 
 def main() -> None:
@@ -107,12 +108,14 @@ def main() -> None:
     for trial in range(args.trials):
         unchanged = gate(run(same), run(same), args.tolerance)
         slower = gate(run(same), run(slow), args.tolerance)
-        false_failures += any(r.failed for r in unchanged)
-        catches += any(r.failed for r in slower)
-        for kind, rows in (("same", unchanged), ("slower", slower)):
-            for r in rows:
+        false_failures += any(r.failed for r in unchanged.throughput_rows)
+        catches += any(r.failed for r in slower.throughput_rows)
+        for kind, comparison in (("same", unchanged), ("slower", slower)):
+            for r in comparison.throughput_rows:
                 print(f"trial {trial + 1:>2} {kind:>6}: {r.label}: {r.base:8.1f} -> {r.new:8.1f} images/s "
                       f"({r.change:+.1%}), {r.status}: {r.reason}", flush=True)
+            if comparison.calibration_note():
+                print(f"          note: {comparison.calibration_note()}")
     print(f"false failures (same build): {false_failures} of {args.trials}")
     print(f"caught (build {args.slowdown:.0%} slower): {catches} of {args.trials}")
     print(f"load 1m at the end: {os.getloadavg()[0]:.2f}")
