@@ -1,60 +1,126 @@
-"""Harness overhead: images/s of a detector as the runner measures it, against a bare loop.
+"""Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
-For each detector, the runner's ``score_split`` scores a corpus's test split (reading batches
-from disk, the clock around ``score`` only), and a bare loop calls ``score`` on the same
-batches already in memory. Rounds alternate between the two; the median of the per-pair ratios is reported
-(target: runner / bare >= 0.95).
+For every built-in detector that needs no weights (or those named), the runner's timing phase
+(:func:`facebench.harness.runner.time_detector`, the figure a run stores: warm-up, rounds of one
+``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
+``detector.score`` over the same in-memory batches, one clock per round, the median round) are
+measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
+the median of the per-pair ratios runner / bare with its quartiles (target: >= 0.95) and the
+machine's load average (os.getloadavg) before and after: on a loaded machine no figure holds.
 
-    python benchmarks/harness_overhead.py [--detectors spectrum,dct,srm] [--rounds 5]
+    python benchmarks/harness_overhead.py [--detectors spectrum,dct] [--pairs 15] [--rounds 5]
+    python benchmarks/harness_overhead.py --count 24 --pairs 2 --rounds 2 --detectors spectrum   # a quick check
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
 
+#: Built-in detectors that cannot run without something from the user (a program, a weights file).
+NEEDS_INPUT = ("command", "checkpoint")
+
+
+def detector_names(requested: str | None) -> list[str]:
+    from facebench.harness import registry
+
+    if requested:
+        return [name.strip() for name in requested.split(",") if name.strip()]
+    return [name for name in registry.BUILTINS["detector"] if name not in NEEDS_INPUT]
+
+
+def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:
+    """Median images/s of ``rounds`` plain rounds of ``detector.score`` over ``batches``."""
+    from facebench.harness.localise import cache_bypassed
+
+    images = sum(len(b) for b in batches)
+    speeds = []
+    with cache_bypassed():  # as the runner's timing phase: eye localisations are not served from the cache
+        for i in range(warmup):
+            detector.score(batches[i % len(batches)])
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for batch in batches:
+                detector.score(batch)
+            speeds.append(images / (time.perf_counter() - start))
+    return statistics.median(speeds)
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def measure(name: str, fit_part, test, args) -> dict:
+    from facebench.harness import registry
+    from facebench.harness.runner import TIMING_IMAGES, time_detector
+    from facebench.harness.suite import ThroughputSpec
+    from facebench.harness.timing import detector_batches, set_eval
+
+    detector = registry.create("detector", name)
+    if detector.requires_fit:
+        detector.fit(fit_part.load_images(), fit_part.labels)
+    set_eval(detector)
+    batch_size = args.batch_size or int(getattr(detector, "batch_size", 32))
+    settings = ThroughputSpec(warmup=1, rounds=args.rounds, min_seconds=0.0)
+    batches = detector_batches(test.load_images(test.rows()[:TIMING_IMAGES]), batch_size)
+    load_before = os.getloadavg()[0]
+    runner, bare, ratios = [], [], []
+    for pair in range(args.pairs):
+        if pair % 2 == 0:
+            r = time_detector(detector, test, batch_size, settings)["images_per_s"]
+            b = bare_loop(detector, batches, settings.warmup, settings.rounds)
+        else:
+            b = bare_loop(detector, batches, settings.warmup, settings.rounds)
+            r = time_detector(detector, test, batch_size, settings)["images_per_s"]
+        runner.append(r)
+        bare.append(b)
+        ratios.append(r / b)
+    q1, median, q3 = quartiles(ratios)
+    return {"name": name, "batch": batch_size, "images": sum(len(b) for b in batches), "runner": statistics.median(runner),
+            "bare": statistics.median(bare), "ratio": median, "q1": q1, "q3": q3, "pairs": args.pairs,
+            "load": (load_before, os.getloadavg()[0])}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detectors", default="spectrum,dct,srm")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--detectors", default=None, help="comma-separated names [default: every built-in "
+                        "detector that needs no weights or program]")
+    parser.add_argument("--pairs", type=int, default=15, help="paired (runner, bare loop) measurements per detector")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds in each measurement")
+    parser.add_argument("--batch-size", type=int, default=None, help="[default: each detector's own]")
+    parser.add_argument("--count", type=int, default=240, help="seeds of the 128 px parametric corpus")
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
     args = parser.parse_args()
 
-    from facebench.harness import registry
-    from facebench.harness.runner import build_corpus, score_split, three_way_split
+    from facebench.harness.runner import build_corpus, three_way_split
     from facebench.harness.suite import GeneratorSpec, SplitSpec
 
-    spec = GeneratorSpec(name="parametric", label="overhead", count=400, batch_size=50,
-                         params={"resolution": 128, "artifacts": "upsampling"})
+    spec = GeneratorSpec(name="parametric", label="overhead", count=args.count, batch_size=40,
+                         params={"resolution": 128, "artifacts": "upsampling,eyes_fixed"})
     corpus, _ = build_corpus(spec, args.out / "corpora")
     fit_part, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
-    batches = [images for _, images in test.iter_batches(args.batch_size)]
-    n_images = sum(len(b) for b in batches)
-    print(f"{n_images} test images at 128 px, batch size {args.batch_size}, {args.rounds} rounds each")
-    for name in args.detectors.split(","):
-        detector = registry.create("detector", name)
-        if detector.requires_fit:
-            detector.fit(fit_part.load_images(), fit_part.labels)
-        detector.score(batches[0])  # warm-up
-        runner, bare = [], []
-        for _ in range(args.rounds):
-            _, _, throughput = score_split(detector, test, args.batch_size, name)
-            runner.append(throughput["images_per_s"])
-            start = time.perf_counter()
-            for images in batches:
-                detector.score(images)
-            bare.append(n_images / (time.perf_counter() - start))
-        # Each runner round against the bare round right after it: the pair shares the machine's
-        # state (other jobs, clock), so the median of their ratios is steadier than a ratio of medians.
-        ratios = sorted(r / b for r, b in zip(runner, bare))
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        print(f"{name:>16}: runner {statistics.median(runner):8.1f} images/s, bare loop "
-              f"{statistics.median(bare):8.1f} images/s, ratio {statistics.median(ratios):.3f} "
-              f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f})")
+    print(f"{len(test)} test images at 128 px; {args.pairs} pairs of {args.rounds} rounds per detector; "
+          f"{os.cpu_count()} CPUs")
+    header = (f"{'detector':>16} {'batch':>5} {'runner img/s':>12} {'bare img/s':>11} {'ratio':>6} "
+              f"{'q1':>6} {'q3':>6} {'pairs':>5}  load 1m before/after  verdict")
+    print(header)
+    print("-" * len(header))
+    for name in detector_names(args.detectors):
+        try:
+            row = measure(name, fit_part, test, args)
+        except Exception as exc:  # noqa: BLE001 - one detector's failure must not hide the others
+            print(f"{name:>16} failed: {type(exc).__name__}: {exc}")
+            continue
+        verdict = "ok" if row["ratio"] >= 0.95 else "BELOW 0.95"
+        print(f"{row['name']:>16} {row['batch']:>5} {row['runner']:>12.1f} {row['bare']:>11.1f} {row['ratio']:>6.3f} "
+              f"{row['q1']:>6.3f} {row['q3']:>6.3f} {row['pairs']:>5}  {row['load'][0]:>5.2f} / {row['load'][1]:<5.2f}"
+              f"          {verdict}", flush=True)
 
 
 if __name__ == "__main__":

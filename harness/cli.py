@@ -462,8 +462,14 @@ def run(
         Optional[str], typer.Option("--fresh-detectors", metavar="NAME,...",
                                     help="Measure these detectors' tasks again (labels or plug-in names); reuse the rest.")
     ] = None,
+    no_throughput: Annotated[
+        bool, typer.Option("--no-throughput", help="Skip the timing phase and the batch-size sweep: no detector "
+                           "throughput rows (as the suite's [throughput] measure = false).")
+    ] = False,
 ) -> None:
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
+    from dataclasses import replace
+
     from facebench.harness.executors import get_executor
     from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
     from facebench.harness.runner import fresh_detector_labels, run_suite
@@ -475,6 +481,8 @@ def run(
     for kind, specs in (("generator", loaded.generators), ("detector", loaded.detectors)):
         for name in dict.fromkeys(spec.name for spec in specs):
             warn_shadowed(kind, name)
+    if no_throughput:
+        loaded = replace(loaded, throughput=replace(loaded.throughput, measure=False))
     store_path = store or results / "facebench.sqlite"
     runner = get_executor(executor, address)
     try:
@@ -568,7 +576,7 @@ def compare(
         typer.Option("--tolerance", "-t", metavar="METRIC=DROP", help="Largest tolerated worsening; repeatable; overrides or adds to auc=0.02 ap=0.02 balanced_accuracy=0.03 tpr_at_fpr_1=0.05 eer=0.02."),
     ] = None,
     throughput_tolerance: Annotated[
-        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of detector images/s.")
+        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of a detector's median images/s; a drop beyond it fails only when the runs' timed rounds differ (Mann-Whitney U, p < 0.05).")
     ] = 0.2,
     no_throughput: Annotated[bool, typer.Option("--no-throughput", help="Do not compare throughput.")] = False,
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")] = None,

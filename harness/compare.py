@@ -12,8 +12,16 @@ A metric row fails when it got worse by more than its tolerance *and* the drop i
 paired bootstrap over the test images both runs scored (resampling pairs) puts the whole
 confidence interval of the drop above zero. Without per-image scores for either run the rule
 falls back to "the two runs' confidence intervals do not overlap", and without intervals to
-the tolerance alone. Detector throughput fails when images/s fell by more than a relative
-tolerance, or a detector errors now that did not before. Gains never fail.
+the tolerance alone. Gains never fail.
+
+Detector throughput (:func:`judge_speed`) fails when the median images/s fell by more than a
+relative tolerance *and* the drop stands out of the measured spread: the per-round figures of
+the two runs differ in a one-sided Mann-Whitney U test (p < :data:`SPEED_ALPHA`); with too few
+rounds for that test to reach the level, the interquartile ranges must not overlap; runs
+without rounds (stored before schema 3) fall back to the tolerance alone. A detector that errors
+now and did not before fails too. When the two runs come from different CPUs (``cpu_model``) and
+both recorded the calibration workload, CPU figures are compared as images per calibration unit
+(images/s divided by the run's calibration units/s), and the summary says so.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.stats import mannwhitneyu
 
 from facebench.harness.errors import FacebenchError
-from facebench.harness.environment import with_current_names
+from facebench.harness.environment import run_calibration, with_current_names
 from facebench.harness.metrics import CALIBRATED_METRICS, HIGHER_IS_BETTER, METRICS, paired_bootstrap_drop
 from facebench.harness.results import Results
 
@@ -45,6 +54,11 @@ CONFIDENCE = 0.95
 #: Environment fields shown side by side; the first three must match for throughput to compare.
 ENVIRONMENT_FIELDS = ("cpu_model", "gpu", "torch", "git_commit")
 MACHINE_FIELDS = ("cpu_model", "gpu", "torch")
+
+#: One-sided level of the speed gate's Mann-Whitney U test on per-round images/s.
+SPEED_ALPHA = 0.05
+#: On one CPU, a calibration workload this much faster or slower in one run gets a caution in the summary.
+MACHINE_DRIFT = 0.1
 
 PAIRED = "paired bootstrap"
 OVERLAP = "CI overlap"
@@ -127,6 +141,12 @@ class ThroughputRow:
     new_error: str | None = None
     status: str = "pass"
     reason: str = ""
+    #: The rounds' interquartile ranges (NaN when a run has none) and the rank test's p-value.
+    base_iqr: tuple[float, float] = (math.nan, math.nan)
+    new_iqr: tuple[float, float] = (math.nan, math.nan)
+    p_value: float = math.nan
+    #: Figures are images per calibration unit, not images/s (the runs come from different CPUs).
+    normalised: bool = False
     kind: str = field(default="throughput", init=False)
 
     @property
@@ -179,6 +199,19 @@ class Comparison:
         """Metric rows listed but not compared (see ``MetricRow.not_comparable``)."""
         return [r for r in self.metric_rows if not r.compared]
 
+    def calibration_note(self) -> str | None:
+        """How throughput was normalised by the calibration workload; or, on one CPU, a caution when
+        the workload itself ran at different speeds (the machine was busier in one run); else None."""
+        base, new = (_as_float(run_calibration(r.run).get("units_per_s")) for r in (self.baseline, self.current))
+        if any(r.normalised for r in self.throughput_rows):
+            return (f"the runs come from different CPUs: CPU throughput is compared as images per calibration unit "
+                    f"(images/s divided by the calibration workload's units/s: baseline {base:.1f}, current {new:.1f})")
+        if self.throughput_rows and _finite(base) and _finite(new) and base > 0 and abs(new / base - 1) > MACHINE_DRIFT:
+            return (f"the calibration workload's speed changed by {new / base - 1:+.0%} between the runs on this CPU "
+                    f"(baseline {base:.1f}, current {new:.1f} units/s): the machine itself was busier or freer in "
+                    "one run, so a throughput change may be the machine's, not the build's")
+        return None
+
     def environment_warning(self) -> str | None:
         """A warning when the runs come from different machines or torch versions, else None."""
         base, new = _environment(self.baseline), _environment(self.current)
@@ -224,7 +257,7 @@ def compare(
     if metric_rows and not any(r.compared for r in metric_rows):
         raise CompareError(nothing_comparable(baseline, current, metric_rows))
     throughput_rows = [] if throughput_tolerance is None else _compare_throughput(
-        baseline.throughput, current.throughput, throughput_tolerance
+        baseline.throughput, current.throughput, throughput_tolerance, _calibration_scale(baseline, current)
     )
     return Comparison(baseline, current, metric_rows, throughput_rows, gates, throughput_tolerance, n_resamples)
 
@@ -475,14 +508,20 @@ def _group_scores(rows: list[dict[str, Any]], run: RunCorpora) -> dict[tuple, di
 # --------------------------------------------------------------------------- throughput
 
 
-def _compare_throughput(base_rows, new_rows, tolerance: float) -> list[ThroughputRow]:
+def _compare_throughput(base_rows, new_rows, tolerance: float,
+                        scale: tuple[float, float] | None = None) -> list[ThroughputRow]:
+    """``scale``: (baseline, current) calibration units/s that CPU figures are divided by, or None."""
     detectors = lambda r: r.get("kind") == "detector"  # noqa: E731
     base, new = _index(base_rows, THROUGHPUT_KEY, detectors), _index(new_rows, THROUGHPUT_KEY, detectors)
     out = []
     for key in _ordered(base, new):
         b, n = base.get(key), new.get(key)
-        row = ThroughputRow(*key, base=_number(b, "images_per_s"), new=_number(n, "images_per_s"),
-                            base_error=(b or {}).get("error") or None, new_error=(n or {}).get("error") or None)
+        divide = scale if scale is not None and str(key[1]).startswith("cpu") else (1.0, 1.0)
+        base_speed, new_speed = _speed(b, divide[0]), _speed(n, divide[1])
+        row = ThroughputRow(*key, base=base_speed["median"], new=new_speed["median"],
+                            base_error=(b or {}).get("error") or None, new_error=(n or {}).get("error") or None,
+                            base_iqr=base_speed["iqr"], new_iqr=new_speed["iqr"],
+                            normalised=divide != (1.0, 1.0))
         if b is None:
             row.status, row.reason = "new", "new in current (not in baseline)"
         elif n is None:
@@ -492,16 +531,80 @@ def _compare_throughput(base_rows, new_rows, tolerance: float) -> list[Throughpu
                 row.reason = "errors in both runs"
             else:
                 row.status, row.reason = "fail", f"error in current: {row.new_error}"
-        elif row.base_error or not _finite(row.base):
+        elif row.base_error or not _finite(row.base) or row.base <= 0:
             row.reason = "no baseline figure"
         elif not _finite(row.new):
             row.status, row.reason = "fail", "no images/s in current"
-        elif row.new < row.base * (1 - tolerance):
-            row.status, row.reason = "fail", f"slower by {-row.change:.0%} (> {tolerance:.0%})"
         else:
-            row.reason = "faster" if row.change > 0 else "within tolerance"
+            verdict = judge_speed(base_speed, new_speed, tolerance)
+            row.p_value = verdict["p_value"]
+            row.status, row.reason = ("fail" if verdict["failed"] else "pass"), verdict["reason"]
         out.append(row)
     return out
+
+
+def _speed(row: dict[str, Any] | None, divide: float = 1.0) -> dict[str, Any]:
+    """A throughput row's median, IQR and per-round figures, each divided by ``divide``."""
+    rounds = [float(v) / divide for v in (row or {}).get("round_images_per_s") or () if _finite(_as_float(v))]
+    return {"median": _number(row, "images_per_s") / divide, "rounds": rounds,
+            "iqr": (_number(row, "images_per_s_q1") / divide, _number(row, "images_per_s_q3") / divide)}
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def judge_speed(base: dict[str, Any], new: dict[str, Any], tolerance: float,
+                alpha: float = SPEED_ALPHA) -> dict[str, Any]:
+    """The speed gate on one detector: ``base`` and ``new`` hold ``median`` (images/s), ``rounds``
+    (per-round images/s, may be empty) and ``iqr`` ((q1, q3), may be NaN).
+
+    Fails when the median fell by more than ``tolerance`` (relative) and the drop is significant:
+    a one-sided Mann-Whitney U test of the rounds (baseline faster) gives p < ``alpha``; where
+    the two runs have too few rounds for any outcome of that test to reach ``alpha``, the IQRs
+    must not overlap (current q3 below baseline q1); with neither, the tolerance alone decides.
+    Returns {"failed", "reason", "p_value", "test"}.
+    """
+    change = new["median"] / base["median"] - 1.0
+    out = {"failed": False, "p_value": math.nan, "test": ""}
+    if change >= -tolerance:
+        return {**out, "reason": "faster" if change > 0 else "within tolerance"}
+    beyond = f"slower by {-change:.0%} (> {tolerance:.0%})"
+    b_rounds, n_rounds = base["rounds"], new["rounds"]
+    if len(b_rounds) >= 2 and len(n_rounds) >= 2 and _smallest_p(len(b_rounds), len(n_rounds)) < alpha:
+        p = float(mannwhitneyu(b_rounds, n_rounds, alternative="greater").pvalue)
+        rounds = f"{len(b_rounds)} vs {len(n_rounds)} rounds, Mann-Whitney p = {p:.2g}"
+        if p < alpha:
+            return {**out, "failed": True, "p_value": p, "test": "mann-whitney",
+                    "reason": f"{beyond}; the rounds differ ({rounds} < {alpha:g})"}
+        return {**out, "p_value": p, "test": "mann-whitney",
+                "reason": f"{beyond}, but within the measured spread ({rounds} >= {alpha:g})"}
+    (b_q1, _), (_, n_q3) = base["iqr"], new["iqr"]
+    if _finite(b_q1) and _finite(n_q3):
+        if n_q3 < b_q1:
+            return {**out, "failed": True, "test": "iqr", "reason": f"{beyond}; the rounds' IQRs do not overlap"}
+        return {**out, "test": "iqr", "reason": f"{beyond}, but the rounds' IQRs overlap"}
+    return {**out, "failed": True, "test": "tolerance", "reason": f"{beyond} (no rounds: tolerance only)"}
+
+
+def _smallest_p(n1: int, n2: int) -> float:
+    """The smallest one-sided p-value an exact Mann-Whitney U test of samples of n1 and n2 can give."""
+    return 1.0 / math.comb(n1 + n2, n1)
+
+
+def _calibration_scale(baseline: Results, current: Results) -> tuple[float, float] | None:
+    """(baseline, current) calibration units/s when the runs come from different CPUs and both
+    recorded the calibration workload (the same workload); else None (no normalisation)."""
+    if _environment(baseline).get("cpu_model") == _environment(current).get("cpu_model"):
+        return None
+    base, new = run_calibration(baseline.run), run_calibration(current.run)
+    speeds = (_as_float(base.get("units_per_s")), _as_float(new.get("units_per_s")))
+    if base.get("workload") != new.get("workload") or not all(_finite(v) and v > 0 for v in speeds):
+        return None
+    return speeds
 
 
 # --------------------------------------------------------------------------- helpers
@@ -571,7 +674,13 @@ def _metric_cells(r: MetricRow) -> list[Any]:
 def _throughput_cells(r: ThroughputRow) -> list[Any]:
     change = "-" if math.isnan(r.change) else f"{r.change:+.1%}"
     verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new"}[r.status]
-    return [r.label, _fmt(r.base, 1), _fmt(r.new, 1), change, f"{verdict}: {r.reason}"]
+    digits = 4 if r.normalised else 1
+    return [r.label, _fmt(r.base, digits), _iqr(r.base_iqr, digits), _fmt(r.new, digits), _iqr(r.new_iqr, digits),
+            change, f"{verdict}: {r.reason}"]
+
+
+def _iqr(iqr: tuple[float, float], digits: int) -> str:
+    return "-" if not all(_finite(v) for v in iqr) else f"[{_fmt(iqr[0], digits)}, {_fmt(iqr[1], digits)}]"
 
 
 METRIC_HEADER = ["metric", "detector @ test corpus", "base", "new", "delta", "tolerance", "drop CI", "verdict"]
@@ -593,6 +702,9 @@ def _comparable_summary(c: Comparison) -> str:
     return (f"Metric rows: {len(c.compared_rows)} compared, {len(c.not_comparable_rows)} not comparable"
             + (f" ({why[2:]})" if why else "") + ".")
 THROUGHPUT_HEADER = ["detector @ corpus [device, batch]", "base images/s", "new images/s", "change", "verdict"]
+
+THROUGHPUT_HEADER = ["detector @ corpus [device, batch]", "base images/s", "base IQR", "new images/s", "new IQR",
+                     "change", "verdict"]
 
 
 def _describe(results: Results) -> str:
@@ -628,6 +740,9 @@ def _markdown(c: Comparison) -> str:
         "- comparable: a row is compared only with the row of the same corpus digest, detector, artifact, "
         "perturbation, train corpus and split; the paired bootstrap pairs images by corpus digest and id, and "
         "the verdict follows its interval of the drop (above 0: worse, below 0: better, else not significant).",
+        "- speed rule: a detector's throughput fails when its median images/s fell by more than the tolerance and "
+        f"its timed rounds differ from the baseline's (one-sided Mann-Whitney U, p < {SPEED_ALPHA:g}; with too few "
+        "rounds for that test: IQRs that do not overlap; runs without rounds: the tolerance alone).",
     ]
     if failures:
         lines += ["", "### Failures", ""]
@@ -657,4 +772,7 @@ def _markdown(c: Comparison) -> str:
     warning = c.environment_warning()
     if warning:
         lines += ["", f"> **Warning:** {warning}."]
+    note = c.calibration_note()
+    if note:
+        lines += ["", f"> **Note:** {note}."]
     return "\n".join(lines) + "\n"

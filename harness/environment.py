@@ -146,6 +146,18 @@ def run_environment(run: dict[str, Any]) -> dict[str, Any]:
     return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
 
 
+def run_calibration(run: dict[str, Any]) -> dict[str, Any]:
+    """The calibration-workload figures a stored run recorded (``run["info"]["calibration"]``, see
+    :func:`facebench.harness.timing.calibrate_machine`); empty for runs that have none."""
+    info = run.get("info") or {}
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = {}
+    return dict(info.get("calibration") or {}) if isinstance(info, dict) else {}
+
+
 def with_current_names(env: dict[str, Any]) -> dict[str, Any]:
     """``env`` with schema-1 names mapped to today's: runs made before this module recorded
     ``processor``, ``cpu_count`` and the GPU's name in ``cuda``."""

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from facebench.harness import html_plots as plots
+from facebench.harness.environment import run_calibration
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
 from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
@@ -59,6 +60,9 @@ ACCURACY_COLUMNS = (
 #: Throughput figures per device: (field, header, digits, higher is better).
 THROUGHPUT_COLUMNS = (
     ("images_per_s", "img/s", 1, True),
+    ("images_per_s_q1", "img/s q1", 1, True),
+    ("images_per_s_q3", "img/s q3", 1, True),
+    ("rounds", "rounds", 0, True),
     ("latency_p50_ms", "p50 ms/img", 3, False),
     ("latency_p95_ms", "p95 ms/img", 3, False),
     ("latency_p99_ms", "p99 ms/img", 3, False),
@@ -349,9 +353,11 @@ def _throughput_section(board: Leaderboard, colours: dict[str, str]) -> Section:
             message = "; ".join(str(r["error"]) for r in by_device.values() if r.get("error"))
             out.append(f'<td class="err">{esc(message)}</td>')
         body.append("<tr>" + "".join(out) + "</tr>")
-    text = ("Generators: images made per second; detectors: test images scored per second at their batch size "
-            "(decode: images read from disk per second); sweep: detector scoring of in-memory batches at each "
-            "batch size. Latencies are per image.")
+    text = ("Detectors: test images scored per second at their batch size, timed apart from scoring on the test "
+            "images held in memory (warm-up, then several rounds; img/s is the median round, q1 and q3 its rounds' "
+            "quartiles; decode: images read from disk per second while scoring); sweep: the same timing at each "
+            "batch size; generators: images made per second while the corpus was built (q1, q3 over batches; a "
+            "reused corpus keeps its figures). Latencies are per image.")
     figure = _plots([(plots.throughput_bars(rows), "images per second per generator and detector"),
                      (plots.throughput_sweep(rows, colours), "images per second against batch size")],
                     "Images per second (log scale), and against batch size in the sweep"
@@ -366,6 +372,10 @@ def _environment(board: Leaderboard) -> str:
     if not keys:
         return _note("The run recorded no environment.")
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(env[k])}</dd></div>" for k in keys)
+    calibration = run_calibration(board.run)
+    if not _nan(calibration.get("units_per_s")):
+        speed = f"{float(calibration['units_per_s']):.1f} units/s ({calibration.get('workload', '?')})"
+        items += f"<div><dt>calibration</dt><dd>{esc(speed)}</dd></div>"
     return f'<h3>Environment</h3>\n<dl class="facts small">{items}</dl>'
 
 

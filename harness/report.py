@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facebench.generators.artifacts.controls import CONTROLS, NONE, NULL
-from facebench.harness.environment import run_environment, with_current_names
+from facebench.harness.environment import run_calibration, run_environment, with_current_names
 from facebench.harness.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
 
 CLEAN = "none"
@@ -76,7 +76,8 @@ METRIC_FIELDS = (
 )
 THROUGHPUT_FIELDS = (
     "run_id", "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms",
-    "latency_p95_ms", "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error",
+    "latency_p95_ms", "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error", "rounds", "images_per_s_q1",
+    "images_per_s_q3", "round_images_per_s",
 )
 CSV_FILES = {"metrics": "leaderboard.csv", "throughput": "throughput.csv"}
 _THROUGHPUT_KINDS = {"generator": 0, "detector": 1, "sweep": 2}
@@ -186,10 +187,20 @@ def normalise_throughput(row: dict[str, Any]) -> dict[str, Any]:
     """A throughput row with every schema-2 field; unknown figures are None."""
     out = {f: row.get(f) for f in THROUGHPUT_FIELDS}
     for name in ("seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "peak_rss_mb",
-                 "decode_images_per_s"):
+                 "decode_images_per_s", "images_per_s_q1", "images_per_s_q3"):
         out[name] = _optional(out[name])
     out["error"] = row.get("error") or None
+    rounds = out["round_images_per_s"]
+    if isinstance(rounds, str):  # as a CSV cell or a store's JSON text
+        rounds = json.loads(rounds) if rounds.startswith("[") else [float(v) for v in rounds.split()]
+    out["round_images_per_s"] = None if rounds is None else [float(v) for v in rounds]
+    out["rounds"] = None if _nan(out["rounds"]) else int(out["rounds"])
     return out
+
+
+def fmt_iqr(q1: Any, q3: Any, digits: int = 1) -> str:
+    """``[3650.1, 3720.9]``, the interquartile range of a throughput figure's rounds; ``-`` when unknown."""
+    return "-" if _nan(q1) or _nan(q3) else f"[{q1:.{digits}f}, {q3:.{digits}f}]"
 
 
 def _auc_key(value: float) -> float:
@@ -468,13 +479,16 @@ def _throughput_table(board: Leaderboard) -> list[TableSpec]:
         "error": "error",
     }
     shown = [name for name in optional if any(t[name] is not None for t in board.throughput)]
-    columns = ["kind", "name", "device", "batch", "images/s", "p50 ms/img", "p95 ms/img"]
+    spread = any(t["images_per_s_q1"] is not None or t["rounds"] is not None for t in board.throughput)
+    columns = ["kind", "name", "device", "batch", "images/s"] + (["IQR", "rounds"] if spread else [])
+    columns += ["p50 ms/img", "p95 ms/img"]
     columns += [optional[name] for name in shown if name != "error"]
     figures = {"latency_p99_ms": 2, "peak_rss_mb": 0, "decode_images_per_s": 1}
     rows = []
     for t in board.throughput:
-        row = [t["kind"], t["name"], t["device"], fmt(t["batch_size"]), fmt(t["images_per_s"], 1),
-               fmt(t["latency_p50_ms"], 2), fmt(t["latency_p95_ms"], 2)]
+        row = [t["kind"], t["name"], t["device"], fmt(t["batch_size"]), fmt(t["images_per_s"], 1)]
+        row += [fmt_iqr(t["images_per_s_q1"], t["images_per_s_q3"]), fmt(t["rounds"])] if spread else []
+        row += [fmt(t["latency_p50_ms"], 2), fmt(t["latency_p95_ms"], 2)]
         row += [fmt(t[name], figures[name]) for name in shown if name != "error"]
         if "error" in shown:
             row.append(_short(t["error"]))
@@ -483,8 +497,10 @@ def _throughput_table(board: Leaderboard) -> list[TableSpec]:
         columns.append("error")
     return [TableSpec(
         "throughput", "throughput", tuple(columns), rows, labels=3, group=0,
-        caption="latency p50/p95/p99 in milliseconds per image (batch time / batch size); "
-                "sweep rows: one per batch size",
+        caption="images/s: detectors and sweeps, the median of timed rounds over the test images held in memory "
+                "(IQR: its rounds' quartiles); generators, all images / all time while the corpus was built (IQR "
+                "over batches; a reused corpus keeps its figures); latency p50/p95/p99 in milliseconds per image "
+                "(batch time / batch size); sweep rows: one per batch size",
     )]
 
 
@@ -518,6 +534,9 @@ def environment_line(board: Leaderboard) -> str:
     parts.append(f"facebench {env.get('facebench') or board.run.get('facebench_version') or '?'}")
     if env.get("git_commit"):
         parts.append(f"commit {str(env['git_commit'])[:12]}")
+    calibration = run_calibration(board.run).get("units_per_s")
+    if not _nan(calibration):
+        parts.append(f"calibration workload {float(calibration):.1f} units/s")
     return ", ".join(parts)
 
 
@@ -655,8 +674,14 @@ def to_csv(source: Leaderboard | Iterable[dict[str, Any]], folder: str | Path) -
         metrics, throughput = [normalise_metric(m) for m in source], None
     out = {"metrics": _write_csv(folder / CSV_FILES["metrics"], METRIC_FIELDS, metrics)}
     if throughput is not None:
-        out["throughput"] = _write_csv(folder / CSV_FILES["throughput"], THROUGHPUT_FIELDS, throughput)
+        rows = [{**t, "round_images_per_s": _joined(t.get("round_images_per_s"))} for t in throughput]
+        out["throughput"] = _write_csv(folder / CSV_FILES["throughput"], THROUGHPUT_FIELDS, rows)
     return out
+
+
+def _joined(values: Any) -> str | None:
+    """Per-round figures as one CSV cell: space-separated numbers."""
+    return None if values is None else " ".join(f"{float(v):.6g}" for v in values)
 
 
 def _json_safe(value: Any) -> Any:
@@ -685,6 +710,7 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         "version": 1,
         "run": run,
         "environment": dict(sorted(board.environment.items())),
+        "calibration": run_calibration(board.run),
         "cells": [
             {"corpus": c.corpus, "train_corpus": c.train_corpus, "artifact": c.artifact,
              "perturbation": c.perturbation, "detector": c.detector, "rank": ranks[id(c)],

@@ -33,7 +33,7 @@ RECENT_RUNS = 5
 _FLOATS = {
     "metrics": ("value", "ci_low", "ci_high"),
     "throughput": ("seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                   "peak_rss_mb", "decode_images_per_s"),
+                   "peak_rss_mb", "decode_images_per_s", "images_per_s_q1", "images_per_s_q3"),
     "scores": ("score",),
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"

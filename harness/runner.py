@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Collection
@@ -28,14 +28,19 @@ from facebench.harness.perturb import parse as parse_perturbation
 from facebench.harness.provenance import provenance
 from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
 from facebench.harness.store import Store
-from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError
-from facebench.harness.timing import (ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory,
-                                      set_eval, sweep_batch_sizes)
+from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError, ThroughputSpec
+from facebench.harness.timing import (ThroughputMeter, benchmark_calls, calibrate_machine, current_rss_bytes,
+                                      detector_batches, is_out_of_memory, release_cuda_memory, set_eval,
+                                      sweep_batch_sizes)
 
 #: The clean images: no perturbation.
 CLEAN = parse_perturbation("none")
 #: Bumped when task results change meaning, so cached tasks of an older harness are measured again.
 TASK_FORMAT = 2  # 2: thresholds calibrated per row (all, each artifact); an ap_chance row
+#: The timing phase holds at most this many test images in memory (the first of the split).
+TIMING_IMAGES = 512
+#: What the scoring pass adds to the timing phase's figures: its own accounting of decoding and memory.
+SCORING_ACCOUNTING = ("decode_images_per_s", "peak_rss_mb")
 
 
 class MixedSizeError(FacebenchError):
@@ -450,6 +455,7 @@ def evaluate_group(
         name = _task_name(spec.label, train_label, test_label, perturbation.name)
         hit = cached[(test_label, perturbation.name)]
         if hit is not None:
+            hit.throughput = None  # speed is measured in every run, never served from the cache
             results.append((name, hit))
             continue
         if detector is None:
@@ -460,11 +466,67 @@ def evaluate_group(
         except Exception as exc:  # one failing task must not lose the group's others
             results.append((name, exc))
             continue
-        problem = cache.save(keys[(test_label, perturbation.name)], evaluation)
+        problem = cache.save(keys[(test_label, perturbation.name)], replace(evaluation, throughput=None))
         if problem:
             evaluation.warnings.append(problem)
         results.append((name, evaluation))
+    own = dict(results).get(_task_name(spec.label, train_label, train_label, CLEAN.name))
+    if isinstance(own, Evaluation) and suite.throughput.measure:
+        task = f"time {spec.label} on {train_label}"
+        try:
+            detector = detector or fitted_detector(spec, train_label, train_corpus, suite.split, progress)
+            own.throughput = time_task(detector, spec, train_corpus, suite, own.throughput, progress, task)
+        except Exception as exc:  # the metrics stand; only the speed figure is lost
+            results.append((task, exc))
+    elif isinstance(own, Evaluation):
+        own.throughput = None
     return results, detector
+
+
+def time_task(detector: Any, spec: DetectorSpec, corpus: Corpus, suite: Suite, scoring: dict[str, Any] | None = None,
+              progress: Progress | None = None, description: str = "") -> dict[str, Any]:
+    """The throughput row figures of ``detector`` on ``corpus``'s test split: the timing phase's
+    (:func:`time_detector`), plus the scoring pass's own accounting (:data:`SCORING_ACCOUNTING`)
+    when it scored in this run (``scoring``: its throughput; None for a task from the cache)."""
+    _, _, test = three_way_split(corpus, suite.split)
+    batch_size = int((scoring or {}).get("batch_size") or _batch_size(spec, detector))
+    task = _track(progress, description, 1)
+    figures = time_detector(detector, test, batch_size, suite.throughput)
+    _advance(progress, task)
+    figures.update({key: (scoring or {}).get(key) for key in SCORING_ACCOUNTING})
+    return figures
+
+
+def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = ThroughputSpec()) -> dict[str, Any]:
+    """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
+
+    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full
+    batches of ``batch_size`` (:func:`~facebench.harness.timing.detector_batches`: a remainder is
+    left out, fewer images than one batch are repeated to fill it). After ``settings.warmup``
+    untimed calls, each round is one ``score`` call on the next batch
+    (:func:`~facebench.harness.timing.benchmark_calls`): at least ``settings.rounds`` and one per
+    batch, more until ``settings.min_seconds`` are timed. Every round does the same work, so
+    corpora of one image size are timed on equal terms. Each call is timed alone
+    (:class:`~facebench.harness.timing.CallClock`: CUDA events and synchronisation on a GPU) and
+    nothing else sits inside the clock: no decoding, checks or bookkeeping; the eye localiser's
+    content cache is bypassed, so repeated rounds time real work. Returns device, batch_size,
+    images (distinct images timed), seconds (the median round), images_per_s (the median
+    round's) with images_per_s_q1 / _q3 and round_images_per_s (every round), rounds, and
+    per-image latency_p50/p95/p99_ms.
+    """
+    rows = split.rows()[:TIMING_IMAGES]
+    if not rows:
+        raise CorpusError(f"{split.root}: no test images to time the detector on; generate more images")
+    batches = detector_batches(split.load_images(rows), batch_size)
+    from facebench.harness.localise import cache_bypassed
+
+    device = str(getattr(detector, "device", "cpu") or "cpu")
+    with cache_bypassed():  # eye detectors would otherwise time cache hits of localisations made while scoring
+        result = benchmark_calls(detector.score, batches, device, warmup=settings.warmup, rounds=settings.rounds,
+                                 min_seconds=settings.min_seconds)
+    keep = ("device", "batch_size", "images", "images_per_s", "images_per_s_q1", "images_per_s_q3",
+            "round_images_per_s", "rounds", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+    return {**{key: result[key] for key in keep}, "seconds": result["median_round_s"]}
 
 
 def _task_name(detector: str, train: str, test: str, perturbation: str) -> str:
@@ -480,8 +542,16 @@ def _batch_size(spec: DetectorSpec, detector: Any) -> int:
 
 def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
             progress: Progress | None) -> tuple[Any, dict[str, float] | None]:
+    detector = fitted_detector(spec, label, corpus, split, progress)
+    _, calibration, _ = three_way_split(corpus, split)
+    return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
+
+
+def fitted_detector(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
+                    progress: Progress | None = None) -> Any:
+    """``spec``'s detector fitted on ``corpus``'s fit split (if it learns), in eval mode."""
     detector = registry.create("detector", spec.name, **spec.params)
-    fit_part, calibration, test = three_way_split(corpus, split)
+    fit_part, _, test = three_way_split(corpus, split)
     if len(test) == 0:
         raise CorpusError(f"{corpus.root}: the test split is empty; generate more images")
     if detector.requires_fit:
@@ -491,7 +561,7 @@ def _fitted(spec: DetectorSpec, label: str, corpus: Corpus, split: SplitSpec,
         detector.fit(fit_part.load_images(), fit_part.labels)
         _advance(progress, task)
     set_eval(detector)
-    return detector, calibrate(detector, calibration, _batch_size(spec, detector), spec.label)
+    return detector
 
 
 def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float] | None, train_label: str,
@@ -522,11 +592,17 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float]
 
 
 def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label: str,
-             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec()) -> Evaluation:
-    """Fit ``spec``'s detector on the train split (if it learns), score the test split: one task, uncached."""
-    suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap)
+             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec(),
+             throughput: ThroughputSpec = ThroughputSpec()) -> Evaluation:
+    """Fit ``spec``'s detector on the train split (if it learns), score the test split and (unless
+    ``throughput.measure`` is off) time it in the timing phase: one task, uncached."""
+    suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap,
+                  throughput=throughput)
     detector, threshold = _fitted(spec, corpus_label, corpus, split, progress)
-    return _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
+    evaluation = _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
+    evaluation.throughput = (time_task(detector, spec, corpus, suite, evaluation.throughput, progress,
+                                       f"time {spec.label}") if throughput.measure else None)
+    return evaluation
 
 
 def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector: Any = None) -> list[dict[str, Any]]:
@@ -534,10 +610,13 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     (``detector``, or fitted here when None) on the first images of its test split."""
     settings = suite.throughput
     if detector is None:
-        detector, _ = _fitted(spec, label, corpus, suite.split, None)
+        detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
+    from facebench.harness.localise import cache_bypassed
+
     images = test.load_images(test.rows()[: settings.images])
-    rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
+    with cache_bypassed():
+        rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
     return [_sweep_row(f"{spec.label} @ {label}", row) for row in rows]
 
 
@@ -549,7 +628,8 @@ def _sweep_row(name: str, row: dict[str, Any]) -> dict[str, Any]:
         per_image = {q: row[f"batch_latency_{q}_ms"] / row["batch_size"] for q in ("p50", "p95", "p99")}
         out.update(images=row["images"] * row["rounds"], seconds=row["median_round_s"], images_per_s=row["images_per_s"],
                    latency_p50_ms=per_image["p50"], latency_p95_ms=per_image["p95"], latency_p99_ms=per_image["p99"],
-                   peak_rss_mb=row["peak_rss_mb"])
+                   peak_rss_mb=row["peak_rss_mb"], rounds=row["rounds"], images_per_s_q1=row["images_per_s_q1"],
+                   images_per_s_q3=row["images_per_s_q3"], round_images_per_s=row["round_images_per_s"])
     return out
 
 
@@ -632,6 +712,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     store = Store(store_path if store_path is not None else results_dir / "facebench.sqlite")
     cache = TaskCache(results_dir / "tasks", enabled=use_cache and not fresh, fresh_detectors=fresh_labels)
     started, clock = now(), time.perf_counter()
+    # The machine's speed on a fixed workload, in this process: lets compare relate figures across machines.
+    calibration = calibrate_machine() if suite.throughput.measure else None
     metrics, throughput, errors, score_rows, warnings = [], [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     reused = task_count = 0
@@ -668,7 +750,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                         throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {train[0]}", **outcome.throughput})
                 if train is labelled[0]:
                     first_fitted = fitted
-            if suite.throughput.batch_sizes and labelled:
+            if suite.throughput.measure and suite.throughput.batch_sizes and labelled:
                 try:
                     throughput += sweep(det_spec, *labelled[0], suite, first_fitted)
                 except Exception as exc:
@@ -680,7 +762,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
          "split": asdict(suite.split),
-         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings},
+         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
+         **({"calibration": calibration} if calibration else {})},
     )
     run_dir = results_dir / "runs" / run["run_id"]
     if score_rows:

@@ -10,7 +10,7 @@ from typing import Any
 
 from facebench.harness.errors import FacebenchError, UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +53,11 @@ CREATE TABLE IF NOT EXISTS throughput (
     latency_p99_ms REAL,
     peak_rss_mb REAL,
     decode_images_per_s REAL,
-    error TEXT
+    error TEXT,
+    rounds INTEGER,
+    images_per_s_q1 REAL,
+    images_per_s_q3 REAL,
+    round_images_per_s TEXT
 );
 CREATE TABLE IF NOT EXISTS errors (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -68,7 +72,8 @@ METRIC_COLUMNS = (
 )
 THROUGHPUT_COLUMNS = (
     "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms",
-    "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error",
+    "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error", "rounds", "images_per_s_q1", "images_per_s_q3",
+    "round_images_per_s",
 )
 
 #: Columns added in schema 2 (with their SQL types); rows may leave them out.
@@ -77,11 +82,20 @@ _ADDED_IN_2 = {
                 "ci_low": "REAL", "ci_high": "REAL"},
     "throughput": {"latency_p99_ms": "REAL", "peak_rss_mb": "REAL", "decode_images_per_s": "REAL", "error": "TEXT"},
 }
+#: Columns added in schema 3: the spread of every throughput figure (rows of older runs hold NULL).
+_ADDED_IN_3 = {
+    "throughput": {"rounds": "INTEGER", "images_per_s_q1": "REAL", "images_per_s_q3": "REAL",
+                   "round_images_per_s": "TEXT"},
+}
 _OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
-             "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None}
+             "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None,
+             "rounds": None, "images_per_s_q1": None, "images_per_s_q3": None, "round_images_per_s": None}
 
 
 def _value(row: dict[str, Any], column: str) -> Any:
+    if column == "round_images_per_s":  # a list of per-round figures, stored as JSON text
+        rounds = row.get(column)
+        return None if rounds is None else json.dumps([float(v) for v in rounds])
     if column in row:
         return row[column]
     if column == "train_corpus":
@@ -228,19 +242,26 @@ class Store:
         return self._query("SELECT * FROM metrics WHERE run_id = ?", (run_id,))
 
     def throughput(self, run_id: str) -> list[dict[str, Any]]:
-        return self._query("SELECT * FROM throughput WHERE run_id = ?", (run_id,))
+        """The run's throughput rows; ``round_images_per_s`` as a list (None for rows stored before schema 3)."""
+        rows = self._query("SELECT * FROM throughput WHERE run_id = ?", (run_id,))
+        for row in rows:
+            text = row.get("round_images_per_s")
+            row["round_images_per_s"] = None if text is None else json.loads(text)
+        return rows
 
     def errors(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM errors WHERE run_id = ?", (run_id,))
 
 
 def _upgrade(connection: sqlite3.Connection) -> None:
-    """Bring a schema-1 store to schema 2: add the new columns; old rows keep their values."""
+    """Bring a schema-1 or -2 store to the current schema: add the new columns (in the order the
+    schema lists them, so positional inserts still fit); old rows keep their values."""
     with connection:
-        for table, columns in _ADDED_IN_2.items():
-            present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-            for column, sql_type in columns.items():
-                if column not in present:
-                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+        for added in (_ADDED_IN_2, _ADDED_IN_3):
+            for table, columns in added.items():
+                present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+                for column, sql_type in columns.items():
+                    if column not in present:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
         connection.execute("UPDATE metrics SET train_corpus = corpus WHERE train_corpus = ''")
         connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -67,13 +67,18 @@ class BootstrapSpec:
 
 @dataclass(frozen=True)
 class ThroughputSpec:
-    """A timm-style timing of each fitted detector on in-memory batches, beside the timing taken
-    while scoring; empty ``batch_sizes``: no sweep."""
+    """How speed is measured: a timing phase per (detector, corpus) after scoring, timm-style on
+    the test split held in memory (``warmup`` untimed calls, then rounds of one ``score`` call
+    each, at least ``rounds`` and more until ``min_seconds`` are timed; the figure is the median
+    round, with its quartiles), and an optional batch-size sweep on ``images`` test images (empty
+    ``batch_sizes``: no sweep). ``measure = false``: neither (no detector throughput rows)."""
 
     batch_sizes: tuple[int, ...] = ()
     warmup: int = 1
-    rounds: int = 3
+    rounds: int = 5
     images: int = 64
+    measure: bool = True
+    min_seconds: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -201,14 +206,18 @@ def _protocols(table: dict[str, Any], where: str) -> ProtocolSpec:
 
 
 def _throughput(table: dict[str, Any], where: str) -> ThroughputSpec:
-    _take(table, {"batch_sizes": list, "warmup": int, "rounds": int, "images": int}, where)
+    _take(table, {"batch_sizes": list, "warmup": int, "rounds": int, "images": int, "measure": bool,
+                  "min_seconds": (float, int)}, where)
     sizes = table.get("batch_sizes", [])
     if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes):
         raise SuiteError(f"{where}: 'batch_sizes' must be a list of integers >= 1, got {sizes!r}")
-    for key, low in (("warmup", 0), ("rounds", 1), ("images", 1)):
+    for key, low in (("warmup", 0), ("rounds", 1), ("images", 1), ("min_seconds", 0)):
         if table.get(key, low) < low:
             raise SuiteError(f"{where}: {key!r} must be >= {low}, got {table[key]}")
-    return ThroughputSpec(tuple(sizes), table.get("warmup", 1), table.get("rounds", 3), table.get("images", 64))
+    default = ThroughputSpec()
+    return ThroughputSpec(tuple(sizes), table.get("warmup", default.warmup), table.get("rounds", default.rounds),
+                          table.get("images", default.images), table.get("measure", default.measure),
+                          float(table.get("min_seconds", default.min_seconds)))
 
 
 def shipped_suites() -> list[str]:

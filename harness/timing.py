@@ -31,6 +31,42 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
+class CallClock:
+    """Times one call of ``fn(batch)``: on the CPU with ``perf_counter``; on CUDA with a pair of
+    CUDA events recorded around the call on the current stream, the device synchronised before
+    the start (no earlier work inside the clock) and after the end (the call's kernels finished)."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = str(device)
+        self.cuda = self.device.startswith("cuda")
+        if self.cuda:
+            import torch
+
+            self._stream = torch.cuda.current_stream(torch.device(self.device))
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._end = torch.cuda.Event(enable_timing=True)
+
+    def time(self, fn: Callable[[Any], Any], batch: Any) -> float:
+        """Seconds ``fn(batch)`` took (its result is dropped)."""
+        if not self.cuda:
+            start = time.perf_counter()
+            fn(batch)
+            return time.perf_counter() - start
+        synchronize(self.device)
+        self._start.record(self._stream)
+        fn(batch)
+        self._end.record(self._stream)
+        synchronize(self.device)
+        return self._start.elapsed_time(self._end) / 1000.0
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """rounds, median, q1 and q3 of per-round figures (NaN where there are none)."""
+    values = [float(v) for v in values]
+    return {"rounds": len(values), "median": _percentile(values, 50), "q1": _percentile(values, 25),
+            "q3": _percentile(values, 75)}
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -163,16 +199,22 @@ class ThroughputMeter:
         return float(sum(self.batch_seconds))
 
     def summary(self) -> dict[str, Any]:
-        """images, seconds, images_per_s, per-image latency percentiles (ms), per-batch latency
-        percentiles (ms), the median batch's seconds and peak_rss_mb (None unless tracked)."""
+        """images, seconds, images_per_s (all items / all seconds), its spread over batches
+        (rounds = timed batches, images_per_s_q1 / _q3 = quartiles of the batches' images/s),
+        per-image latency percentiles (ms), per-batch latency percentiles (ms), the median batch's
+        seconds and peak_rss_mb (None unless tracked)."""
         per_image_ms = [1000 * s / n for s, n in zip(self.batch_seconds, self.batch_items) if n]
         batch_ms = [1000 * s for s in self.batch_seconds]
+        per_batch = [n / s for s, n in zip(self.batch_seconds, self.batch_items) if n and s > 0]
         return asdict(
             Throughput(
                 device=self.device,
                 images=self.items,
                 seconds=self.seconds,
                 images_per_s=self.items / self.seconds if self.seconds > 0 else float("nan"),
+                rounds=len(per_batch),
+                images_per_s_q1=_percentile(per_batch, 25),
+                images_per_s_q3=_percentile(per_batch, 75),
                 latency_p50_ms=_percentile(per_image_ms, 50),
                 latency_p95_ms=_percentile(per_image_ms, 95),
                 latency_p99_ms=_percentile(per_image_ms, 99),
@@ -199,6 +241,9 @@ class Throughput:
     batch_latency_p99_ms: float = float("nan")
     median_batch_s: float = float("nan")
     peak_rss_mb: float | None = None
+    rounds: int = 0
+    images_per_s_q1: float = float("nan")
+    images_per_s_q3: float = float("nan")
 
 
 class _BatchTimer:
@@ -268,10 +313,11 @@ def benchmark_callable(
     (:func:`benchmark_detector` does it for detectors).
 
     Returns device, batch_size, batches and images (per round), rounds, warmup,
-    images_per_s (of the median round), median_round_s, batch_latency_p50/p95/p99_ms,
-    latency_p50_ms (per image), peak_rss_mb (whole benchmark, warm-up included; None with
-    ``track_memory=False``, which spares the figures :class:`PeakMemory`'s sampling thread) and
-    cuda_peak_mb (None off CUDA).
+    images_per_s (of the median round), images_per_s_q1 / _q3 (quartiles of the rounds'
+    images/s), round_images_per_s (every round's figure), median_round_s,
+    batch_latency_p50/p95/p99_ms, latency_p50/p95/p99_ms (per image: call time / images),
+    peak_rss_mb (whole benchmark, warm-up included; None with ``track_memory=False``, which spares the figures :class:`PeakMemory`'s sampling thread) and
+    cuda_peak_mb (None off CUDA). On CUDA each call is timed with CUDA events (:class:`CallClock`).
     """
     if rounds < 1 or warmup < 0:
         raise ValueError(f"need rounds >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
@@ -283,6 +329,7 @@ def benchmark_callable(
     round_seconds: list[float] = []
     batch_seconds: list[float] = []
     per_image_ms: list[float] = []
+    clock = CallClock(device)
     with PeakMemory(device, interval_s=0.005 if track_memory else 0.0) as memory, _inference_mode():
         for i in range(warmup):
             fn(batches[i % len(batches)])
@@ -290,11 +337,7 @@ def benchmark_callable(
         while len(round_seconds) < rounds or (sum(round_seconds) < min_seconds and len(round_seconds) < max_rounds):
             total = 0.0
             for batch, n in zip(batches, sizes):
-                synchronize(device)
-                start = time.perf_counter()
-                fn(batch)
-                synchronize(device)
-                seconds = time.perf_counter() - start
+                seconds = clock.time(fn, batch)
                 total += seconds
                 batch_seconds.append(seconds)
                 if n:
@@ -302,6 +345,7 @@ def benchmark_callable(
             round_seconds.append(total)
     median_round = float(np.median(round_seconds))
     batch_ms = [1000 * s for s in batch_seconds]
+    per_round = [sum(sizes) / s if s > 0 else float("nan") for s in round_seconds]
     return {
         "device": device,
         "batch_size": int(batch_size),
@@ -310,13 +354,74 @@ def benchmark_callable(
         "rounds": len(round_seconds),
         "warmup": warmup,
         "images_per_s": sum(sizes) / median_round if median_round > 0 else float("nan"),
+        "images_per_s_q1": _percentile(per_round, 25),
+        "images_per_s_q3": _percentile(per_round, 75),
+        "round_images_per_s": per_round,
         "median_round_s": median_round,
         "batch_latency_p50_ms": _percentile(batch_ms, 50),
         "batch_latency_p95_ms": _percentile(batch_ms, 95),
         "batch_latency_p99_ms": _percentile(batch_ms, 99),
         "latency_p50_ms": _percentile(per_image_ms, 50),
+        "latency_p95_ms": _percentile(per_image_ms, 95),
+        "latency_p99_ms": _percentile(per_image_ms, 99),
         "peak_rss_mb": memory.peak_rss_mb if track_memory else None,
         "cuda_peak_mb": memory.cuda_peak_mb,
+    }
+
+
+def benchmark_calls(
+    fn: Callable[[Any], Any],
+    batches: Sequence[Any],
+    device: str = "cpu",
+    warmup: int = 1,
+    rounds: int = 5,
+    min_seconds: float = 0.0,
+    max_rounds: int = 200,
+) -> dict[str, Any]:
+    """Time ``fn(batch)`` one call per round, cycling through in-memory ``batches`` of one size.
+
+    ``warmup`` untimed calls come first; then at least ``rounds`` timed calls and at least one
+    per batch, and more while the timed total is under ``min_seconds`` (at most ``max_rounds``).
+    Every round does the same work (one call at the batch size), so figures of different image
+    sets of one shape are comparable, and a busy machine cannot favour short rounds over long
+    ones. Calls run inside ``torch.inference_mode()`` and are timed by :class:`CallClock`.
+
+    Returns device, batch_size, images (distinct images cycled through), rounds, warmup,
+    images_per_s (the median round's), images_per_s_q1 / _q3, round_images_per_s,
+    median_round_s and per-image latency_p50/p95/p99_ms.
+    """
+    if rounds < 1 or warmup < 0 or not batches:
+        raise ValueError(f"need batches, rounds >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
+    device = str(device)
+    size = len(batches[0])
+    if size < 1 or any(len(b) != size for b in batches):
+        raise ValueError("benchmark_calls needs non-empty batches of one size")
+    clock = CallClock(device)
+    seconds: list[float] = []
+    least = max(rounds, len(batches))
+    with _inference_mode():
+        for i in range(warmup):
+            fn(batches[i % len(batches)])
+        synchronize(device)
+        while len(seconds) < least or (sum(seconds) < min_seconds and len(seconds) < max_rounds):
+            seconds.append(clock.time(fn, batches[len(seconds) % len(batches)]))
+    per_round = [size / s if s > 0 else float("nan") for s in seconds]
+    per_image_ms = [1000 * s / size for s in seconds]
+    median_round = float(np.median(seconds))
+    return {
+        "device": device,
+        "batch_size": size,
+        "images": size * len(batches),
+        "rounds": len(seconds),
+        "warmup": warmup,
+        "images_per_s": _percentile(per_round, 50),
+        "images_per_s_q1": _percentile(per_round, 25),
+        "images_per_s_q3": _percentile(per_round, 75),
+        "round_images_per_s": per_round,
+        "median_round_s": median_round,
+        "latency_p50_ms": _percentile(per_image_ms, 50),
+        "latency_p95_ms": _percentile(per_image_ms, 95),
+        "latency_p99_ms": _percentile(per_image_ms, 99),
     }
 
 
@@ -415,6 +520,45 @@ def sweep_batch_sizes(
             rows.append({"batch_size": batch_size, "device": device, "error": error})
             break
     return rows
+
+
+# ---------------------------------------------------------------------------- calibration
+
+#: Bumped whenever :func:`calibration_workload` changes, so figures of different workloads never mix.
+CALIBRATION_VERSION = 1
+
+
+def calibration_workload() -> float:
+    """One fixed unit of work, like a frequency detector's: a 2-D FFT of a 256 x 256 image and a
+    5 x 5 convolution of a 128 x 128 one (float64 numpy); returns a checksum so nothing is skipped."""
+    rng = np.random.default_rng(0)
+    image = rng.random((256, 256))
+    spectrum = np.abs(np.fft.rfft2(image))
+    windows = np.lib.stride_tricks.sliding_window_view(image[:128, :128], (5, 5))
+    filtered = np.einsum("ijkl,kl->ij", windows, np.full((5, 5), 1 / 25.0))
+    return float(spectrum[1:4, 1:4].sum() + filtered[:4, :4].sum())
+
+
+def calibrate_machine(rounds: int = 7, units_per_round: int = 8, warmup: int = 2) -> dict[str, Any]:
+    """The speed of this process on :func:`calibration_workload` (about 0.2 s on a 2-core laptop CPU):
+    ``warmup`` untimed units, then ``rounds`` timed rounds of ``units_per_round`` units.
+
+    Returns workload (its name and version), units_per_s (the median round's), units_per_s_q1 / _q3,
+    rounds and round_units_per_s. Throughput divided by units_per_s is images per calibration unit:
+    a figure that travels between machines of different speed better than images/s alone.
+    """
+    for _ in range(warmup):
+        calibration_workload()
+    per_round = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(units_per_round):
+            calibration_workload()
+        per_round.append(units_per_round / (time.perf_counter() - start))
+    figures = spread(per_round)
+    return {"workload": f"fft256+conv5x5 v{CALIBRATION_VERSION}", "units_per_s": figures["median"],
+            "units_per_s_q1": figures["q1"], "units_per_s_q3": figures["q3"], "rounds": rounds,
+            "round_units_per_s": per_round}
 
 
 # ---------------------------------------------------------------------------- decoding

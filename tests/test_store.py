@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from facebench.harness.store import Store, StoreError
+from facebench.harness.store import SCHEMA_VERSION, Store, StoreError
 
 RUN = {
     "run_id": "r1", "suite": "s", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",
@@ -88,4 +88,43 @@ def test_schema_1_store_is_upgraded_in_place(tmp_path):
     assert (new["ci_low"], new["perturbation"], new["train_corpus"]) == (0.8, "jpeg:75", "c")
     assert store.throughput("new")[0]["latency_p99_ms"] == 40.0
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_throughput_spread_round_trips(tmp_path):
+    store = Store(tmp_path / "fb.sqlite")
+    spread = {"rounds": 3, "images_per_s_q1": 38.0, "images_per_s_q3": 41.5, "round_images_per_s": [37.0, 40.0, 42.0]}
+    store.write_run(RUN, [METRIC], [{**THROUGHPUT, **spread}, {**THROUGHPUT, "name": "old-style"}])
+    with_spread, without = store.throughput("r1")
+    assert {k: with_spread[k] for k in spread} == spread
+    assert (without["rounds"], without["images_per_s_q1"], without["round_images_per_s"]) == (None, None, None)
+
+
+def test_schema_2_store_is_upgraded_and_its_rows_stay_readable(tmp_path):
+    path = tmp_path / "fb.sqlite"
+    schema_2 = ("run_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, device TEXT NOT NULL,"
+                " batch_size INTEGER NOT NULL, images INTEGER NOT NULL, seconds REAL NOT NULL, images_per_s REAL,"
+                " latency_p50_ms REAL, latency_p95_ms REAL, latency_p99_ms REAL, peak_rss_mb REAL,"
+                " decode_images_per_s REAL, error TEXT")
+    with sqlite3.connect(path) as connection:  # the throughput table as schema 2 wrote it
+        connection.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '2');"
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started TEXT NOT NULL,"
+            " finished TEXT NOT NULL, status TEXT NOT NULL, facebench_version TEXT NOT NULL, info TEXT NOT NULL);"
+            f"CREATE TABLE throughput ({schema_2});"
+            "INSERT INTO runs VALUES ('old', 's', 'a', 'b', 'ok', '0.1.0', '{}');"
+            "INSERT INTO throughput VALUES ('old', 'detector', 'dct @ c', 'cpu', 32, 64, 0.1, 640.0, 1.5, 1.6, 1.7,"
+            " 500.0, 900.0, NULL);"
+        )
+    store = Store(path)
+    (old,) = store.throughput("old")
+    assert (old["images_per_s"], old["decode_images_per_s"], old["rounds"], old["round_images_per_s"]) == (
+        640.0, 900.0, None, None)
+    store.write_run({**RUN, "run_id": "new"}, [], [{**THROUGHPUT, "rounds": 2, "images_per_s_q1": 39.0,
+                                                   "images_per_s_q3": 41.0, "round_images_per_s": [39.0, 41.0]}])
+    (new,) = store.throughput("new")
+    assert (new["images_per_s"], new["rounds"], new["images_per_s_q3"], new["round_images_per_s"]) == (
+        40.0, 2, 41.0, [39.0, 41.0])
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"

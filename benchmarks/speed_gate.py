@@ -1,0 +1,125 @@
+"""The speed gate's error rates: false failures on an unchanged build, catches of a slower one.
+
+Each trial makes two fresh runs of a small suite (one 128 px parametric corpus) and compares
+them with ``facebench compare``'s rules (:func:`facebench.harness.compare.compare`, throughput
+tolerance 20% unless given):
+
+- same build: both runs use the detector as it is; a failing throughput row is a false failure;
+- slower build: the current run uses a wrapper of the same detector whose ``score`` sleeps so
+  that images/s fall by ``--slowdown`` (default 0.3); a failing throughput row is a catch.
+
+The task cache is kept between runs (as a CI job would), so each run re-measures only the speed.
+
+    python benchmarks/speed_gate.py [--trials 10] [--detectors spectrum] [--slowdown 0.3]
+    python benchmarks/speed_gate.py --trials 1 --count 16 --min-seconds 0.1   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+SLOWDOWN = 0.3  # set from --slowdown before any run
+
+
+class Slowed:
+    """A detector whose ``score`` takes 1 / (1 - SLOWDOWN) times as long as the wrapped one's."""
+
+    requires_fit = True
+    version = "1"
+
+    def __init__(self, inner: str = "spectrum"):
+        from facebench.harness import registry
+
+        self.inner = registry.create("detector", inner)
+        self.requires_fit = self.inner.requires_fit
+        self.batch_size = getattr(self.inner, "batch_size", 32)
+        self.device = getattr(self.inner, "device", "cpu")
+
+    def fit(self, images, labels):
+        self.inner.fit(images, labels)
+
+    def score(self, images):
+        start = time.perf_counter()
+        scores = self.inner.score(images)
+        time.sleep((time.perf_counter() - start) * (1 / (1 - SLOWDOWN) - 1))
+        return scores
+
+
+def make_suite(detectors: list[str], slowed: bool, args):
+    from facebench.harness.suite import parse_suite
+
+    tables = [{"name": "slowed", "label": name, "params": {"inner": name}} if slowed else {"name": name}
+              for name in detectors]
+    data = {
+        "name": "speed-gate",
+        "split": {"test_fraction": 0.5},
+        "bootstrap": {"resamples": 0},
+        "protocols": {"sensitivity": False},
+        "throughput": {"rounds": args.rounds, "min_seconds": args.min_seconds},
+        "generators": [{"name": "parametric", "label": "faces", "count": args.count, "batch_size": 40,
+                        "params": {"resolution": 128, "artifacts": "upsampling"}}],
+        "detectors": tables,
+    }
+    return parse_suite(data, "speed_gate.py")
+
+
+def gate(baseline, current, tolerance: float):
+    """The comparison of the two runs' results, as `facebench compare` makes it."""
+    from facebench.harness.compare import compare
+    from facebench.harness.results import Results
+
+    results = [Results(r.run, r.metrics, r.throughput, r.errors) for r in (baseline, current)]
+    return compare(*results, throughput_tolerance=tolerance)
+
+
+def main() -> None:
+    global SLOWDOWN
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--detectors", default="spectrum")
+    parser.add_argument("--slowdown", type=float, default=0.3, help="fraction of images/s the slower build loses")
+    parser.add_argument("--tolerance", type=float, default=0.2, help="the gate's throughput tolerance")
+    parser.add_argument("--count", type=int, default=120, help="seeds of the corpus (test split: about 1.5 x count / 2)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--min-seconds", type=float, default=0.5)
+    parser.add_argument("--out", type=Path, default=Path("results/speed_gate"))
+    args = parser.parse_args()
+    SLOWDOWN = args.slowdown
+
+    from facebench.harness import registry
+    from facebench.harness.runner import run_suite
+
+    registry.BUILTINS["detector"]["slowed"] = "__main__:Slowed"
+    detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    same, slow = make_suite(detectors, False, args), make_suite(detectors, True, args)
+
+    def run(suite):
+        result = run_suite(suite, args.out, show_progress=False)
+        if result.errors:
+            raise SystemExit(f"run failed: {result.errors[0]['task']}: {result.errors[0]['message']}")
+        return result
+
+    print(f"{args.trials} trials; detectors {', '.join(detectors)}; tolerance {args.tolerance:.0%}; slower build "
+          f"-{args.slowdown:.0%} images/s; load 1m {os.getloadavg()[0]:.2f}")
+    false_failures = catches = 0
+    for trial in range(args.trials):
+        unchanged = gate(run(same), run(same), args.tolerance)
+        slower = gate(run(same), run(slow), args.tolerance)
+        false_failures += any(r.failed for r in unchanged.throughput_rows)
+        catches += any(r.failed for r in slower.throughput_rows)
+        for kind, comparison in (("same", unchanged), ("slower", slower)):
+            for r in comparison.throughput_rows:
+                print(f"trial {trial + 1:>2} {kind:>6}: {r.label}: {r.base:8.1f} -> {r.new:8.1f} images/s "
+                      f"({r.change:+.1%}), {r.status}: {r.reason}", flush=True)
+            if comparison.calibration_note():
+                print(f"          note: {comparison.calibration_note()}")
+    print(f"false failures (same build): {false_failures} of {args.trials}")
+    print(f"caught (build {args.slowdown:.0%} slower): {catches} of {args.trials}")
+    print(f"load 1m at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
