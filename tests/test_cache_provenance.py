@@ -202,17 +202,17 @@ def test_the_cli_says_in_one_line_how_many_tasks_were_reused(tmp_path, probe):
     runner = CliRunner()
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "reused" not in first.output
+    assert not [line for line in first.output.splitlines() if line.startswith("reused ")]
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
-    lines = [line for line in again.output.splitlines() if "reused" in line]
+    lines = [line for line in again.output.splitlines() if line.startswith("reused ")]
     assert lines == ["reused 2 of 2 tasks; their code, weights and inputs are unchanged"]
     partly = runner.invoke(app, [*args, "--fresh-detectors", "spectrum"])
     assert partly.exit_code == 0, partly.output
     assert "reused 1 of 2 tasks; their code, weights and inputs are unchanged" in partly.output
     fresh = runner.invoke(app, [*args, "--fresh"])
     assert fresh.exit_code == 0, fresh.output
-    assert "reused" not in fresh.output
+    assert not [line for line in fresh.output.splitlines() if line.startswith("reused ")]
 
 
 def test_fresh_detectors_with_an_unknown_name_is_a_usage_error(tmp_path, probe):
