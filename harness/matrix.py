@@ -84,8 +84,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 MIN_RESOLUTION: dict[str, int] = {"pupil": 512, "eye_position": 256, "corneal": 256, "iris_colour": 256}
 
 #: ``facebench matrix``'s defaults: the smallest image side at which every eye row but pupil's
-#: is judged, and enough seeds for 35..40 test pairs per corpus, where the interval of a
-#: strong target (AUC 0.95 or more) clears PASS_AUC; about four minutes on 2 cores.
+#: is judged, and enough seeds for about 40 test pairs per corpus, where every judged target's
+#: interval clears PASS_AUC (at 60 seeds eye_position's and earring's did not); about five
+#: minutes of CPU (docs/matrix.md).
 DEFAULT_RESOLUTION = 256
 DEFAULT_COUNT = 80
 
