@@ -670,13 +670,15 @@ def gallery(
 @app.command("matrix")
 @handle_errors
 def known_answer_matrix(
-    count: Annotated[int, typer.Option("--count", min=4, help="Seeds per single-artifact corpus.")] = 60,
-    resolution: Annotated[int, typer.Option("--resolution", min=64, help="Image side in pixels.")] = 128,
+    count: Annotated[int, typer.Option("--count", min=4, help="Seeds per single-artifact corpus.")] = 80,
+    resolution: Annotated[int, typer.Option("--resolution", min=64, help="Image side in pixels.")] = 256,
     detectors: Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated; default: every cue detector.")] = None,
     artifacts: Annotated[Optional[str], typer.Option("--artifacts", help="Comma-separated; default: every artifact.")] = None,
     results: Annotated[Path, typer.Option("--results", help="Results folder (corpora cache, store).")] = Path("results"),
     out: Annotated[Path, typer.Option("--out", help="Folder for matrix.md and matrix.png.")] = Path("results/matrix"),
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a cell breaks its expectation.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 on an unexpected cell or a target whose interval lies below its level "
+        "(cells that cannot be judged at this size do not fail).")] = False,
 ) -> None:
     """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
     from facebench.generators.artifacts import ARTIFACTS
@@ -695,15 +697,23 @@ def known_answer_matrix(
         stderr.print(f"error in {error['task']}: {error['message']}")
     table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts, resolution)
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"Known-answer matrix: AUC on the test half of {count} seeds per single-artifact corpus, "
-              f"{resolution} px (`facebench matrix --count {count} --resolution {resolution}`).\n\n")
+    header = (f"Known-answer matrix: AUC and its 95% bootstrap interval on the test half of {count} seeds per "
+              f"single-artifact corpus ({table.pairs} test pairs), {resolution} px "
+              f"(`facebench matrix --count {count} --resolution {resolution}`).\n\n")
     (out / "matrix.md").write_text(header + km.markdown(table))
     km.heatmap(table).save(out / "matrix.png")
-    stdout.print(km.markdown(table))
+    stdout.print(km.rich_table(table))
+    for line in km.legend(table, target_mark="underlined"):
+        stdout.print(line, markup=False, highlight=False)
+    undecided = km.undecided(table)
+    if undecided:
+        stdout.print(f"cannot judge at this size ({len(undecided)} cells; more seeds narrow the intervals): "
+                     + "; ".join(undecided), markup=False, highlight=False)
     broken = km.violations(table)
     for line in broken:
-        stderr.print(f"unexpected: {line}")
-    stdout.print(f"wrote {out / 'matrix.md'} and {out / 'matrix.png'}; {len(broken)} unexpected cell(s)")
+        stderr.print(f"unexpected: {line}", markup=False, highlight=False)
+    stdout.print(f"verdicts: {km.summary(table)}", markup=False, highlight=False)
+    stdout.print(f"wrote {out / 'matrix.md'} and {out / 'matrix.png'}; {len(broken)} unexpected cell(s)", markup=False)
     if strict and (broken or result.errors):
         raise typer.Exit(1)
 
