@@ -442,6 +442,8 @@ def part_sg2_parity(ctx: Context, result: PartResult) -> None:
                              f"max {figures['levels_max']} levels, {100 * figures['pixels_over_1_level']:.3f}% > 1 level")
         del on_device
     if rows:
+        worst = {name: max(r["levels_max"] for r in result.data["rows"] if r["path"] == name) for name, _, _ in paths}
+        result.note = "largest uint8 difference: " + "; ".join(f"{name} {levels}" for name, levels in worst.items())
         result.table("StyleGAN2: CUDA against CPU float32, same random weights and latents",
                      ["px", "images", "CUDA path", "max abs diff", "relative", "uint8 max levels", "pixels > 1 level"], rows)
     if not ctx.device:
@@ -483,6 +485,10 @@ def part_sg2_speed(ctx: Context, result: PartResult) -> None:
     result.table("StyleGAN2 eager: z -> uint8 images on the device (CUDA events, median of 5 calls)",
                  ["px", "batch", "mode", "precision", "ms/image", "images/s", "peak CUDA MB"], rows)
     result.check("StyleGAN2 eager timings measured", bool(rows), f"{len(rows)} configurations")
+    largest = [r for r in result.data.get("rows", []) if r["resolution"] == max(configs) and r["precision"] == "float16 path"]
+    if largest:
+        best = min(largest, key=lambda r: r["ms_per_image"])
+        result.note = f"{best['resolution']} px: {best['ms_per_image']:.2f} ms/image at batch {best['batch']} (float16 path)"
     if skipped:
         result.status = "partial"
         result.lines.append(f"Skipped for time: {', '.join(skipped)}.")
@@ -525,6 +531,7 @@ def part_sg2_compiled(ctx: Context, result: PartResult) -> None:
     errors = [r for r in records if r.get("kind") == "error"]
     for error in errors:
         result.lines.append(f"{error['where']}: {error['message']}")
+    result.note = f"{len(rows)} of {len(expected)} configurations"
     if returncode is None:
         result.lines.append("The child process was killed when the part's time budget ran out.")
     if missing:
@@ -703,6 +710,8 @@ def part_detectors(ctx: Context, result: PartResult) -> None:
                   "max |score - float32|"], rows)
     result.check("every torch detector timed at every batch size", not skipped and len(rows) == len(detectors) *
                  len(precisions) * len(batches), f"{len(rows)} configurations")
+    result.note = "; ".join(f"{r['detector']} b{r['batch']}: {r['images_per_s']:.0f} images/s"
+                            for r in result.data.get("rows", []) if r["precision"] == "float32" and r["batch"] == max(batches))
     agree = [r for r in result.data.get("rows", []) if "harness_images_per_s" in r and r["batch"] > 1]
     if ctx.cuda and agree:
         ratios = [r["harness_images_per_s"] / r["images_per_s"] for r in agree]
