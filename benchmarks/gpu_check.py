@@ -52,6 +52,7 @@ import traceback
 import xml.etree.ElementTree as ElementTree
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -153,6 +154,7 @@ class Context:
     log: Log
     deadline: float  # monotonic time by which every part has ended
     part_deadline: float = 0.0
+    started: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -266,8 +268,10 @@ def part_tests(ctx: Context, result: PartResult) -> None:
     ctx.log(f"  $ {' '.join(command[2:])}")
     returncode, output = run_child(command, ctx.left(), env)
     (ctx.out / "pytest.log").write_text(output)
-    tail = [line for line in output.splitlines() if line.startswith(("PASSED", "FAILED", "ERROR", "SKIPPED", "="))]
-    for line in tail[-25:]:
+    outcomes = (" PASSED", " FAILED", " SKIPPED", " ERROR", " XFAIL", " XPASS")
+    tail = [line for line in output.splitlines()
+            if ("::" in line and any(word in line for word in outcomes)) or line.startswith(("FAILED", "ERROR", "SKIPPED", "="))]
+    for line in tail[-60:]:
         ctx.log(f"  {line}")
     if returncode is None:
         result.status = "failed"
@@ -284,18 +288,33 @@ def part_tests(ctx: Context, result: PartResult) -> None:
         result.lines.append("No gpu test ran: " + (result.note if counts["skipped"] else "none collected") + ".")
 
 
+#: Process groups of running children, for the watchdog to end before it exits.
+CHILDREN: set[int] = set()
+
+
 def run_child(command: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str]:
-    """Run ``command`` in its own process group; kill the group after ``timeout`` seconds.
-    Returns (exit status or None when killed, output)."""
+    """Run ``command`` in its own process group (with any workers it starts); kill the group after
+    ``timeout`` seconds. Returns (exit status or None when killed, output)."""
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
+    CHILDREN.add(process.pid)
     try:
         output, _ = process.communicate(timeout=max(1.0, timeout))
         return process.returncode, output
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_group(process.pid)
         output, _ = process.communicate()
         return None, output + f"\n[gpu_check: killed after {timeout:.0f} s]\n"
+    finally:
+        kill_group(process.pid)  # workers the child left behind (e.g. compile workers)
+        CHILDREN.discard(process.pid)
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def junit_counts(path: Path) -> dict[str, Any]:
@@ -782,8 +801,9 @@ def part_oom(ctx: Context, result: PartResult) -> None:
     corpus = noise_corpus(ctx.work / "oom-corpus", start, DETECTOR_SIDE)
     detector = CheckpointDetector(weights=weights, arch=arch, device="cuda", batch_size=start)
     images = corpus.load_images()
-    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True,
-                                    allow_tf32=torch.backends.cudnn.allow_tf32):
+    # Deterministic cuDNN in true float32: the cap may steer cuDNN to algorithms with less workspace,
+    # whose TF32 rounding alone would move the scores by ~1e-4.
+    with tf32(False), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
         _, uncapped_start, _ = score_split(detector, corpus, start, arch)
         release("cuda")
         before = torch.cuda.memory_allocated()
@@ -800,7 +820,7 @@ def part_oom(ctx: Context, result: PartResult) -> None:
             logged = CallLog(detector)
             torch.cuda.set_per_process_memory_fraction(cap / total)
             try:
-                rows, capped, throughput = score_split(logged, corpus, start, arch)
+                _, capped, throughput = score_split(logged, corpus, start, arch)
                 break
             except Exception as exc:  # noqa: BLE001 - out of memory with one image: the cap was too tight
                 if factor == 6.0:
@@ -818,7 +838,7 @@ def part_oom(ctx: Context, result: PartResult) -> None:
                        warnings=throughput.get("warnings", []), max_diff_same_batch=same_size,
                        max_diff_start_batch=from_start, identical=identical)
     result.lines += [
-        f"{arch} on {start} noise images of {DETECTOR_SIDE} px, cuDNN deterministic; CUDA memory capped at "
+        f"{arch} on {start} noise images of {DETECTOR_SIDE} px, cuDNN deterministic, TF32 off; CUDA memory capped at "
         f"{cap / MB:.0f} MB (16 images took ~{per_16_mb:.0f} MB beyond the weights).",
         f"score() calls under the cap: {calls_line(logged.calls)}.",
         f"Runner warning: {'; '.join(throughput.get('warnings', [])) or 'none'}.",
@@ -1035,8 +1055,11 @@ def run_part(part: Part, ctx: Context, state: dict[str, Any], parts: list[PartRe
     ctx.part_deadline = time.monotonic() + min(part.budget_s, left)
     ctx.log(f"[{part.key}] {part.title} (budget {min(part.budget_s, left):.0f} s)")
     began = time.monotonic()
+    result.status, result.note = "running", f"started at {began - ctx.started:.0f} s"
     try:
         part.run(ctx, result)
+        if result.status == "running":
+            result.status, result.note = "ok", "" if result.note.startswith("started at") else result.note
         if any(not c["passed"] for c in result.checks) and result.status == "ok":
             result.status = "failed"
     except PartSkipped as skip:
@@ -1084,9 +1107,10 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else ("cpu" if args.selfcheck else None)
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     ctx = Context(device=device, selfcheck=args.selfcheck, out=out, work=work, log=log,
-                  deadline=started + budget - RESERVE_S)
+                  deadline=started + budget - RESERVE_S, started=started)
     parts: list[PartResult] = []
     state: dict[str, Any] = {"format": "facebench-gpu-check", "version": 1, "budget_s": budget, "import": how,
+                             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              "selfcheck": args.selfcheck, "environment": environment_info(), "parts": [], "elapsed_s": 0.0}
     env = state["environment"]
     log(f"facebench GPU check: {env.get('gpu') or 'no CUDA device'}, torch {env.get('torch')}, "
@@ -1104,6 +1128,11 @@ def main(argv: list[str] | None = None) -> int:
     def watchdog() -> None:
         running = parts[-1].key if parts else "start-up"
         log(f"watchdog: the {budget:.0f} s budget ran out during part {running!r}; writing what there is")
+        for pid in list(CHILDREN):
+            kill_group(pid)
+        for part in parts:
+            if part.status == "running":
+                part.status = "stopped by the watchdog"
         save(f"stopped by the watchdog during part {running!r}")
         os._exit(3)
 
