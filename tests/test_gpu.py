@@ -162,6 +162,18 @@ def test_stylegan2_plugin_random_noise_on_cuda_depends_only_on_the_seed(network_
     assert not np.array_equal(together[0], together[1])
 
 
+@needs_cuda
+def test_stylegan2_random_noise_leaves_the_other_devices_random_state_alone(network_file):
+    """Seeding the noise of image k must not reseed the CUDA generators when the network runs on the CPU."""
+    from facebench.harness import registry
+
+    generator = registry.create("generator", "stylegan2", network=network_file, noise_mode="random")
+    torch.cuda.manual_seed(123)
+    state = torch.cuda.get_rng_state()
+    generator.generate([1, 2])
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+
+
 @needs_cuda  # on a CPU, tests/test_stylegan2_loading.py checks the same (marked slow)
 def test_stylegan2_plugin_compiled_on_cuda_draws_the_eager_faces(network_file):
     """torch.compile's CUDA code (Triton kernels) must not change the faces."""
@@ -246,6 +258,18 @@ def test_cnn_fits_on_cuda_and_a_second_fit_gives_the_same_scores():
         scores.append(detector.score(images))
     assert np.all((scores[0] >= 0) & (scores[0] <= 1))
     np.testing.assert_allclose(scores[1], scores[0], rtol=0, atol=1e-6)
+
+
+@needs_cuda
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_fitting_the_cnn_leaves_the_cuda_random_state_alone(device):
+    """The weights start from the cnn's own seed; the caller's random streams go on undisturbed."""
+    from facebench.detectors.cnn import CNNDetector
+
+    torch.cuda.manual_seed(123)
+    state = torch.cuda.get_rng_state()
+    CNNDetector(epochs=1, batch_size=8, input_size=32, device=device).fit(*random_faces(16, 32, seed=2))
+    assert torch.equal(torch.cuda.get_rng_state(), state)
 
 
 def random_resnet(arch: str = "resnet18", seed: int = 0) -> torch.nn.Module:
