@@ -41,6 +41,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ MAX_BUDGET_S = 480.0
 #: Kept free at the end of the budget for writing the outputs.
 RESERVE_S = 10.0
 MB = 2**20
+#: Temporary folders this process made, removed when it ends normally.
+MADE: list[Path] = []
 
 # --------------------------------------------------------------------------------------- imports
 
@@ -77,6 +80,7 @@ def facebench_on_path(root: Path = ROOT) -> str:
         return "installed from this checkout"
     config = tomllib.loads((root / "pyproject.toml").read_text())
     shim = Path(tempfile.mkdtemp(prefix="facebench-path-"))
+    MADE.append(shim)
     package = shim / "facebench"
     package.mkdir()
     for name, folder in config["tool"]["setuptools"]["package-dir"].items():
@@ -262,7 +266,7 @@ def part_tests(ctx: Context, result: PartResult) -> None:
     junit = ctx.work / "junit.xml"
     command = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-p", "no:cacheprovider", f"--junitxml={junit}",
                *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_gpu*.py"))]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = child_env(ctx, "tests")
     if ctx.selfcheck and not ctx.cuda:
         env["FACEBENCH_GPU_TESTS_ON_CPU"] = "1"
     ctx.log(f"  $ {' '.join(command[2:])}")
@@ -286,6 +290,12 @@ def part_tests(ctx: Context, result: PartResult) -> None:
     if counts["passed"] == 0:
         result.status = "cpu only" if not ctx.cuda else "failed"
         result.lines.append("No gpu test ran: " + (result.note if counts["skipped"] else "none collected") + ".")
+
+
+def child_env(ctx: Context, name: str) -> dict[str, str]:
+    """The environment of a child process, with its own torch.compile cache: a child killed while
+    compiling can leave a truncated kernel in the cache that breaks the next run."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", TORCHINDUCTOR_CACHE_DIR=str(ctx.work / f"inductor-{name}"))
 
 
 #: Process groups of running children, for the watchdog to end before it exits.
@@ -365,6 +375,7 @@ def make_stylegan2(resolution: int, config: dict[str, int], seed: int = 0):
     import torch
 
     from facebench.generators.stylegan2 import Generator
+    from facebench.generators.stylegan2.networks import ToRGBLayer
 
     torch.manual_seed(seed)
     G = Generator(z_dim=config["z_dim"], c_dim=0, w_dim=config["w_dim"], img_resolution=resolution, img_channels=3,
@@ -376,6 +387,8 @@ def make_stylegan2(resolution: int, config: dict[str, int], seed: int = 0):
         for module in G.modules():
             if hasattr(module, "noise_strength"):
                 module.noise_strength.uniform_(0.0, 0.2, generator=strengths)
+            if isinstance(module, ToRGBLayer):
+                module.weight.mul_(0.1)  # pixels mostly inside [-1, 1], so uint8 differences are not hidden by clipping
     return G.eval()
 
 
@@ -452,8 +465,9 @@ def part_sg2_parity(ctx: Context, result: PartResult) -> None:
             ctx.log(f"  {resolution} px {name}: max |cuda - cpu| {figures['max_abs']:.2e} "
                     f"(relative {figures['relative']:.2e}), uint8 max {figures['levels_max']} levels")
             if name == "float32, TF32 off":
-                result.check(f"StyleGAN2 {resolution} px: CUDA float32 (TF32 off) = CPU within 1 uint8 level",
-                             figures["levels_max"] <= 1 and figures["finite"],
+                result.check(f"StyleGAN2 {resolution} px: CUDA float32 (TF32 off) = CPU within 1e-3 of the largest "
+                             "pixel and 1 uint8 level", figures["relative"] <= 1e-3 and figures["levels_max"] <= 1
+                             and figures["finite"],
                              f"max |diff| {figures['max_abs']:.2e}, {figures['levels_max']} level(s)")
             elif name.startswith("float16"):
                 result.check(f"StyleGAN2 {resolution} px: float16 path finite and within 1% of pixels > 1 level",
@@ -532,7 +546,7 @@ def part_sg2_compiled(ctx: Context, result: PartResult) -> None:
                "--child-seconds", f"{max(1.0, ctx.left() - 5):.0f}"]
     if ctx.selfcheck:
         command.append("--selfcheck")
-    returncode, output = run_child(command, ctx.left(), dict(os.environ, PYTHONUNBUFFERED="1"))
+    returncode, output = run_child(command, ctx.left(), child_env(ctx, "sg2_compiled"))
     for line in output.strip().splitlines()[-40:]:
         ctx.log(f"  | {line}")
     records = [json.loads(line) for line in lines.read_text().splitlines()] if lines.exists() else []
@@ -915,8 +929,8 @@ def part_suite(ctx: Context, result: PartResult) -> None:
         pairs = [(v, by[("checkpoint-cuda", i)]) for (d, i), v in by.items()
                  if d == "checkpoint-cpu" and ("checkpoint-cuda", i) in by]
         gap = float(np.max([abs(a - b) for a, b in pairs])) if pairs else float("nan")
-        result.check("checkpoint scores on cuda = on cpu (max |diff| <= 1e-3, TF32 as torch leaves it)",
-                     bool(pairs) and gap <= 1e-3, f"{len(pairs)} images, max |diff| {gap:.1e}")
+        result.check("checkpoint scores on cuda = on cpu (max |diff| <= 1e-2, TF32 as torch leaves it)",
+                     bool(pairs) and gap <= 1e-2, f"{len(pairs)} images, max |diff| {gap:.1e}")
     result.note = f"{len(run.metrics)} metric rows, {len(run.errors)} errors"
     if not ctx.cuda:
         result.status = "cpu only"
@@ -1146,6 +1160,8 @@ def main(argv: list[str] | None = None) -> int:
             save()
     timer.cancel()
     save()
+    for folder in (work, *MADE):  # corpora, weights and compile caches of this run; the import mapping
+        shutil.rmtree(folder, ignore_errors=True)
     checks = [c for p in parts for c in p.checks]
     failed = [c for c in checks if not c["passed"]]
     log(f"done in {time.monotonic() - started:.1f} s: {len(checks) - len(failed)} checks passed, {len(failed)} failed; "

@@ -157,7 +157,8 @@ def test_stylegan2_plugin_random_noise_on_cuda_depends_only_on_the_seed(network_
     together = generator.generate([5, 6, 7]).images
     again = generator.generate([5, 6, 7]).images
     alone = generator.generate([6]).images
-    assert np.array_equal(together, again)  # the same seeds draw the same noise on the same GPU
+    # within a level, not bit for bit: cuDNN may pick a non-deterministic algorithm for the transposed convolutions
+    assert levels(together, again) <= 1  # the same seeds draw the same noise
     assert levels(together[1], alone[0]) <= 1  # each image from its own seed, whatever its batch
     assert not np.array_equal(together[0], together[1])
 
@@ -242,7 +243,7 @@ def test_cnn_scores_on_cuda_equal_the_cpu_scores():
         on_cpu = detector.score(images)
         on_device = moved(detector, DEVICE).score(images)
     assert on_device.dtype == np.float64 and on_device.shape == (24,)
-    np.testing.assert_allclose(on_device, on_cpu, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(on_device, on_cpu, rtol=0, atol=1e-4)  # float32 sums in another order only
 
 
 def test_cnn_fits_on_cuda_and_a_second_fit_gives_the_same_scores():
@@ -304,7 +305,7 @@ def test_checkpoint_scores_on_cuda_equal_the_cpu_scores(preset, side, tmp_path):
         on_device = detector.score(images)
     assert next(detector.model.parameters()).device.type == DEVICE.split(":")[0]
     assert np.ptp(on_cpu) > 0  # the random model tells the images apart
-    np.testing.assert_allclose(on_device, on_cpu, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(on_device, on_cpu, rtol=0, atol=1e-4)  # float32 sums in another order only
 
 
 # ---- timing ---------------------------------------------------------------------------------------
