@@ -19,8 +19,8 @@ the image's. Training is AdamW with a cosine learning rate and class-balanced bi
 entropy; afterwards the BatchNorm statistics are recomputed on the whole train split so
 ``score`` (eval mode) sees the statistics of the data, not of the last few batches.
 
-Deterministic on the CPU: the weights start from ``torch.manual_seed(seed)`` (the global torch
-random state is restored afterwards), and the data order, crops and augmentation come from
+Deterministic on the CPU: the weights start from torch's CPU generator seeded with ``seed`` (the
+global torch random state is restored afterwards, and no GPU's is touched), and the data order, crops and augmentation come from
 ``numpy.random.default_rng(seed)``. On CUDA, cuDNN runs in deterministic mode during ``fit``,
 but bit-identical results across machines are not promised.
 
@@ -253,7 +253,7 @@ class CNNDetector:
         rng = np.random.default_rng(self.seed)
         device = torch.device(self.device)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.default_generator.manual_seed(self.seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
             model = NPRNet(6 if self.with_image else 3, self.width)
         model = model.to(device, memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPUs
         n_fake = float(labels.sum())

@@ -100,7 +100,7 @@ class StyleGAN2Generator:
                 devices = [next(self.G.parameters()).device] if self.device.startswith("cuda") else []
                 for i, seed in enumerate(chunk):  # random noise per image from its own seed
                     with torch.random.fork_rng(devices=devices):
-                        torch.manual_seed(int(seed))
+                        seed_noise(int(seed), devices)
                         images.append(self._synthesis(ws[i : i + 1], noise_mode="random"))
                 image = torch.cat(images)
             else:
@@ -127,6 +127,16 @@ class StyleGAN2Generator:
         ]
         base = Batch(images, records)
         return Batch.concat([base, *(make_fakes(base, spec) for spec in self.fake_specs)])
+
+
+def seed_noise(seed: int, cuda_devices: Sequence[torch.device]) -> None:
+    """Seed the generator that draws the noise, and no other: the CPU's, or the network's GPU's
+    (``torch.manual_seed`` would also reseed every other GPU, which ``fork_rng`` does not restore)."""
+    if not cuda_devices:
+        torch.default_generator.manual_seed(seed)
+    for device in cuda_devices:
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
