@@ -474,12 +474,18 @@ def benchmark_detector(detector: Any, images: np.ndarray, batch_size: int = 32, 
             detector.batch_size = own
 
 
+#: What a RuntimeError says when a GPU library could not allocate its workspace.
+OUT_OF_MEMORY_MESSAGES = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` says memory ran out: MemoryError, torch's OutOfMemoryError, or a
-    RuntimeError whose message says "out of memory" (CUDA, MPS and older torch)."""
+    RuntimeError whose message says "out of memory" (CUDA, MPS and older torch) or that cuBLAS
+    or cuDNN failed to allocate (a capped or full GPU can fail there first)."""
     if isinstance(exc, MemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(text in message for text in OUT_OF_MEMORY_MESSAGES)
 
 
 def release_cuda_memory(device: str) -> None:
