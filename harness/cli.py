@@ -411,7 +411,10 @@ def detect(
     if detector == "command":  # label it by the name the program announces in its ready line
         from facebench.detectors.command import announced_name
 
-        label = announced_name(params) or detector
+        try:
+            label = announced_name(params) or detector
+        except FacebenchError as exc:  # the program cannot start or speak the protocol: nothing ran yet
+            raise UsageError(str(exc)) from None
     started = now()
     spec = DetectorSpec(name=detector, label=label, params=params)
     progress = make_progress()
