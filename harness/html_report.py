@@ -320,7 +320,7 @@ def _accuracy_section(board: Leaderboard) -> Section:
             "sort last. Filter by any words of the detector, corpus, artifact and perturbation, or pick one of each"
             + (f"; the other {hidden} metrics (EER, TPR at low FPR, calibration) are behind 'all columns'." if hidden
                else "."))
-    table = _table("accuracy-table", heads, rows, classes="compact cards")
+    table = _table("accuracy-table", heads, rows, classes="compact stack")
     return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table_tools(cells, len(rows), hidden)
                    + "\n" + table)
 
@@ -741,14 +741,14 @@ table tr[hidden]{display:none!important}
 tr.degenerate td{color:var(--muted)}
 @media (max-width:640px){main{padding:10px 10px 32px}body{font-size:13px}h1{font-size:1.25em}th,td{padding:3px 5px}
 .row-count{margin-left:0}
-table.cards,table.cards>thead,table.cards>tbody{display:block}
-table.cards thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
-table.cards thead th{position:static;border:0;padding:0;background:none}
-table.cards tbody tr{display:flex;flex-wrap:wrap;gap:3px 16px;padding:6px 8px;border-bottom:1px solid var(--line)}
-table.cards tbody th,table.cards tbody td{display:block;position:static;border:0;padding:0;background:none}
-table.cards tbody th.sticky{flex-basis:100%;border:0;background:none}
-table.cards td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
-table.cards td.num{text-align:left}
+table.stack,table.stack>thead,table.stack>tbody{display:block}
+table.stack thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
+table.stack thead th{position:static;border:0;padding:0;background:none}
+table.stack tbody tr{display:flex;flex-wrap:wrap;gap:3px 16px;padding:6px 8px;border-bottom:1px solid var(--line)}
+table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none}
+table.stack tbody th.sticky{flex-basis:100%;border:0;background:none}
+table.stack td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
+table.stack td.num{text-align:left}
 }
 """
 

@@ -161,6 +161,12 @@ def test_the_accuracy_table_fits_a_desktop_screen_in_its_compact_default(browser
     box = page.evaluate("(() => { const s = document.getElementById('accuracy-table').parentElement;"
                         " return [s.clientWidth, s.scrollWidth]; })()")
     assert box[1] <= box[0]  # no sideways scrolling
+    lined_up = page.evaluate("""(() => { const t = document.getElementById('accuracy-table');
+        const heads = Array.from(t.tHead.rows[0].cells);
+        return heads.map((th, i) => [th, t.tBodies[0].rows[0].cells[i]]).filter(([th]) => th.offsetParent !== null)
+          .map(([th, td]) => [Math.round(th.getBoundingClientRect().left), Math.round(td.getBoundingClientRect().left)]);
+      })()""")
+    assert len(lined_up) >= 9 and all(head == cell for head, cell in lined_up), lined_up  # a table, columns aligned
     visible = page.evaluate("""Array.from(document.querySelectorAll('#accuracy-table thead th'))
         .filter(th => th.offsetParent !== null).map(th => th.textContent.trim())""")
     for label in ("detector", "corpus", "artifact", "perturbation", "AUC", "AP", "AP chance", "BalAcc@0.5", "BalAcc@cal"):

@@ -322,7 +322,7 @@ def test_degenerate_and_small_rows_are_marked_and_sorted_last():
 def test_the_accuracy_table_has_a_compact_default_a_filter_and_a_toggle(page):
     text, parsed = page
     table = parsed.tables["accuracy-table"]
-    assert {"compact", "cards"} <= set(table["class"].split())
+    assert {"compact", "stack"} <= set(table["class"].split())
     (head,) = table["head"]
     extra = [c["text"] for c in head if "extra" in c["attrs"].get("class", "").split()]
     assert {"EER", "TPR@1%FPR", "TPR@0.1%FPR", "ECE", "Brier"} <= set(extra)
