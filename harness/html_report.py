@@ -60,8 +60,8 @@ ACCURACY_COLUMNS = (
 )
 #: The accuracy table's columns shown by default; the others appear with its "all columns" toggle.
 HEADLINE_METRICS = ("auc", "ap", "ap_chance", "balanced_accuracy", "balanced_accuracy_calibrated")
-#: The accuracy table's name columns a reader can filter by: (row attribute, label).
-FILTER_KEYS = (("detector", "detector"), ("corpus", "corpus"), ("artifact", "artifact"), ("perturbation", "perturbation"))
+#: The accuracy table's name columns a reader can filter by (each a :class:`Cell` attribute).
+FILTER_KEYS = ("detector", "corpus", "artifact", "perturbation")
 #: Throughput figures per device: (field, header, digits, higher is better).
 THROUGHPUT_COLUMNS = (
     ("images_per_s", "img/s", 1, True),
@@ -329,7 +329,7 @@ def _accuracy_row(cell: Cell, cells_html: str) -> str:
     """A ``<tr>`` with the names the filter reads; small and degenerate rows marked to sort last."""
     classes = [name for name, on in (("small", cell.small), ("degenerate", cell.degenerate)) if on]
     words = " ".join((cell.detector, cell.corpus, cell.train_corpus, cell.artifact, cell.perturbation)).lower()
-    attrs = "".join(f' data-{key}="{esc(getattr(cell, key))}"' for key, _ in FILTER_KEYS)
+    attrs = "".join(f' data-{key}="{esc(getattr(cell, key))}"' for key in FILTER_KEYS)
     attrs += f' data-words="{esc(words)}"'
     if classes:
         attrs += f' class="{" ".join(classes)}" data-last="1"' + (' data-small="1"' if cell.small else "")
@@ -340,12 +340,12 @@ def _table_tools(cells: Sequence[Cell], total: int, hidden: int) -> str:
     """The accuracy table's filter box, one select per name column, the column toggle and a row count."""
     orders = {"perturbation": perturbation_sort_key, "artifact": lambda name: (name != "all", name)}
     picks = []
-    for key, label in FILTER_KEYS:
+    for key in FILTER_KEYS:
         names = sorted({getattr(c, key) for c in cells}, key=orders.get(key, str))
         if len(names) < 2:
             continue
         options = "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in names)
-        picks.append(f'<label>{esc(label)} <select data-key="{esc(key)}"><option value="">all</option>'
+        picks.append(f'<label>{esc(key)} <select data-key="{esc(key)}"><option value="">all</option>'
                      f"{options}</select></label>")
     toggle = (f'<button type="button" class="toggle-columns" aria-pressed="false" aria-controls="accuracy-table">'
               f"all columns (+{hidden})</button>" if hidden else "")
@@ -732,9 +732,11 @@ figure.thumb figcaption{font-size:11px;line-height:1.25;overflow-wrap:anywhere}
 footer{color:var(--muted);font-size:.85em;margin-top:3em}
 .table-tools{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:.2em 0 .5em;font-size:.92em}
 .table-tools label{color:var(--muted);white-space:nowrap}
-.table-tools input,.table-tools select,.table-tools button{font:inherit;color:var(--fg);border:1px solid var(--line);border-radius:3px;padding:1px 5px;max-width:14em}
+.table-tools input,.table-tools select,.table-tools button{font:inherit;color:var(--fg);border:1px solid var(--line);
+  border-radius:3px;padding:1px 5px;max-width:14em}
 .table-tools input{width:11em}.table-tools select,.table-tools input{background:var(--bg)}
-.table-tools button{background:var(--head);cursor:pointer}.table-tools button[aria-pressed=true]{background:#dfe8f6;border-color:var(--accent)}
+.table-tools button{background:var(--head);cursor:pointer}
+.table-tools button[aria-pressed=true]{background:#dfe8f6;border-color:var(--accent)}
 .row-count{color:var(--muted);margin-left:auto}
 table.compact:not(.all-columns) .extra{display:none}
 table tr[hidden]{display:none!important}
@@ -744,9 +746,12 @@ tr.degenerate td{color:var(--muted)}
 table.stack,table.stack>thead,table.stack>tbody{display:block}
 table.stack thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
 table.stack thead th{position:static;border:0;padding:0;background:none}
-table.stack tbody tr{display:flex;flex-wrap:wrap;gap:3px 16px;padding:6px 8px;border-bottom:1px solid var(--line)}
-table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none}
-table.stack tbody th.sticky{flex-basis:100%;border:0;background:none}
+table.stack thead tr::before{content:"sort by";color:var(--muted)}
+table.stack tbody tr{display:grid;grid-template-columns:repeat(auto-fill,minmax(78px,1fr));gap:4px 10px;
+  padding:6px 8px;border-bottom:1px solid var(--line)}
+table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none;
+  white-space:normal;overflow-wrap:anywhere}
+table.stack tbody th.sticky{grid-column:1/-1;border:0;background:none}
 table.stack td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
 table.stack td.num{text-align:left}
 }

@@ -455,7 +455,8 @@ def _detection_tables(board: Leaderboard) -> list[TableSpec]:
             [(c.corpus, c.artifact, c.detector, c.ci("auc"), c.counts)
              for c in cells if c.artifact != "all"],
             labels=3, group=0,
-            caption=f"clean test split; every real plus the fakes carrying the artifact; {SMALL_NOTE}; {DEGENERATE_NOTE}",
+            caption=f"clean test split; every real plus the fakes carrying the artifact; {SMALL_NOTE}; "
+                    f"{DEGENERATE_NOTE}",
         ))
     return out
 

@@ -69,7 +69,8 @@ def test_labels_stay_inside_their_tile_at_small_tiles(tmp_path):
     image = np.full((size, size, 3), 90, np.uint8)
     corpus = _one_pair_corpus(tmp_path, [
         (Record(id="p0-real", label=0, **common), image),
-        (Record(id="p0-a", label=1, artifacts={"upsampling": {"strength": 1.0}, "eyes_fixed": {"strength": 1.0}}, **common), image),
+        (Record(id="p0-a", label=1, artifacts={"upsampling": {"strength": 1.0}, "eyes_fixed": {"strength": 1.0}},
+                **common), image),
         (Record(id="p0-b", label=1, artifacts={"checkerboard_pattern": {"strength": 1.0}}, **common), image),
     ])
     sheet = np.asarray(contact_sheet(corpus, pairs=1, tile=tile))
