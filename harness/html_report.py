@@ -1,8 +1,10 @@
 """One self-contained HTML page for a run: tables, plots, a gallery and each detector's worst misses.
 
 :func:`render_report` returns the page; :func:`write_report` writes it atomically. The page
-loads nothing: styles and the table-sorting script are inline, plots are SVG and thumbnails
-PNG, both as ``data:`` URIs, so the file opens from disk or a CI artifact, offline.
+loads nothing: styles and the script (table sorting; the accuracy table's filter, selects and
+column toggle) are inline, plots are SVG and thumbnails PNG, both as ``data:`` URIs, so the file
+opens from disk or a CI artifact, offline. The accuracy table shows :data:`HEADLINE_METRICS` by
+default and stacks each row as a card on screens narrower than 640 px.
 """
 
 from __future__ import annotations
