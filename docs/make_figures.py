@@ -1,11 +1,18 @@
-"""Regenerate the README figures: ``python docs/make_figures.py`` (about 15 s).
+"""Regenerate the README figures: ``python docs/make_figures.py [faces] [gallery] [report]`` (all by default).
 
-- docs/faces.png: parametric seeds 0-15, clean renders at 256 px, in a 4x4 grid;
-- docs/gallery.png: `facebench gallery` of a 16-seed corpus with every built-in artifact.
+- docs/faces.png: parametric seeds 0-15, clean renders at 256 px, in a 4x4 grid (seconds);
+- docs/gallery.png: `facebench gallery` of a 16-seed corpus with every built-in artifact (seconds);
+- docs/report-desktop.png, docs/report-narrow.png: the HTML report of a real `facebench run` of the
+  default suite (about a minute), shot by headless Chromium at 1280 and 400 px wide, the top 2000 px
+  of the page. Needs a Chromium binary (Debian: ``apt-get install -y chromium``; or set CHROMIUM).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,7 +43,52 @@ def artifact_gallery(path: Path, seeds: int = 16, resolution: int = 256, tile: i
         contact_sheet(Corpus.open(Path(tmp) / "corpus"), pairs=seeds, tile=tile).save(path, optimize=True)
 
 
+#: Screenshot widths of the HTML report, and the height shot from the top of the page.
+REPORT_SHOTS = {"report-desktop.png": 1280, "report-narrow.png": 400}
+SHOT_HEIGHT = 2000
+
+
+def _chromium() -> str:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise SystemExit("no Chromium found: apt-get install -y chromium, or set CHROMIUM=/path/to/chromium")
+
+
+def report_screenshots(folder: Path) -> list[Path]:
+    """Run the default suite with the `facebench` command in a temporary results folder and shoot its
+    report.html at each width of REPORT_SHOTS (offline: the page loads nothing)."""
+    chromium = _chromium()
+    facebench = Path(sys.executable).with_name("facebench")
+    if not facebench.is_file():
+        raise SystemExit(f"no facebench command beside {sys.executable}: pip install -e . first")
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results"
+        subprocess.run([str(facebench), "run", "default", "--results", str(results), "--no-progress"], check=True,
+                       stdout=subprocess.DEVNULL)
+        page = (results / "report.html").resolve().as_uri()
+        for name, width in REPORT_SHOTS.items():
+            subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                 f"--user-data-dir={Path(tmp) / 'profile'}", f"--screenshot={folder / name}",
+                 f"--window-size={width},{SHOT_HEIGHT}", page],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            Image.open(folder / name).save(folder / name, optimize=True)
+            written.append(folder / name)
+    return written
+
+
 if __name__ == "__main__":
-    faces_grid(DOCS / "faces.png")
-    artifact_gallery(DOCS / "gallery.png")
-    print("wrote", DOCS / "faces.png", "and", DOCS / "gallery.png")
+    wanted = set(sys.argv[1:]) or {"faces", "gallery", "report"}
+    if "faces" in wanted:
+        faces_grid(DOCS / "faces.png")
+        print("wrote", DOCS / "faces.png")
+    if "gallery" in wanted:
+        artifact_gallery(DOCS / "gallery.png")
+        print("wrote", DOCS / "gallery.png")
+    if "report" in wanted:
+        print("wrote", *report_screenshots(DOCS))

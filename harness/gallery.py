@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -11,7 +12,8 @@ from scipy import ndimage
 
 from facebench.harness.corpus import Corpus
 
-LABEL_HEIGHT = 16
+LABEL_HEIGHT = 16  # one line of label under each tile; more lines when a label must wrap
+LABEL_LINES = 3  # most lines a label wraps onto; the last is cut with an ellipsis
 OUTLINE = (255, 40, 40)
 
 
@@ -72,8 +74,47 @@ def _tile(image: np.ndarray, masks: list[np.ndarray], tile: int) -> np.ndarray:
     inset[_outline(zoomed)] = OUTLINE
     inset[[0, -1], :] = OUTLINE
     inset[:, [0, -1]] = OUTLINE
-    sheet.paste(Image.fromarray(inset), (tile - inset_side, tile - inset_side))
+    scaled = [tuple(int(v * scale) for v in box) for box in boxes.values()]
+    sheet.paste(Image.fromarray(inset), inset_corner(scaled, tile, inset_side))
     return np.asarray(sheet)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """The area two ``(left, top, right, bottom)`` boxes share."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def inset_corner(boxes: list[tuple[int, int, int, int]], tile: int, side: int) -> tuple[int, int]:
+    """The top-left point of an inset of ``side`` px in a corner of a ``tile`` px tile, covering as little
+    of ``boxes`` (the marked spots, tile pixels) as it can: bottom-right unless that hides a spot,
+    then bottom-left, top-right, top-left."""
+    far = tile - side
+    corners = [(far, far), (0, far), (far, 0), (0, 0)]
+    return min(corners, key=lambda c: sum(_overlap((c[0], c[1], c[0] + side, c[1] + side), b) for b in boxes))
+
+
+def label_lines(text: str, width: int, draw: ImageDraw.ImageDraw, font, most: int = LABEL_LINES) -> list[str]:
+    """``text`` wrapped to lines no wider than ``width`` px (breaking after spaces and ``_``, before ``+``),
+    at most ``most`` lines; a piece that still does not fit is cut with an ellipsis."""
+
+    def fits(line: str) -> bool:
+        return draw.textlength(line, font=font) <= width
+
+    def cut(line: str) -> str:
+        while line and not fits(line + "…"):
+            line = line[:-1]
+        return line + "…"
+
+    lines: list[str] = []
+    for word in re.findall(r"\+?[^ +_]+[ _]?|\+", text):
+        if lines and fits((lines[-1] + word).rstrip()):
+            lines[-1] += word
+        else:
+            lines.append(word)
+    lines = [line.rstrip() for line in lines]
+    if len(lines) > most:
+        lines = lines[: most - 1] + [cut(" ".join(lines[most - 1 :]))]
+    return [line if fits(line) else cut(line) for line in lines]
 
 
 def contact_sheet(corpus: Corpus, pairs: int = 8, tile: int = 128) -> Image.Image:
@@ -87,18 +128,30 @@ def contact_sheet(corpus: Corpus, pairs: int = 8, tile: int = 128) -> Image.Imag
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in corpus.rows():
         groups[row["pair"]].append(row)
-    chosen = [sorted(groups[p], key=lambda r: (r["label"], r["id"])) for p in sorted(groups)[:pairs]]
+    # reals first, then a fake with no artifact (a StyleGAN2 image before its edits), then the edited fakes
+    order = lambda r: (r["label"], bool(r["artifact_names"]), r["id"])  # noqa: E731
+    chosen = [sorted(groups[p], key=order) for p in sorted(groups)[:pairs]]
     columns = max((len(g) for g in chosen), default=1)
-    sheet = Image.new("RGB", (columns * tile, max(len(chosen), 1) * (tile + LABEL_HEIGHT)), (24, 24, 24))
-    draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    labels = [[label_lines(_label(row), tile - 5, measure, font) for row in group] for group in chosen]
+    line_height = font.getbbox("Ag")[3] + 2
+    label_height = LABEL_HEIGHT + line_height * (max(len(lines) for row in labels for lines in row) - 1)
+    sheet = Image.new("RGB", (columns * tile, max(len(chosen), 1) * (tile + label_height)), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
     for r, group in enumerate(chosen):
         for c, row in enumerate(group):
             # region masks (face, hair, background) are ground truth, not artifacts: not drawn
             masks = [corpus.load_mask(row, name) for name in json.loads(row["masks"]) if name in row["artifact_names"]]
             image = _tile(corpus.load_images([row])[0], masks, tile)
-            x, y = c * tile, r * (tile + LABEL_HEIGHT)
+            x, y = c * tile, r * (tile + label_height)
             sheet.paste(Image.fromarray(image), (x, y))
-            label = "real" if row["label"] == 0 else ("+".join(row["artifact_names"]) or "fake (no artifact)")
-            draw.text((x + 3, y + tile + 2), label, fill=(230, 230, 230), font=font)
+            for n, line in enumerate(labels[r][c]):
+                draw.text((x + 3, y + tile + 2 + n * line_height), line, fill=(230, 230, 230), font=font)
     return sheet
+
+
+def _label(row: dict) -> str:
+    if row["label"] == 0:
+        return "real"
+    return "+".join(row["artifact_names"]) or "fake (no artifact)"

@@ -184,6 +184,9 @@ def robustness(aucs: Mapping[str, Mapping[str, float]], clean: Mapping[str, floa
                 kinds.setdefault(steps[0].kind, {}).setdefault(detector, []).append((steps[0].value, value))
             elif name not in chains:
                 chains.append(name)
+    from facebench.harness.report import perturbation_sort_key
+
+    chains.sort(key=perturbation_sort_key)
     detectors = sorted(aucs)
     panels = [k for k in IDENTITY if k in kinds] + [k for k in kinds if k not in IDENTITY]
     out = [_strength_panel(kind, kinds[kind], clean, colours, detectors, title) for kind in panels]

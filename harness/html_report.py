@@ -1,8 +1,10 @@
 """One self-contained HTML page for a run: tables, plots, a gallery and each detector's worst misses.
 
 :func:`render_report` returns the page; :func:`write_report` writes it atomically. The page
-loads nothing: styles and the table-sorting script are inline, plots are SVG and thumbnails
-PNG, both as ``data:`` URIs, so the file opens from disk or a CI artifact, offline.
+loads nothing: styles and the script (table sorting; the accuracy table's filter, selects and
+column toggle) are inline, plots are SVG and thumbnails PNG, both as ``data:`` URIs, so the file
+opens from disk or a CI artifact, offline. The accuracy table shows :data:`HEADLINE_METRICS` by
+default and stacks each row as a card on screens narrower than 640 px.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from facebench.harness.environment import run_calibration
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
 from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
-from facebench.harness.report import (BALANCE_NOTE, CLEAN, SMALL_MARK, SMALL_NOTE, Cell, Leaderboard, build_leaderboard,
-                                      control_verdict, environment_line, split_controls)
+from facebench.harness.report import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
+                                      Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
+                                      perturbation_sort_key, split_controls)
 from facebench.harness.results import Results
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
@@ -57,6 +60,10 @@ ACCURACY_COLUMNS = (
     ("score_shift", "score shift", True),
     ("flip_rate", "flip rate", True),
 )
+#: The accuracy table's columns shown by default; the others appear with its "all columns" toggle.
+HEADLINE_METRICS = ("auc", "ap", "ap_chance", "balanced_accuracy", "balanced_accuracy_calibrated")
+#: The accuracy table's name columns a reader can filter by (each a :class:`Cell` attribute).
+FILTER_KEYS = ("detector", "corpus", "artifact", "perturbation")
 #: Throughput figures per device: (field, header, digits, higher is better).
 THROUGHPUT_COLUMNS = (
     ("images_per_s", "img/s", 1, True),
@@ -215,7 +222,8 @@ HOW_TO_READ = (
     "(a real and the fakes made from it are resampled together). Threshold figures are class-balanced: "
     f"{BALANCE_NOTE}; no threshold is picked on the test labels. AP moves with the fake share, so read it "
     f"against AP chance; AUC does not. A row marked small has fewer than {MIN_IMAGES_PER_CLASS} real or fake "
-    "test images: it shows no interval and sorts after every other row. EER, ECE and "
+    "test images: it shows no interval and sorts after every other row; a row marked degenerate scored every "
+    "test image alike (AUC 0.5 with a zero-width interval) and sorts last too. EER, ECE and "
     "Brier are lower-is-better. Unless a table says otherwise, figures are on the clean test split, with each "
     "detector trained on the corpus it is tested on; 'artifact all' means every test image, a named artifact "
     "means the reals plus the fakes carrying it."
@@ -235,30 +243,49 @@ def _num_cell(value: Any, digits: int = 3, low: Any = None, high: Any = None) ->
 
 
 def _metric_cell(cell: Cell, metric: str) -> str:
-    """One figure of the accuracy table; a row too small to judge shows ``(n<30)`` in place of its interval."""
+    """One figure of the accuracy table; a row too small to judge shows ``(n<30)`` in place of its interval,
+    a degenerate row ``(degenerate)`` in place of its AUC interval."""
     if metric not in cell.values and metric != "ap_chance":
         return _num_cell(math.nan)
     value, low, high = cell.values.get(metric, (cell.value(metric), None, None))
-    if not cell.small or _nan(value) or not math.isfinite(float(value)):
+    if _nan(value) or not math.isfinite(float(value)):
+        return _num_cell(value)
+    if metric == "auc" and cell.degenerate:
+        note, mark = DEGENERATE_NOTE, DEGENERATE_MARK
+    elif cell.small:
+        note, mark = SMALL_NOTE, SMALL_MARK
+    else:
         return _num_cell(value, 3, low, high)
-    return (f'<td class="num" data-v="{float(value)!r}" title="{esc(SMALL_NOTE)}">{float(value):.3f}'
-            f'<span class="ci">{esc(SMALL_MARK)}</span></td>')
+    return (f'<td class="num" data-v="{float(value)!r}" title="{esc(note)}">{float(value):.3f}'
+            f'<span class="ci">{esc(mark)}</span></td>')
+
+
+def _labelled(cell_html: str, label: str, classes: str = "") -> str:
+    """``cell_html`` (a ``<td ...>``) with ``data-label`` (the narrow layout's caption) and extra classes."""
+    attrs = f' data-label="{esc(label)}"'
+    if classes:
+        if cell_html.startswith('<td class="'):
+            return cell_html.replace('<td class="', f'<td{attrs} class="{classes} ', 1)
+        attrs += f' class="{classes}"'
+    return cell_html.replace("<td", "<td" + attrs, 1)
 
 
 def _head(label: str, numeric: bool = False, descending_first: bool = False, title: str = "",
-          sticky: bool = False) -> str:
+          sticky: bool = False, classes: str = "") -> str:
     attrs = ' data-type="num"' if numeric else ""
     attrs += ' data-first="descending"' if descending_first else ""
     attrs += f' title="{esc(title)}"' if title else ""
-    kind = ' class="num"' if numeric else (' class="sticky"' if sticky else "")
+    names = " ".join(n for n in ("num" if numeric else "sticky" if sticky else "", classes) if n)
+    kind = f' class="{names}"' if names else ""
     return f'<th scope="col"{kind}{attrs}><button type="button">{esc(label)}</button></th>'
 
 
-def _table(table_id: str, heads: Sequence[str], rows: Sequence[str], caption: str = "") -> str:
+def _table(table_id: str, heads: Sequence[str], rows: Sequence[str], caption: str = "", classes: str = "") -> str:
     caption_html = f"<caption>{esc(caption)}</caption>" if caption else ""
     tall = " tall" if len(rows) > TALL_TABLE else ""
     return (
-        f'<div class="scroll{tall}"><table id="{esc(table_id)}" class="sortable">{caption_html}\n'
+        f'<div class="scroll{tall}"><table id="{esc(table_id)}" class="sortable{" " + classes if classes else ""}">'
+        f'{caption_html}\n'
         f"<thead><tr>{''.join(heads)}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>"
     )
 
@@ -270,25 +297,67 @@ def _accuracy_section(board: Leaderboard) -> Section:
     cross = any(not c.within for c in cells)
     columns = [col for col in ACCURACY_COLUMNS if any(not _nan(c.value(col[0])) for c in cells)]
     columns = [col for col in columns if col[0] != "ap_chance" or any(col[0] == "ap" for col in columns)]
+    extra = {metric: "" if metric in HEADLINE_METRICS else "extra" for metric, _, _ in columns}
     heads = [_head("detector", sticky=True), _head("corpus")] + ([_head("trained on")] if cross else [])
     heads += [_head("artifact"), _head("perturbation")]
-    heads += [_head(label, True, better, title=metric) for metric, label, better in columns]
+    heads += [_head(label, True, better, title=metric, classes=extra[metric]) for metric, label, better in columns]
     heads.append(_head("real/fake", True, True, "test images: reals / fakes"))
     rows = []
     for cell in cells:
-        out = [f'<th scope="row" class="sticky">{esc(cell.detector)}</th>', f"<td>{esc(cell.corpus)}</td>"]
-        out += [f"<td>{esc(cell.train_corpus)}</td>"] if cross else []
-        out += [f"<td>{esc(cell.artifact)}</td>", f"<td>{esc(cell.perturbation)}</td>"]
-        for metric, _, _ in columns:
-            out.append(_metric_cell(cell, metric))
+        out = [f'<th scope="row" class="sticky">{esc(cell.detector)}</th>',
+               f'<td data-label="corpus">{esc(cell.corpus)}</td>']
+        out += [f'<td data-label="trained on">{esc(cell.train_corpus)}</td>'] if cross else []
+        out += [f'<td data-label="artifact">{esc(cell.artifact)}</td>',
+                f'<td data-label="perturbation">{esc(cell.perturbation)}</td>']
+        for metric, label, _ in columns:
+            out.append(_labelled(_metric_cell(cell, metric), label, " ".join(n for n in (extra[metric], metric) if n)))
         n_real, n_fake = cell.n_real, cell.n_fake
         total = (n_real or 0) + (n_fake or 0)
         title = f' title="{esc(SMALL_NOTE)}"' if cell.small else ""
-        out.append(f'<td class="num" data-v="{total}"{title}>{esc(cell.counts)}</td>')
-        rows.append(('<tr class="small" data-small="1">' if cell.small else "<tr>") + "".join(out) + "</tr>")
+        out.append(f'<td class="num" data-label="real/fake" data-v="{total}"{title}>{esc(cell.counts)}</td>')
+        rows.append(_accuracy_row(cell, "".join(out)))
+    hidden = sum(1 for metric in extra.values() if metric)
     text = (f"{len(cells)} rows, one per test corpus{', training corpus' if cross else ''}, artifact, perturbation "
-            "and detector. Click a column header to sort; click again to reverse. Rows marked small sort last.")
-    return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table("accuracy-table", heads, rows))
+            "and detector. Click a column header to sort; click again to reverse. Rows marked small or degenerate "
+            "sort last. Filter by any words of the detector, corpus, artifact and perturbation, or pick one of each"
+            + (f"; the other {hidden} metrics (EER, TPR at low FPR, calibration) are behind 'all columns'." if hidden
+               else "."))
+    table = _table("accuracy-table", heads, rows, classes="compact stack")
+    return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table_tools(cells, len(rows), hidden)
+                   + "\n" + table)
+
+
+def _accuracy_row(cell: Cell, cells_html: str) -> str:
+    """A ``<tr>`` with the names the filter reads; small and degenerate rows marked to sort last."""
+    classes = [name for name, on in (("small", cell.small), ("degenerate", cell.degenerate)) if on]
+    words = " ".join((cell.detector, cell.corpus, cell.train_corpus, cell.artifact, cell.perturbation)).lower()
+    attrs = "".join(f' data-{key}="{esc(getattr(cell, key))}"' for key in FILTER_KEYS)
+    attrs += f' data-words="{esc(words)}"'
+    if classes:
+        attrs += f' class="{" ".join(classes)}" data-last="1"' + (' data-small="1"' if cell.small else "")
+    return f"<tr{attrs}>{cells_html}</tr>"
+
+
+def _table_tools(cells: Sequence[Cell], total: int, hidden: int) -> str:
+    """The accuracy table's filter box, one select per name column, the column toggle and a row count."""
+    orders = {"perturbation": perturbation_sort_key, "artifact": lambda name: (name != "all", name)}
+    picks = []
+    for key in FILTER_KEYS:
+        names = sorted({getattr(c, key) for c in cells}, key=orders.get(key, str))
+        if len(names) < 2:
+            continue
+        options = "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in names)
+        picks.append(f'<label>{esc(key)} <select data-key="{esc(key)}"><option value="">all</option>'
+                     f"{options}</select></label>")
+    toggle = (f'<button type="button" class="toggle-columns" aria-pressed="false" aria-controls="accuracy-table">'
+              f"all columns (+{hidden})</button>" if hidden else "")
+    return (
+        '<div class="table-tools" data-table="accuracy-table">'
+        '<label>filter <input type="search" class="filter" placeholder="e.g. dct jpeg" '
+        'aria-label="show rows whose detector, corpus, artifact and perturbation hold every word"></label>'
+        + "".join(picks) + toggle
+        + f'<span class="row-count" aria-live="polite">{total} of {total} rows</span></div>'
+    )
 
 
 def _controls_section(board: Leaderboard) -> Section | None:
@@ -663,7 +732,31 @@ figure.thumb{margin:0;width:82px}figure.thumb img{width:80px;height:80px;border:
 figure.thumb figcaption{font-size:11px;line-height:1.25;overflow-wrap:anywhere}
 .missing{width:80px;height:80px;border:1px dashed var(--line);font-size:11px;color:var(--muted);padding:4px}
 footer{color:var(--muted);font-size:.85em;margin-top:3em}
-@media (max-width:640px){main{padding:10px 10px 32px}body{font-size:13px}h1{font-size:1.25em}th,td{padding:3px 5px}}
+.table-tools{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:.2em 0 .5em;font-size:.92em}
+.table-tools label{color:var(--muted);white-space:nowrap}
+.table-tools input,.table-tools select,.table-tools button{font:inherit;color:var(--fg);border:1px solid var(--line);
+  border-radius:3px;padding:1px 5px;max-width:14em}
+.table-tools input{width:11em}.table-tools select,.table-tools input{background:var(--bg)}
+.table-tools button{background:var(--head);cursor:pointer}
+.table-tools button[aria-pressed=true]{background:#dfe8f6;border-color:var(--accent)}
+.row-count{color:var(--muted);margin-left:auto}
+table.compact:not(.all-columns) .extra{display:none}
+table tr[hidden]{display:none!important}
+tr.degenerate td{color:var(--muted)}
+@media (max-width:640px){main{padding:10px 10px 32px}body{font-size:13px}h1{font-size:1.25em}th,td{padding:3px 5px}
+.row-count{margin-left:0}
+table.stack,table.stack>thead,table.stack>tbody{display:block}
+table.stack thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
+table.stack thead th{position:static;border:0;padding:0;background:none}
+table.stack thead tr::before{content:"sort by";color:var(--muted)}
+table.stack tbody tr{display:grid;grid-template-columns:repeat(auto-fill,minmax(78px,1fr));gap:4px 10px;
+  padding:6px 8px;border-bottom:1px solid var(--line)}
+table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none;
+  white-space:normal;overflow-wrap:anywhere}
+table.stack tbody th.sticky{grid-column:1/-1;border:0;background:none}
+table.stack td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
+table.stack td.num{text-align:left}
+}
 """
 
 SCRIPT = """
@@ -687,10 +780,10 @@ SCRIPT = """
         var sign = dir === "ascending" ? 1 : -1;
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows).map(function(row, i){
-          return {row: row, i: i, k: key(row.cells[col], numeric), small: row.hasAttribute("data-small") ? 1 : 0};
+          return {row: row, i: i, k: key(row.cells[col], numeric), last: row.hasAttribute("data-last") ? 1 : 0};
         });
         rows.sort(function(a, b){
-          if (a.small !== b.small) return a.small - b.small;  // rows too small to judge: always last
+          if (a.last !== b.last) return a.last - b.last;  // rows too small to judge or degenerate: always last
           if (a.k === null || b.k === null) return (a.k === null) - (b.k === null) || a.i - b.i;
           if (a.k < b.k) return -sign;
           if (a.k > b.k) return sign;
@@ -700,6 +793,34 @@ SCRIPT = """
         Array.prototype.forEach.call(heads, function(h){ h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", dir);
       });
+    });
+  });
+  document.querySelectorAll(".table-tools").forEach(function(tools){
+    var table = document.getElementById(tools.getAttribute("data-table"));
+    if (!table) return;
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+    var box = tools.querySelector("input.filter");
+    var picks = Array.prototype.slice.call(tools.querySelectorAll("select[data-key]"));
+    var count = tools.querySelector(".row-count");
+    function apply(){
+      var words = (box ? box.value : "").toLowerCase().split(/\\s+/).filter(Boolean);
+      var shown = 0;
+      rows.forEach(function(row){
+        var text = row.getAttribute("data-words") || "";
+        var keep = words.every(function(w){ return text.indexOf(w) >= 0; }) && picks.every(function(s){
+          return !s.value || row.getAttribute("data-" + s.getAttribute("data-key")) === s.value;
+        });
+        row.hidden = !keep;
+        if (keep) shown++;
+      });
+      if (count) count.textContent = shown + " of " + rows.length + " rows";
+    }
+    if (box) box.addEventListener("input", apply);
+    picks.forEach(function(s){ s.addEventListener("change", apply); });
+    var toggle = tools.querySelector(".toggle-columns");
+    if (toggle) toggle.addEventListener("click", function(){
+      var on = table.classList.toggle("all-columns");
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
     });
   });
 })();

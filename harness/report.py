@@ -22,7 +22,12 @@ is NaN (or None: SQLite stores NaN as NULL) shows as ``-``; a missing interval s
 
 A row with fewer than :data:`~facebench.harness.metrics.MIN_IMAGES_PER_CLASS` test images in
 either class is too small: its tables show ``(n<30)`` in place of an interval and ``small`` beside its
-counts, it ranks after every other row, and CSV / JSON carry ``small_sample``.
+counts, it ranks after every other row, and CSV / JSON carry ``small_sample``. A row whose detector
+scored every test image alike (:func:`is_degenerate`: AUC 0.5 with a zero-width interval) shows
+``(degenerate)`` in place of its AUC interval, ranks last too, and JSON carries ``degenerate``.
+
+Perturbations are ordered by kind, then strength (:func:`perturbation_sort_key`), in every report.
+The terminal splits a table too wide for the console into several, each repeating the name columns.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from facebench.generators.artifacts.controls import CONTROLS, NONE, NULL
@@ -69,6 +75,13 @@ BALANCE_NOTE = (
 SMALL_MARK = f"(n<{MIN_IMAGES_PER_CLASS})"
 SMALL_NOTE = (f"small = fewer than {MIN_IMAGES_PER_CLASS} real or fake test images: {SMALL_MARK} in place of an "
               "interval, ranked last")
+#: Marks the AUC of a row whose detector scored every test image alike, in place of its interval.
+DEGENERATE_MARK = "(degenerate)"
+DEGENERATE_NOTE = (f"{DEGENERATE_MARK} = every test image scored alike (AUC 0.5 with a zero-width interval): the "
+                   "detector told nothing apart; ranked last")
+#: Why a corpus has no sensitivity figures: its fakes are not edits of its reals.
+NO_PAIRS_NOTE = ("no counterfactual pairs: its fakes are not edits of its reals (the reals come from another "
+                 "source, `reals = ...` in the suite), so no score shift or flip rate")
 #: Long-format CSV / JSON columns of a metric row, and of a throughput row.
 METRIC_FIELDS = (
     "run_id", "corpus", "train_corpus", "corpus_digest", "generator", "detector", "artifact", "perturbation",
@@ -143,12 +156,24 @@ class Cell:
         return self.values.get(metric, (math.nan, None, None))[0]
 
     def ci(self, metric: str) -> str:
+        if metric == "auc" and self.degenerate:
+            return f"{fmt(self.value(metric))} {DEGENERATE_MARK}"
         return fmt_ci(*self.values[metric], small=self.small) if metric in self.values else "-"
 
     @property
     def small(self) -> bool:
         """Fewer than MIN_IMAGES_PER_CLASS test images in a class: no interval, ranked last."""
         return too_small(self.n_real, self.n_fake)
+
+    @property
+    def degenerate(self) -> bool:
+        """Every test image scored alike (:func:`is_degenerate`): ranked last."""
+        return is_degenerate(self)
+
+    @property
+    def ranks_last(self) -> bool:
+        """Too small or degenerate: sorted after every row that can be judged."""
+        return self.small or self.degenerate
 
     @property
     def counts(self) -> str:
@@ -158,6 +183,19 @@ class Cell:
     @property
     def within(self) -> bool:
         return self.train_corpus == self.corpus
+
+
+def is_degenerate(cell: Cell) -> bool:
+    """Whether ``cell``'s detector scored every test image alike: AUC exactly 0.5 with a zero-width
+    interval or, with no interval stored, AUC 0.5 and AP at its chance level (both hold when every
+    score ties)."""
+    value, low, high = cell.values.get("auc", (math.nan, None, None))
+    if _nan(value) or value != 0.5:
+        return False
+    if not _nan(low) and not _nan(high):
+        return high == low
+    ap, chance = cell.value("ap"), cell.value("ap_chance")
+    return not _nan(ap) and not _nan(chance) and math.isclose(ap, chance, rel_tol=1e-9, abs_tol=1e-12)
 
 
 @dataclass(frozen=True)
@@ -203,6 +241,32 @@ def fmt_iqr(q1: Any, q3: Any, digits: int = 1) -> str:
     return "-" if _nan(q1) or _nan(q3) else f"[{q1:.{digits}f}, {q3:.{digits}f}]"
 
 
+def perturbation_sort_key(name: str) -> tuple:
+    """Sort key of a perturbation name: ``none`` first, then single steps by kind (jpeg, blur, resize,
+    noise, crop) and strength (weakest first: ``jpeg:95`` before ``jpeg:30``, ``noise:2`` before
+    ``noise:10``), then chains, then names that do not parse (as text)."""
+    from facebench.harness.perturb import PerturbationError, describe_kinds, parse
+
+    if name == CLEAN:
+        return (0,)
+    try:
+        steps = parse(name).steps
+    except PerturbationError:
+        return (3, name)
+    kinds = list(describe_kinds())
+    keys = tuple((kinds.index(s.kind), _strength(s.kind, s.value)) for s in steps)
+    return (1 if len(steps) == 1 else 2, keys, name)
+
+
+def _strength(kind: str, value: float) -> float:
+    """How strongly a step of ``kind`` at ``value`` changes an image, for ordering only."""
+    if kind == "jpeg":
+        return 100 - value  # lower quality: stronger
+    if kind == "resize":
+        return abs(math.log(value))  # further from 1 either way: stronger
+    return value
+
+
 def _auc_key(value: float) -> float:
     return -value if not math.isnan(value) else math.inf  # best first, NaN last
 
@@ -242,8 +306,8 @@ def build_leaderboard(
         cell.values[m["metric"]] = (m["value"], m["ci_low"], m["ci_high"])
 
     def cell_order(c: Cell) -> tuple:
-        return (c.corpus, c.train_corpus, c.perturbation != CLEAN, c.perturbation, c.artifact != "all", c.artifact,
-                c.small, _auc_key(c.value("auc")), c.detector)
+        return (c.corpus, c.train_corpus, perturbation_sort_key(c.perturbation), c.artifact != "all", c.artifact,
+                c.ranks_last, _auc_key(c.value("auc")), c.detector)
 
     cells = sorted(by_key.values(), key=cell_order)
     position = {cell_key(vars(c)): i for i, c in enumerate(cells)}
@@ -278,6 +342,8 @@ class TableSpec:
     caption: str = ""
     #: A label column the terminal splits the table by (one table per value, column dropped).
     group: int | None = None
+    #: One-line remarks shown after the table (e.g. why some rows are missing).
+    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- controls
@@ -376,7 +442,7 @@ def _detection_tables(board: Leaderboard) -> list[TableSpec]:
         for c in cells if inline or c.artifact == "all"
     ]
     caption = ("clean test split; each detector trained on the corpus it is tested on; fake is the positive class; "
-               f"artifact all = every test image; {BALANCE_NOTE}; {SMALL_NOTE}")
+               f"artifact all = every test image; {BALANCE_NOTE}; {SMALL_NOTE}; {DEGENERATE_NOTE}")
     out = [TableSpec(
         "detection", "detection",
         ("corpus", "artifact", "detector", "AUC [95% CI]", *(h for _, h in shown), "real/fake"),
@@ -388,7 +454,9 @@ def _detection_tables(board: Leaderboard) -> list[TableSpec]:
             ("corpus", "artifact", "detector", "AUC [95% CI]", "real/fake"),
             [(c.corpus, c.artifact, c.detector, c.ci("auc"), c.counts)
              for c in cells if c.artifact != "all"],
-            labels=3, group=0, caption=f"clean test split; every real plus the fakes carrying the artifact; {SMALL_NOTE}",
+            labels=3, group=0,
+            caption=f"clean test split; every real plus the fakes carrying the artifact; {SMALL_NOTE}; "
+                    f"{DEGENERATE_NOTE}",
         ))
     return out
 
@@ -432,20 +500,21 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
     ranked, _ = split_controls(board.cells)
     perturbed = {c.corpus for c in ranked if c.within and c.artifact == "all" and c.perturbation != CLEAN}
     cells = [c for c in ranked if c.within and c.artifact == "all" and c.corpus in perturbed]
-    perturbations = sorted({c.perturbation for c in cells} - {CLEAN})
+    perturbations = sorted({c.perturbation for c in cells} - {CLEAN}, key=perturbation_sort_key)
     if not perturbations:
         return []
     grid: dict[tuple[str, str], dict[str, float]] = {}
     for c in cells:
         grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c.value("auc")
-    small = {(c.corpus, c.detector) for c in cells if c.perturbation == CLEAN and c.small}
+    small = {(c.corpus, c.detector) for c in cells if c.perturbation == CLEAN and c.ranks_last}
     keys = sorted(grid, key=lambda k: (k[0], k in small, _auc_key(grid[k].get(CLEAN, math.nan)), k[1]))
     rows = [(corpus, detector, *(fmt(grid[corpus, detector][p]) if p in grid[corpus, detector] else ""
                                  for p in (CLEAN, *perturbations)))
             for corpus, detector in keys]
     return [TableSpec(
         "robustness", "robustness AUC", ("corpus", "detector", "clean", *perturbations), rows, labels=2, group=0,
-        caption="AUC on the test split under each test-time perturbation, artifact all",
+        caption="AUC on the test split under each test-time perturbation, artifact all; perturbations by kind, "
+                "then strength (weakest first)",
     )]
 
 
@@ -454,10 +523,14 @@ def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
     cells = [c for c in ranked if any(name in c.values for name in SENSITIVITY_METRICS)]
     if not cells:
         return []
+    measured = {c.corpus for c in cells if any(not _nan(c.value(name)) for name in SENSITIVITY_METRICS)}
+    notes = tuple(f"corpus {corpus}: {NO_PAIRS_NOTE}" for corpus in sorted({c.corpus for c in cells} - measured))
+    cells = [c for c in cells if c.corpus in measured]
     perturbed = any(c.perturbation != CLEAN for c in cells)
     crossed = any(not c.within for c in cells)
     rows = []
-    for c in sorted(cells, key=lambda c: (c.corpus, c.detector, c.artifact != "all", c.artifact, c.perturbation)):
+    for c in sorted(cells, key=lambda c: (c.corpus, c.detector, c.artifact != "all", c.artifact,
+                                          perturbation_sort_key(c.perturbation))):
         names = (c.corpus, *([c.train_corpus] if crossed else []), c.detector, c.artifact,
                  *([c.perturbation] if perturbed else []))
         rows.append((*names, *(c.ci(name) for name in SENSITIVITY_METRICS)))
@@ -467,7 +540,7 @@ def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
         "sensitivity", "counterfactual sensitivity", (*labels, *SENSITIVITY_METRICS), rows, labels=len(labels),
         caption="over real/fake pairs whose fake carries the artifact: score_shift = mean score(fake) - score(real); "
                 "flip_rate = share of pairs with the real called real and the fake called fake",
-        group=0,
+        group=0, notes=notes,
     )]
 
 
@@ -543,9 +616,13 @@ def environment_line(board: Leaderboard) -> str:
 # --------------------------------------------------------------------------- terminal
 
 
-def _rich_table(spec: TableSpec, rows: list[tuple[str, ...]], drop: int | None) -> Table:
+def _visible_columns(spec: TableSpec, rows: list[tuple[str, ...]], drop: int | None) -> list[int]:
+    """The columns shown: all but ``drop``; in a table split by ``drop``, only those with some cell filled."""
+    return [i for i in range(len(spec.columns)) if i != drop and (drop is None or any(row[i] for row in rows))]
+
+
+def _rich_table(spec: TableSpec, rows: list[tuple[str, ...]], keep: list[int]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
-    keep = [i for i in range(len(spec.columns)) if i != drop and (drop is None or any(row[i] for row in rows))]
     for i in keep:
         column = spec.columns[i]
         if i < spec.labels:
@@ -559,18 +636,48 @@ def _rich_table(spec: TableSpec, rows: list[tuple[str, ...]], drop: int | None) 
     return table
 
 
+def split_columns(spec: TableSpec, rows: list[tuple[str, ...]], keep: list[int], console: Console) -> list[list[int]]:
+    """``keep`` as one or more column lists, each as wide as fits ``console``: every list holds the
+    name columns (the first ``spec.labels``) and the next figure columns that fit beside them."""
+    labels = [i for i in keep if i < spec.labels]
+    figures = [i for i in keep if i >= spec.labels]
+    unbounded = console.options.update_width(1_000_000)  # measure the natural width, not one clamped to the console
+
+    def fits(columns: list[int]) -> bool:
+        return Measurement.get(console, unbounded, _rich_table(spec, rows, labels + columns)).maximum <= console.width
+
+    greedy: list[list[int]] = [[]]
+    for i in figures:
+        if greedy[-1] and not fits(greedy[-1] + [i]):
+            greedy.append([])
+        greedy[-1].append(i)
+    size = math.ceil(len(figures) / len(greedy))  # the same number of parts, as even as fits
+    even = [figures[start : start + size] for start in range(0, len(figures), size)] if figures else [[]]
+    chosen = even if len(even) == len(greedy) and all(fits(part) for part in even) else greedy
+    return [labels + part for part in chosen]
+
+
 def _print_spec(spec: TableSpec, console: Console) -> None:
-    """A title line and a table, or one per value of ``spec.group`` (column dropped); then the caption."""
+    """A title line and a table, or one per value of ``spec.group`` (column dropped), each split into
+    several when too wide for the console; then the caption and the notes."""
     groups: dict[str, list[tuple[str, ...]]] = {}
     for row in spec.rows:
         groups.setdefault("" if spec.group is None else row[spec.group], []).append(row)
+    if not groups and spec.notes:
+        console.print(spec.title, style="bold", highlight=False)
     for value, rows in groups.items():
         title = spec.title if spec.group is None else f"{spec.title}, {spec.columns[spec.group]} {value}"
-        console.print(title, style="bold", highlight=False)
-        console.print(_rich_table(spec, rows, spec.group))
-        console.print()
-    if spec.caption:
+        parts = split_columns(spec, rows, _visible_columns(spec, rows, spec.group), console)
+        for n, columns in enumerate(parts, 1):
+            part = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
+            console.print(title + part, style="bold", highlight=False)
+            console.print(_rich_table(spec, rows, columns))
+            console.print()
+    if spec.caption and groups:
         console.print(spec.caption, style="dim", highlight=False)
+    for note in spec.notes:
+        console.print(note, highlight=False, markup=False)
+    if (spec.caption and groups) or spec.notes:
         console.print()
 
 
@@ -621,9 +728,11 @@ def to_markdown(board: Leaderboard, all_metrics: bool = False) -> str:
     ]
     for spec in tables(board, all_metrics):
         parts += [f"## {spec.title[0].upper()}{spec.title[1:]}", ""]
-        parts += [_markdown_table(spec.columns, spec.rows, spec.labels), ""]
-        if spec.caption:
-            parts += [f"_{spec.caption}._", ""]
+        if spec.rows:
+            parts += [_markdown_table(spec.columns, spec.rows, spec.labels), ""]
+            if spec.caption:
+                parts += [f"_{spec.caption}._", ""]
+        parts += [f"{_markdown_cell(note)}  " for note in spec.notes] + ([""] if spec.notes else [])
     if board.errors:
         parts += ["## Failed tasks", ""] + [f"- {e['task']}: {e['message']}" for e in board.errors] + [""]
     return "\n".join(parts)
@@ -714,7 +823,7 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         "cells": [
             {"corpus": c.corpus, "train_corpus": c.train_corpus, "artifact": c.artifact,
              "perturbation": c.perturbation, "detector": c.detector, "rank": ranks[id(c)],
-             "n_real": c.n_real, "n_fake": c.n_fake, "small_sample": c.small,
+             "n_real": c.n_real, "n_fake": c.n_fake, "small_sample": c.small, "degenerate": c.degenerate,
              "control": is_control(c.artifact, names[c.corpus]),
              "metrics": {name: {"value": v, "ci_low": lo, "ci_high": hi} for name, (v, lo, hi) in c.values.items()}}
             for c in board.cells
@@ -728,7 +837,8 @@ def to_json(board: Leaderboard, path: str | Path | None = None) -> str:
     """:func:`board_dict` as indented JSON (NaN -> null, stable order); also written to ``path`` if given.
 
     ``rank`` is the place by AUC among detectors of the same (corpus, train_corpus, perturbation,
-    artifact), best first, rows too small to judge (``small_sample``) after the others; ``control`` is
+    artifact), best first, rows too small to judge (``small_sample``) or scored all alike (``degenerate``,
+    see :func:`is_degenerate`) after the others; ``control`` is
     :func:`is_control` (a control row, not a ranking).
     """
     text = json.dumps(board_dict(board), indent=2, allow_nan=False) + "\n"

@@ -52,3 +52,69 @@ def test_small_masks_are_boxed_and_zoomed_and_region_masks_are_not_drawn(tmp_pat
     assert red[30:39, 50:60].any()  # the box around the spot, in the main image
     zoomed_spot = red[tile - inset + 1 : -1, tile - inset + 1 : -1]
     assert zoomed_spot.sum() > 20  # the spot outlined, magnified
+
+
+def _one_pair_corpus(tmp_path, records_and_images):
+    from facebench.harness.types import Batch
+
+    records, images = zip(*records_and_images)
+    return write_corpus(tmp_path / "c", [Batch(np.stack(images), list(records))], [{}])
+
+
+def test_labels_stay_inside_their_tile_at_small_tiles(tmp_path):
+    from facebench.harness.types import Record
+
+    size, tile = 64, 32
+    common = dict(source="s", source_version="1", seed=0, pair="p0")
+    image = np.full((size, size, 3), 90, np.uint8)
+    corpus = _one_pair_corpus(tmp_path, [
+        (Record(id="p0-real", label=0, **common), image),
+        (Record(id="p0-a", label=1, artifacts={"upsampling": {"strength": 1.0}, "eyes_fixed": {"strength": 1.0}},
+                **common), image),
+        (Record(id="p0-b", label=1, artifacts={"checkerboard_pattern": {"strength": 1.0}}, **common), image),
+    ])
+    sheet = np.asarray(contact_sheet(corpus, pairs=1, tile=tile))
+    labels = sheet[tile:].max(axis=-1) > 150  # light text on the dark strip under the tiles
+    assert labels.any()
+    for column in (1, 2):  # text starts 3 px into its own tile: no label may run into the next one's margin
+        assert not labels[:, column * tile : column * tile + 2].any(), column
+    assert not labels[:, -1].any()  # nor off the sheet's right edge
+
+
+def test_the_inset_never_covers_the_spot_it_magnifies(tmp_path):
+    from facebench.harness.types import Record
+
+    size = tile = 100
+    spot = np.zeros((size, size), bool)
+    spot[88:91, 86:89] = True  # in the bottom-right corner, where the inset used to go
+    common = dict(source="s", source_version="1", seed=0, pair="p0")
+    image = np.full((size, size, 3), 128, np.uint8)
+    corpus = _one_pair_corpus(tmp_path, [
+        (Record(id="p0-real", label=0, **common), image),
+        (Record(id="p0-fake", label=1, artifacts={"spot": {"strength": 1.0}}, masks={"spot": spot}, **common), image),
+    ])
+    fake_tile = np.asarray(contact_sheet(corpus, pairs=1, tile=tile))[:tile, tile : 2 * tile]
+    red = np.all(fake_tile == OUTLINE, axis=-1)
+    assert red[78:100, 76:99].any()  # the box around the spot is still drawn, not covered
+    assert not red[86:93, 84:91].all()  # and the spot area itself shows the image, not an inset
+    inset = tile // 2
+    corners = {"top-left": red[0, :inset].all(), "top-right": red[0, tile - inset :].all(),
+               "bottom-left": red[tile - 1, :inset].all(), "bottom-right": red[tile - 1, tile - inset :].all()}
+    framed = [name for name, edge in corners.items() if edge]
+    assert framed and "bottom-right" not in framed, corners
+
+
+def test_an_unedited_fake_comes_first_when_the_corpus_has_no_reals(tmp_path):
+    """StyleGAN2 corpora: every image is a fake; the unedited one (no artifact) is the row's reference."""
+    from facebench.harness.types import Record
+
+    size = tile = 32
+    common = dict(source="stylegan2", source_version="1", seed=1, pair="stylegan2-00000001")
+    corpus = _one_pair_corpus(tmp_path, [
+        (Record(id="stylegan2-00000001-blob", label=1, artifacts={"blob": {"strength": 1.0}}, **common),
+         np.full((size, size, 3), 200, np.uint8)),
+        (Record(id="stylegan2-00000001-fake", label=1, **common), np.full((size, size, 3), 20, np.uint8)),
+    ])
+    sheet = np.asarray(contact_sheet(corpus, pairs=1, tile=tile))
+    assert sheet[: tile // 2, : tile // 2].mean() < 60  # the dark, unedited image first
+    assert sheet[: tile // 2, tile : tile + tile // 2].mean() > 150

@@ -293,3 +293,45 @@ def test_every_text_is_escaped():
     parsed = Page(text)
     assert "errors" in parsed.section_text and "No per-image scores" in parsed.section_text["roc"]
     assert "1 min 0 s" not in text and "60.0 s" in text  # duration from the timestamps
+
+
+def _metric(detector, value, ci, metric="auc", n=40):
+    return {"corpus": "c", "train_corpus": "c", "detector": detector, "artifact": "all", "perturbation": "none",
+            "metric": metric, "value": value, "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+            "n_real": n, "n_fake": n, "generator": "g", "corpus_digest": "d"}
+
+
+def test_degenerate_and_small_rows_are_marked_and_sorted_last():
+    metrics = [_metric("tied", 0.5, (0.5, 0.5)), _metric("weak", 0.45, (0.3, 0.6)), _metric("good", 0.9, (0.8, 0.95)),
+               _metric("tiny", 0.99, (0.9, 1.0), n=5)]
+    results = Results(run={"run_id": "r1", "suite": "s", "status": "ok", "info": {}}, metrics=metrics, throughput=[],
+                      errors=[])
+    text = render_report(results)
+    table = Page(text).tables["accuracy-table"]
+    assert [row[0]["text"] for row in table["rows"]] == ["good", "weak", "tiny", "tied"]  # the last two by AUC
+    tied = table["rows"][3]
+    row_tags = {re.search(r'data-detector="([^"]*)"', tag).group(1): tag for tag in re.findall(r"<tr [^>]*>", text)
+                if "data-detector" in tag}
+    assert 'class="degenerate" data-last="1"' in row_tags["tied"]  # the sorting script keeps it last
+    assert 'class="small" data-last="1"' in row_tags["tiny"] and "data-last" not in row_tags["weak"]
+    auc = [c["text"] for c in table["head"][0]].index("AUC")
+    assert tied[auc]["text"] == "0.500(degenerate)"
+    assert "degenerate" in tied[auc]["attrs"]["title"]
+
+
+def test_the_accuracy_table_has_a_compact_default_a_filter_and_a_toggle(page):
+    text, parsed = page
+    table = parsed.tables["accuracy-table"]
+    assert {"compact", "stack"} <= set(table["class"].split())
+    (head,) = table["head"]
+    extra = [c["text"] for c in head if "extra" in c["attrs"].get("class", "").split()]
+    assert {"EER", "TPR@1%FPR", "TPR@0.1%FPR", "ECE", "Brier"} <= set(extra)
+    assert not {"detector", "corpus", "artifact", "perturbation", "AUC", "AP", "AP chance", "BalAcc@0.5",
+                "BalAcc@cal"} & set(extra)
+    for row in table["rows"]:
+        assert [c["attrs"].get("data-label") for c in row[1:3]] == ["corpus", "trained on"]
+    selects = {attrs.get("data-key") for tag, attrs in parsed.tags if tag == "select"}
+    assert selects == {"artifact", "perturbation"}  # one detector and one ranked corpus here: nothing to pick
+    assert 'class="filter"' in text and "toggle-columns" in text
+    options = re.findall(r'<option value="([^"]*)">', text.split('data-key="perturbation"')[1].split("</select>")[0])
+    assert options == ["", "none", "jpeg:50", "blur:1", "jpeg:50+blur:1"]  # by kind, then strength

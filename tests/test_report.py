@@ -110,8 +110,8 @@ def test_cross_generator_cells_land_at_train_row_and_test_column(board):
 
 def test_robustness_has_the_clean_column_first(board):
     table = spec(board, "robustness")
-    assert table.columns == ("corpus", "detector", "clean", "blur:2", "jpeg:75")
-    assert table.rows[0] == ("sg2", "xception", "0.912", "0.512", "0.612")
+    assert table.columns == ("corpus", "detector", "clean", "jpeg:75", "blur:2")  # by kind, then strength
+    assert table.rows[0] == ("sg2", "xception", "0.912", "0.612", "0.512")
     assert {r[0] for r in table.rows} == {"sg2"}  # sd15 has no perturbed rows
 
 
@@ -188,7 +188,7 @@ def test_markdown_has_the_tables_and_the_environment(board, tmp_path):
                     "## Throughput", "## Failed tasks"):
         assert heading in text
     assert "| sg2 | all | xception | 0.912 [0.88, 0.94] |" in text
-    assert "| corpus | detector | clean | blur:2 | jpeg:75 |" in text
+    assert "| corpus | detector | clean | jpeg:75 | blur:2 |" in text
     assert report.write_markdown(board, tmp_path / "lb.md").read_text() == text
     assert "## All metrics: corpus sg2, artifact all" in report.to_markdown(board, all_metrics=True)
 
@@ -221,3 +221,105 @@ def test_filter_perturbations():
     kept = report.filter_perturbations(metric_rows(), ["jpeg:75"])
     assert {r["perturbation"] for r in kept} == {"none", "jpeg:75"}
     assert {r["perturbation"] for r in report.filter_perturbations(metric_rows(), ["none"])} == {"none"}
+
+
+# --------------------------------------------------------------------------- wide tables, order, degenerate rows
+
+DEFAULT_GRID_DETECTORS = ("spectrum", "dct", "srm")
+
+
+def default_grid_rows():
+    """A default-suite-like run with ``perturbations = ["default"]``: 15 perturbations + clean, 3 detectors."""
+    from facebench.harness.perturb import DEFAULT_GRID
+
+    rows = []
+    for d, detector in enumerate(DEFAULT_GRID_DETECTORS):
+        rows.append(row(detector, "auc", 0.9 - d / 10, corpus="parametric", ci=(0.8 - d / 10, 0.95 - d / 10)))
+        for p, name in enumerate(DEFAULT_GRID):
+            rows.append(row(detector, "auc", 0.85 - d / 10 - p / 100, corpus="parametric", perturbation=name))
+    return rows
+
+
+def test_perturbations_sort_by_kind_then_strength():
+    names = ["noise:10", "jpeg:50+blur:2", "noise:2", "jpeg:30", "blur:3", "none", "jpeg:95", "resize:0.5",
+             "resize:0.75", "crop:20", "crop:10", "noise:5", "blur:1", "mystery"]
+    ordered = sorted(names, key=report.perturbation_sort_key)
+    assert ordered == ["none", "jpeg:95", "jpeg:30", "blur:1", "blur:3", "resize:0.75", "resize:0.5", "noise:2",
+                       "noise:5", "noise:10", "crop:10", "crop:20", "jpeg:50+blur:2", "mystery"]
+
+
+def test_robustness_columns_follow_the_perturbation_order():
+    from facebench.harness.perturb import DEFAULT_GRID
+
+    board = report.build_leaderboard(RUN, default_grid_rows())
+    table = spec(board, "robustness")
+    assert table.columns[2:] == ("clean", *sorted(DEFAULT_GRID, key=report.perturbation_sort_key))
+    assert table.columns.index("noise:2") < table.columns.index("noise:10")
+    perturbed = [c.perturbation for c in board.cells if c.detector == "spectrum"]
+    assert perturbed == ["none", *sorted(DEFAULT_GRID, key=report.perturbation_sort_key)]
+
+
+def test_a_wide_robustness_table_stays_readable_at_100_columns():
+    from facebench.harness.perturb import DEFAULT_GRID
+
+    board = report.build_leaderboard(RUN, default_grid_rows())
+    console = Console(record=True, width=100)
+    report.print_leaderboard(board, console)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    robustness = text[text.index("robustness AUC"):text.index("AUC on the test split")]
+    header_words = set(robustness.split())
+    for name in ("clean", *DEFAULT_GRID):
+        assert name in header_words, name  # whole, never cut
+    tables = robustness.count("robustness AUC")
+    assert tables >= 2  # split into several tables, each with the detector column
+    for detector in DEFAULT_GRID_DETECTORS:
+        assert robustness.count(detector) == tables
+
+
+def test_sensitivity_without_counterfactual_pairs_says_why():
+    rows = [row("spectrum", "auc", 0.8, corpus="folder")]
+    rows += [row(d, m, math.nan, corpus="folder", artifact=a)
+             for d in ("spectrum", "dct") for a in ("eyes", "blob") for m in report.SENSITIVITY_METRICS]
+    rows += [row("spectrum", "score_shift", 0.25, corpus="sg2", artifact="eyes", ci=(0.2, 0.3)),
+             row("spectrum", "flip_rate", 0.125, corpus="sg2", artifact="eyes")]
+    board = report.build_leaderboard(RUN, rows)
+    table = spec(board, "sensitivity")
+    assert [r[0] for r in table.rows] == ["sg2"]  # no rows of dashes for the folder corpus
+    (line,) = table.notes
+    assert line.startswith("corpus folder: no counterfactual pairs") and "reals = " in line
+    console = Console(record=True, width=100)
+    report.print_leaderboard(board, console)
+    text = console.export_text()
+    assert "corpus folder: no counterfactual pairs" in text
+    only_folder = report.build_leaderboard(RUN, rows[:-2])
+    (note,) = [t for t in report.tables(only_folder) if t.key == "sensitivity"]
+    assert note.rows == [] and "no counterfactual pairs" in note.notes[0]
+    assert "no counterfactual pairs" in report.to_markdown(only_folder)
+
+
+def degenerate_rows():
+    """spectrum scored every image alike: AUC 0.5 with a zero-width interval."""
+    rows = []
+    for detector, auc, ci in (("spectrum", 0.5, (0.5, 0.5)), ("dct", 0.42, (0.3, 0.55)), ("srm", 0.81, (0.7, 0.9))):
+        rows.append(row(detector, "auc", auc, ci=ci))
+        rows.append(row(detector, "ap", 0.44 if detector == "spectrum" else 0.6))
+    return rows
+
+
+def test_an_all_equal_score_row_is_marked_degenerate_and_ranks_last(tmp_path):
+    board = report.build_leaderboard(RUN, degenerate_rows())
+    assert [c.detector for c in board.cells] == ["srm", "dct", "spectrum"]
+    assert [report.is_degenerate(c) for c in board.cells] == [False, False, True]
+    table = spec(board, "detection")
+    assert [r[2] for r in table.rows] == ["srm", "dct", "spectrum"]
+    assert table.rows[-1][3] == f"0.500 {report.DEGENERATE_MARK}" and "degenerate" in table.caption
+    assert f"| spectrum | 0.500 {report.DEGENERATE_MARK} |" in report.to_markdown(board)
+    data = json.loads(report.to_json(board))
+    assert [(c["detector"], c["rank"], c["degenerate"]) for c in data["cells"]] == [
+        ("srm", 1, False), ("dct", 2, False), ("spectrum", 3, True)]
+    # without an interval, AP at its chance level gives the tie away
+    no_ci = [{**r, "ci_low": None, "ci_high": None} for r in degenerate_rows()]
+    no_ci = [{**r, "value": 40 / 90} if r["detector"] == "spectrum" and r["metric"] == "ap" else r for r in no_ci]
+    assert [c.detector for c in report.build_leaderboard(RUN, no_ci).cells][-1] == "spectrum"
