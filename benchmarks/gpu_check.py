@@ -637,18 +637,10 @@ def resnet50_weights(ctx: Context) -> tuple[str, str]:
         import torch
         from safetensors.torch import save_file
 
-        from facebench.detectors.checkpoint import resnet
+        from facebench.detectors.checkpoint import random_resnet
 
         arch = "resnet18" if ctx.selfcheck else "resnet50"
-        torch.manual_seed(0)
-        model = resnet(arch, 1)
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, torch.nn.BatchNorm2d):
-                    module.weight.uniform_(0.5, 1.5)
-                    module.bias.normal_(0, 0.1)
-                    module.running_mean.normal_(0, 0.1)
-                    module.running_var.uniform_(0.5, 2.0)
+        model = random_resnet(arch, 1, seed=0)
         path = ctx.work / f"{arch}-random.safetensors"
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
         ctx.cache["resnet50"] = (str(path), arch)

@@ -216,6 +216,23 @@ def resnet(name: str, num_classes: int = 1000) -> ResNet:
     return ResNet(block, depths, num_classes)
 
 
+def random_resnet(name: str, num_classes: int = 1, seed: int = 0) -> ResNet:
+    """A ResNet with seeded random weights and BatchNorm statistics (so eval mode matters), in
+    eval mode: a stand-in for a real checkpoint in tests and benchmarks."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = resnet(name, num_classes)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
 # -- optional libraries ---------------------------------------------------------------------
 
 

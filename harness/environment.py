@@ -137,25 +137,13 @@ def _facebench_version() -> str:
 def run_environment(run: dict[str, Any]) -> dict[str, Any]:
     """The environment a stored run recorded (``run["info"]["environment"]``; ``info`` may be the
     store's JSON text), as recorded; empty if there is none."""
-    info = run.get("info") or {}
-    if isinstance(info, str):
-        try:
-            info = json.loads(info)
-        except ValueError:
-            info = {}
-    return dict(info.get("environment") or {}) if isinstance(info, dict) else {}
+    return _info_entry(run, "environment")
 
 
 def run_calibration(run: dict[str, Any]) -> dict[str, Any]:
     """The calibration-workload figures a stored run recorded (``run["info"]["calibration"]``, see
     :func:`facebench.harness.timing.calibrate_machine`); empty for runs that have none."""
-    info = run.get("info") or {}
-    if isinstance(info, str):
-        try:
-            info = json.loads(info)
-        except ValueError:
-            info = {}
-    return dict(info.get("calibration") or {}) if isinstance(info, dict) else {}
+    return _info_entry(run, "calibration")
 
 
 def with_current_names(env: dict[str, Any]) -> dict[str, Any]:
@@ -165,3 +153,14 @@ def with_current_names(env: dict[str, Any]) -> dict[str, Any]:
         return dict(env)
     return {**env, "cpu_model": env.get("processor"), "cpu_cores": env.get("cpu_count"), "gpu": env.get("cuda"),
             "cuda": None}
+
+
+def _info_entry(run: dict[str, Any], key: str) -> dict[str, Any]:
+    """``run["info"][key]`` as a dict (``info`` may be the store's JSON text); empty if absent."""
+    info = run.get("info") or {}
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = {}
+    return dict(info.get(key) or {}) if isinstance(info, dict) else {}

@@ -275,18 +275,9 @@ def test_fitting_the_cnn_leaves_the_cuda_random_state_alone(device):
 
 def random_resnet(arch: str = "resnet18", seed: int = 0) -> torch.nn.Module:
     """A built-in ResNet with random weights and BatchNorm statistics (so eval mode matters)."""
-    from facebench.detectors.checkpoint import resnet
+    from facebench.detectors.checkpoint import random_resnet as seeded_resnet
 
-    torch.manual_seed(seed)
-    model = resnet(arch, 1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.1)
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
+    return seeded_resnet(arch, 1, seed)
 
 
 @pytest.mark.parametrize(("preset", "side"), [("wang2020", 64), ("imagenet", 96)])

@@ -33,6 +33,7 @@ from facebench.detectors.checkpoint import (
     Preset,
     build_model,
     preprocess,
+    random_resnet,
     read_state_dict,
     resnet,
 )
@@ -235,16 +236,7 @@ def test_registry_builds_the_learned_detectors(tmp_path):
 
 def tiny_model(num_classes: int, arch: str = "resnet18", seed: int = 0) -> torch.nn.Module:
     """A ResNet with random weights, including BatchNorm statistics (so eval mode matters)."""
-    torch.manual_seed(seed)
-    model = resnet(arch, num_classes)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.1)
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
+    return random_resnet(arch, num_classes, seed)
 
 
 def direct_scores(model, images: np.ndarray, num_classes: int = 1, fake_index: int = 1) -> np.ndarray:
