@@ -675,7 +675,8 @@ def known_answer_matrix(
     detectors: Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated; default: every cue detector.")] = None,
     artifacts: Annotated[Optional[str], typer.Option("--artifacts", help="Comma-separated; default: every artifact.")] = None,
     results: Annotated[Path, typer.Option("--results", help="Results folder (corpora cache, store).")] = Path("results"),
-    out: Annotated[Path, typer.Option("--out", help="Folder for matrix.md and matrix.png.")] = Path("results/matrix"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Folder for matrix.md and matrix.png [default: RESULTS/matrix].")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit 1 on an unexpected cell or a target whose interval lies below its level "
         "(cells that cannot be judged at this size do not fail).")] = False,
@@ -696,6 +697,7 @@ def known_answer_matrix(
     for error in result.errors:
         stderr.print(f"error in {error['task']}: {error['message']}")
     table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts, resolution)
+    out = out if out is not None else results / "matrix"
     out.mkdir(parents=True, exist_ok=True)
     header = (f"Known-answer matrix: AUC and its 95% bootstrap interval on the test half of {count} seeds per "
               f"single-artifact corpus ({table.pairs} test pairs), {resolution} px "
