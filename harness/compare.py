@@ -396,7 +396,7 @@ def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed
         return row
     row.worse_by = _worse_by(row.metric, base, new)
     if abs(row.worse_by) <= tolerance:
-        row.reason = "better" if row.worse_by < 0 else ("unchanged" if row.worse_by == 0 else "within tolerance")
+        row.reason = "unchanged" if row.worse_by == 0 else "within tolerance"  # a gain this small is not judged
         return row
     drop = scores.drop(row, n_resamples, seed)
     if drop is not None:
@@ -571,7 +571,8 @@ def judge_speed(base: dict[str, Any], new: dict[str, Any], tolerance: float,
     change = new["median"] / base["median"] - 1.0
     out = {"failed": False, "p_value": math.nan, "test": ""}
     if change >= -tolerance:
-        return {**out, "reason": "faster" if change > 0 else "within tolerance"}
+        faster = f"faster by {change:.0%} (> {tolerance:.0%})" if change > tolerance else "within tolerance"
+        return {**out, "reason": faster}
     beyond = f"slower by {-change:.0%} (> {tolerance:.0%})"
     b_rounds, n_rounds = base["rounds"], new["rounds"]
     if len(b_rounds) >= 2 and len(n_rounds) >= 2 and _smallest_p(len(b_rounds), len(n_rounds)) < alpha:
