@@ -71,6 +71,9 @@ DIFFERENT_SPLIT = "different split"
 NO_DIGEST = "no corpus digest"
 MISSING_IN_BASELINE = "missing in baseline"
 MISSING_IN_CURRENT = "missing in current"
+#: Added to a lost throughput row's reason when the current run timed no detector at all.
+NO_THROUGHPUT_IN_CURRENT = ("; the current run measured no detector throughput (run --no-throughput or [throughput] "
+                            "measure = false): `facebench compare --no-throughput` compares quality alone")
 #: Leading characters of a digest shown in reasons.
 DIGEST_CHARS = 12
 
@@ -525,7 +528,7 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
         if b is None:
             row.status, row.reason = "new", "new in current (not in baseline)"
         elif n is None:
-            row.status, row.reason = "fail", "missing in current"
+            row.status, row.reason = "fail", "missing in current" + ("" if new else NO_THROUGHPUT_IN_CURRENT)
         elif row.new_error:
             if row.base_error:
                 row.reason = "errors in both runs"

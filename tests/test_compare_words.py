@@ -36,3 +36,17 @@ def test_a_small_metric_gain_inside_the_tolerance_is_not_called_better():
     auc = next(r for r in comparison.metric_rows if r.metric == "auc")
     assert 0 < auc.new - auc.base < 0.02
     assert auc.reason == "within tolerance"
+
+
+def test_a_current_run_without_throughput_says_why_its_speed_rows_are_missing():
+    """Seen: comparing a `run --no-throughput` with a baseline failed on 'missing in current' with no hint."""
+    from tests.test_speed_gate import results, speed_row
+
+    baseline = results("a", [speed_row([1000, 1010, 990])])
+    comparison = compare(baseline, results("b", []))
+    (row,) = comparison.throughput_rows
+    assert row.status == "fail"
+    assert "measured no detector throughput" in row.reason and "compare --no-throughput" in row.reason
+    kept = compare(baseline, results("b", [speed_row([1000, 1010, 990], detector="other")]))
+    lost = next(r for r in kept.throughput_rows if r.status == "fail")
+    assert lost.reason == "missing in current"
