@@ -515,6 +515,8 @@ def run(
 @app.command()
 @handle_errors
 def leaderboard(
+    run_ref: Annotated[Optional[str], typer.Argument(
+        metavar="RUN", help="A run id or 'latest' [default: the latest run], as `report` and `export` take it.")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run", help="Run id [default: the latest run].")] = None,
     results: ResultsOption = Path("results"),
     store: StoreOption = None,
@@ -549,10 +551,13 @@ def leaderboard(
     )
     from facebench.harness.store import Store
 
+    if run_ref and run_id and run_ref != run_id:
+        raise UsageError(f"two runs given: {run_ref} and --run {run_id}; give one")
+    wanted = run_ref or run_id
     db = Store(store or results / "facebench.sqlite")
     if not db.path.exists():
         raise UsageError(f"{db.path}: no results store here; run `facebench run` first or pass --store")
-    chosen = db.run(run_id)
+    chosen = db.run(None if wanted == "latest" else wanted)
     metrics = db.metrics(chosen["run_id"])
     if perturbation:
         metrics = filter_perturbations(metrics, perturbation)

@@ -1,0 +1,30 @@
+"""`facebench leaderboard` takes a run as `report` and `export` do: a positional RUN or 'latest'."""
+
+from __future__ import annotations
+
+from tests.test_cli import TINY_SUITE, invoke
+
+
+def test_leaderboard_takes_a_run_id_or_latest_as_an_argument(tmp_path):
+    """Seen: `facebench leaderboard RUN_ID` said 'Got unexpected extra argument(s)', while
+    `facebench report RUN_ID` and `facebench export RUN_ID` take one; `--run latest` found no run."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    results = tmp_path / "results"
+    first = invoke("run", suite, "--results", results, "--no-progress")
+    assert first.exit_code == 0, first.output
+    older = first.stdout.split(", run ")[1].split(" ")[0]
+    second = invoke("run", suite.parent / "tiny.toml", "--results", results, "--no-progress", "--no-throughput")
+    assert second.exit_code == 0, second.output
+    newer = second.stdout.split(", run ")[1].split(" ")[0]
+    assert older != newer
+
+    by_argument = invoke("leaderboard", older, "--results", results)
+    assert by_argument.exit_code == 0, by_argument.output
+    assert f"run {older}" in by_argument.stdout
+    for latest in (("latest",), ("--run", "latest"), ()):
+        shown = invoke("leaderboard", *latest, "--results", results)
+        assert shown.exit_code == 0, shown.output
+        assert f"run {newer}" in shown.stdout
+    both = invoke("leaderboard", older, "--run", newer, "--results", results)
+    assert both.exit_code == 2 and "two runs given" in both.stderr
