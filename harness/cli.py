@@ -403,6 +403,7 @@ def detect(
     from facebench.harness.runner import evaluate, make_progress, now, run_record
     from facebench.harness.store import Store
     from facebench.harness.suite import DetectorSpec, SplitSpec
+    from facebench.harness.timing import calibrate_machine
 
     warn_shadowed("detector", detector)
     params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
@@ -419,7 +420,9 @@ def detect(
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
     warnings = [{"task": f"detect {label} on {corpus_path.name}", "message": w} for w in result.warnings]
     split = asdict(SplitSpec(test_fraction, split_seed))  # what compare checks runs share
-    run = run_record(f"detect {label}", started, "ok", {"corpus": str(corpus_path), "split": split, "warnings": warnings})
+    info = {"corpus": str(corpus_path), "split": split, "warnings": warnings,
+            "calibration": calibrate_machine()}  # as a suite run records it, so compare can relate machines
+    run = run_record(f"detect {label}", started, "ok", info)
     throughput = [{"kind": "detector", "name": label, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)

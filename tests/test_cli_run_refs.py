@@ -28,3 +28,20 @@ def test_leaderboard_takes_a_run_id_or_latest_as_an_argument(tmp_path):
         assert f"run {newer}" in shown.stdout
     both = invoke("leaderboard", older, "--run", newer, "--results", results)
     assert both.exit_code == 2 and "two runs given" in both.stderr
+
+
+def test_a_detect_run_records_the_calibration_workload(tmp_path):
+    """Seen: `facebench detect` stored speed figures without the calibration workload a suite run
+    records, so `compare` could not relate them across machines (README, Speed)."""
+    from facebench.harness.results import load_results
+
+    corpus = tmp_path / "small"
+    made = invoke("generate", "parametric", "--n", "6", "--artifacts", "upsampling", "-p", "resolution=64",
+                  "--out", corpus)
+    assert made.exit_code == 0, made.output
+    store = tmp_path / "fb.sqlite"
+    result = invoke("detect", "spectrum", corpus, "--store", store)
+    assert result.exit_code == 0, result.output
+    calibration = load_results(f"{store}").run["info"]["calibration"]
+    assert calibration["units_per_s"] > 0 and calibration["workload"]
+    assert "calibration workload" in result.stdout
