@@ -228,7 +228,7 @@ def info(
     """Show one plug-in in full: its parameters (type, default, one line each), inputs and needs."""
     from facebench.generators.artifacts import ARTIFACTS
     from facebench.harness import registry
-    from facebench.harness.perturb import describe_kinds
+    from facebench.harness.perturb import DEFAULT_GRID, describe_kinds
 
     found = False
     for kind in registry.KINDS:
@@ -248,8 +248,10 @@ def info(
         found = True
     kinds = describe_kinds()
     if name in kinds:
-        stdout.print(f"perturbation {name}: {name}:VALUE, VALUE: {kinds[name]}; steps join with '+', "
-                     f"e.g. {name}:... + blur:2 (suite [protocols] perturbations)", markup=False, highlight=False)
+        example = next(p for p in DEFAULT_GRID if p.startswith(f"{name}:"))
+        chained = f"{example}+jpeg:75" if name != "jpeg" else f"{example}+blur:2"
+        stdout.print(f"perturbation {name}: {name}:VALUE, VALUE: {kinds[name]}, e.g. {example}; steps join with '+', "
+                     f"e.g. {chained} (suite [protocols] perturbations)", markup=False, highlight=False)
         found = True
     if not found:
         import difflib

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_cli import TINY_SUITE, invoke
 
 
@@ -45,3 +47,18 @@ def test_a_detect_run_records_the_calibration_workload(tmp_path):
     calibration = load_results(f"{store}").run["info"]["calibration"]
     assert calibration["units_per_s"] > 0 and calibration["workload"]
     assert "calibration workload" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "blur", "resize", "noise", "crop"])
+def test_info_on_a_perturbation_gives_examples_that_parse(kind):
+    """Seen: `facebench info jpeg` gave the example 'jpeg:... + blur:2', a spec no suite accepts."""
+    from facebench.harness.perturb import parse
+
+    result = invoke("info", kind)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "..." not in text
+    examples = [word.rstrip(";,") for word in text.split() if word.startswith(f"{kind}:") and word[len(kind) + 1:][:1].isdigit()]
+    assert len(examples) == 2 and "+" in examples[1]
+    for example in examples:
+        parse(example)
