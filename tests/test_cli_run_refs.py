@@ -1,4 +1,4 @@
-"""`facebench leaderboard` takes a run as `report` and `export` do: a positional RUN or 'latest'."""
+"""Commands as a stranger types them: `leaderboard RUN`, `detect` with its calibration workload, `info` on a perturbation."""
 
 from __future__ import annotations
 
