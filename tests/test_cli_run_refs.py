@@ -62,3 +62,12 @@ def test_info_on_a_perturbation_gives_examples_that_parse(kind):
     assert len(examples) == 2 and "+" in examples[1]
     for example in examples:
         parse(example)
+
+
+@pytest.mark.parametrize("command", [["report"], ["export"], ["compare", "latest", "latest"]])
+def test_a_missing_store_names_the_option_that_points_at_one(tmp_path, monkeypatch, command):
+    """Seen: 'pass STORE.sqlite:latest or the results folder', without saying how to pass a folder."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*command)
+    assert result.exit_code == 2
+    assert "--results DIR" in result.stderr and "facebench run" in result.stderr
