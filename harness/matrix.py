@@ -302,8 +302,9 @@ _STYLES: dict[Verdict, str] = {Verdict.MET: "bold green", Verdict.NEAR_CHANCE: "
 def rich_table(matrix: Matrix) -> Table:
     """The matrix for the terminal, one artifact per row and one detector per column (so it fits):
     AUC per cell, coloured and marked by verdict; targets underlined."""
-    table = Table(title="Known-answer matrix: AUC (rows: artifacts, columns: detectors)", box=box.SIMPLE_HEAD,
-                  padding=(0, 0, 0, 1), pad_edge=False)
+    title = "Known-answer matrix: AUC (rows: artifacts, columns: detectors)"
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
+                  min_width=len(title))  # a narrow matrix would otherwise break its title over lines
     table.add_column("artifact", no_wrap=True)
     for detector in matrix.detectors:
         header = detector.replace("_", "\n") + ("\n†" if matrix.too_small_for(detector) else "")

@@ -287,3 +287,14 @@ def test_matrix_writes_into_the_results_folder_it_is_given(tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert (tmp_path / "mres" / "matrix" / "matrix.md").is_file()
     assert not (tmp_path / "results").exists()
+
+
+def test_a_narrow_matrix_keeps_its_title_on_one_line():
+    """Seen: `facebench matrix --detectors spectrum,eye_position` printed 'Known-answer matrix: AUC (rows:' and
+    'artifacts, columns: detectors)' on two lines, the title wrapped to the table's width."""
+    from rich.console import Console
+
+    auc, ci = cells({("spectrum", "upsampling"): (0.99, 0.95, 1.0)})
+    console = Console(width=120, record=True)
+    console.print(km.rich_table(km.Matrix(("spectrum",), ("upsampling",), auc, ci=ci)))
+    assert "Known-answer matrix: AUC (rows: artifacts, columns: detectors)" in console.export_text()
