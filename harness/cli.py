@@ -501,6 +501,10 @@ def run(
     if result.cached_tasks:
         stdout.print(f"reused {result.cached_tasks} of {result.task_count} tasks; their code, weights and inputs are unchanged",
                      markup=False, highlight=False, soft_wrap=True)
+    if result.reused_corpora:
+        stdout.print(f"corpora from the cache: {', '.join(result.reused_corpora)} ({len(result.reused_corpora)} of "
+                     f"{len(loaded.generators)}); their generator images/s are from the run that built them",
+                     markup=False, highlight=False, soft_wrap=True)
     for warning in result.warnings:
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"leaderboard written to {path}")

@@ -71,3 +71,24 @@ def test_a_missing_store_names_the_option_that_points_at_one(tmp_path, monkeypat
     result = invoke(*command)
     assert result.exit_code == 2
     assert "--results DIR" in result.stderr and "facebench run" in result.stderr
+
+
+def test_a_rerun_says_which_corpora_it_reused_and_whose_speed_figures_they_carry(tmp_path):
+    """Seen: a rerun printed the generator's images/s of the run that built the cached corpus as its
+    own row, with nothing but a table footnote to say so."""
+    from facebench.harness.results import load_results
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    results = tmp_path / "results"
+    first = invoke("run", suite, "--results", results, "--no-progress", "--no-throughput")
+    assert first.exit_code == 0, first.output
+    assert "corpora" not in first.stdout.split("leaderboard written")[0].splitlines()[-1]
+    assert load_results("latest", results / "facebench.sqlite").run["info"]["reused_corpora"] == []
+    again = invoke("run", suite, "--results", results, "--no-progress", "--no-throughput")
+    assert again.exit_code == 0, again.output
+    assert ("corpora from the cache: upsampled (1 of 1); their generator images/s are from the run that built them"
+            in again.stdout)
+    assert load_results("latest", results / "facebench.sqlite").run["info"]["reused_corpora"] == ["upsampled"]
+    fresh = invoke("run", suite, "--results", results, "--no-progress", "--no-throughput", "--fresh")
+    assert fresh.exit_code == 0 and "corpora from the cache" not in fresh.stdout
