@@ -228,7 +228,7 @@ def info(
     """Show one plug-in in full: its parameters (type, default, one line each), inputs and needs."""
     from facebench.generators.artifacts import ARTIFACTS
     from facebench.harness import registry
-    from facebench.harness.perturb import describe_kinds
+    from facebench.harness.perturb import DEFAULT_GRID, describe_kinds
 
     found = False
     for kind in registry.KINDS:
@@ -248,8 +248,10 @@ def info(
         found = True
     kinds = describe_kinds()
     if name in kinds:
-        stdout.print(f"perturbation {name}: {name}:VALUE, VALUE: {kinds[name]}; steps join with '+', "
-                     f"e.g. {name}:... + blur:2 (suite [protocols] perturbations)", markup=False, highlight=False)
+        example = next(p for p in DEFAULT_GRID if p.startswith(f"{name}:"))
+        chained = f"{example}+jpeg:75" if name != "jpeg" else f"{example}+blur:2"
+        stdout.print(f"perturbation {name}: {name}:VALUE, VALUE: {kinds[name]}, e.g. {example}; steps join with '+', "
+                     f"e.g. {chained} (suite [protocols] perturbations)", markup=False, highlight=False)
         found = True
     if not found:
         import difflib
@@ -403,6 +405,7 @@ def detect(
     from facebench.harness.runner import evaluate, make_progress, now, run_record
     from facebench.harness.store import Store
     from facebench.harness.suite import DetectorSpec, SplitSpec
+    from facebench.harness.timing import calibrate_machine
 
     warn_shadowed("detector", detector)
     params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
@@ -422,7 +425,9 @@ def detect(
         result = evaluate(corpus, spec, SplitSpec(test_fraction, split_seed), corpus_path.name, progress)
     warnings = [{"task": f"detect {label} on {corpus_path.name}", "message": w} for w in result.warnings]
     split = asdict(SplitSpec(test_fraction, split_seed))  # what compare checks runs share
-    run = run_record(f"detect {label}", started, "ok", {"corpus": str(corpus_path), "split": split, "warnings": warnings})
+    info = {"corpus": str(corpus_path), "split": split, "warnings": warnings,
+            "calibration": calibrate_machine()}  # as a suite run records it, so compare can relate machines
+    run = run_record(f"detect {label}", started, "ok", info)
     throughput = [{"kind": "detector", "name": label, **result.throughput}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
@@ -499,6 +504,10 @@ def run(
     if result.cached_tasks:
         stdout.print(f"reused {result.cached_tasks} of {result.task_count} tasks; their code, weights and inputs are unchanged",
                      markup=False, highlight=False, soft_wrap=True)
+    if result.reused_corpora:
+        stdout.print(f"corpora from the cache: {', '.join(result.reused_corpora)} ({len(result.reused_corpora)} of "
+                     f"{len(loaded.generators)}); their generator images/s are from the run that built them",
+                     markup=False, highlight=False, soft_wrap=True)
     for warning in result.warnings:
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"leaderboard written to {path}")
@@ -518,6 +527,8 @@ def run(
 @app.command()
 @handle_errors
 def leaderboard(
+    run_ref: Annotated[Optional[str], typer.Argument(
+        metavar="RUN", help="A run id or 'latest' [default: the latest run], as `report` and `export` take it.")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run", help="Run id [default: the latest run].")] = None,
     results: ResultsOption = Path("results"),
     store: StoreOption = None,
@@ -552,10 +563,13 @@ def leaderboard(
     )
     from facebench.harness.store import Store
 
+    if run_ref and run_id and run_ref != run_id:
+        raise UsageError(f"two runs given: {run_ref} and --run {run_id}; give one")
+    wanted = run_ref or run_id
     db = Store(store or results / "facebench.sqlite")
     if not db.path.exists():
         raise UsageError(f"{db.path}: no results store here; run `facebench run` first or pass --store")
-    chosen = db.run(run_id)
+    chosen = db.run(None if wanted == "latest" else wanted)
     metrics = db.metrics(chosen["run_id"])
     if perturbation:
         metrics = filter_perturbations(metrics, perturbation)
@@ -678,7 +692,8 @@ def known_answer_matrix(
     detectors: Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated; default: every cue detector.")] = None,
     artifacts: Annotated[Optional[str], typer.Option("--artifacts", help="Comma-separated; default: every artifact.")] = None,
     results: Annotated[Path, typer.Option("--results", help="Results folder (corpora cache, store).")] = Path("results"),
-    out: Annotated[Path, typer.Option("--out", help="Folder for matrix.md and matrix.png.")] = Path("results/matrix"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Folder for matrix.md and matrix.png [default: RESULTS/matrix].")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit 1 on an unexpected cell or a target whose interval lies below its level "
         "(cells that cannot be judged at this size do not fail).")] = False,
@@ -699,6 +714,7 @@ def known_answer_matrix(
     for error in result.errors:
         stderr.print(f"error in {error['task']}: {error['message']}")
     table = km.build_matrix(result.metrics, chosen_detectors, chosen_artifacts, resolution)
+    out = out if out is not None else results / "matrix"
     out.mkdir(parents=True, exist_ok=True)
     header = (f"Known-answer matrix: AUC and its 95% bootstrap interval on the test half of {count} seeds per "
               f"single-artifact corpus ({table.pairs} test pairs), {resolution} px "

@@ -71,6 +71,9 @@ DIFFERENT_SPLIT = "different split"
 NO_DIGEST = "no corpus digest"
 MISSING_IN_BASELINE = "missing in baseline"
 MISSING_IN_CURRENT = "missing in current"
+#: Added to a lost throughput row's reason when the current run timed no detector at all.
+NO_THROUGHPUT_IN_CURRENT = ("; the current run measured no detector throughput (run --no-throughput or [throughput] "
+                            "measure = false): `facebench compare --no-throughput` compares quality alone")
 #: Leading characters of a digest shown in reasons.
 DIGEST_CHARS = 12
 
@@ -396,7 +399,7 @@ def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed
         return row
     row.worse_by = _worse_by(row.metric, base, new)
     if abs(row.worse_by) <= tolerance:
-        row.reason = "better" if row.worse_by < 0 else ("unchanged" if row.worse_by == 0 else "within tolerance")
+        row.reason = "unchanged" if row.worse_by == 0 else "within tolerance"  # a gain this small is not judged
         return row
     drop = scores.drop(row, n_resamples, seed)
     if drop is not None:
@@ -525,7 +528,7 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
         if b is None:
             row.status, row.reason = "new", "new in current (not in baseline)"
         elif n is None:
-            row.status, row.reason = "fail", "missing in current"
+            row.status, row.reason = "fail", "missing in current" + ("" if new else NO_THROUGHPUT_IN_CURRENT)
         elif row.new_error:
             if row.base_error:
                 row.reason = "errors in both runs"
@@ -571,7 +574,8 @@ def judge_speed(base: dict[str, Any], new: dict[str, Any], tolerance: float,
     change = new["median"] / base["median"] - 1.0
     out = {"failed": False, "p_value": math.nan, "test": ""}
     if change >= -tolerance:
-        return {**out, "reason": "faster" if change > 0 else "within tolerance"}
+        faster = f"faster by {change:.0%} (> {tolerance:.0%})" if change > tolerance else "within tolerance"
+        return {**out, "reason": faster}
     beyond = f"slower by {-change:.0%} (> {tolerance:.0%})"
     b_rounds, n_rounds = base["rounds"], new["rounds"]
     if len(b_rounds) >= 2 and len(n_rounds) >= 2 and _smallest_p(len(b_rounds), len(n_rounds)) < alpha:

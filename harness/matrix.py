@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rich import box
 from rich.table import Table
 
+from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
 from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 
 #: What each cue detector claims to respond to.
@@ -123,6 +124,8 @@ class Matrix:
     resolution: int | None = None  # image side the corpora were rendered at, when known
     ci: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     pairs: int | None = None  # the fewest test pairs (real, fake) of any cell, when known
+    #: per cell, the smaller of its real and fake test image counts, when known
+    sizes: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def value(self, detector: str, artifact: str) -> float:
         return self.auc.get((detector, artifact), math.nan)
@@ -134,6 +137,12 @@ class Matrix:
     def too_small_for(self, detector: str) -> bool:
         """True when the images are smaller than ``detector``'s cue needs (its row is then not judged)."""
         return self.resolution is not None and self.resolution < MIN_RESOLUTION.get(detector, 0)
+
+    def too_few_images(self, detector: str, artifact: str) -> bool:
+        """True when the cell has fewer than MIN_IMAGES_PER_CLASS real or fake test images: too small to
+        judge, whatever its interval says (a bootstrap over a few pairs can read [1.00, 1.00])."""
+        size = self.sizes.get((detector, artifact))
+        return size is not None and size < MIN_IMAGES_PER_CLASS
 
 
 def matrix_suite(artifacts: Sequence[str], detectors: Sequence[str], count: int = DEFAULT_COUNT,
@@ -158,8 +167,10 @@ def build_matrix(metrics: Iterable[dict[str, Any]], detectors: Sequence[str], ar
     auc = {(m["detector"], m["corpus"]): float(m["value"]) for m in rows}
     ci = {(m["detector"], m["corpus"]): (float(m["ci_low"]), float(m["ci_high"]))
           for m in rows if m.get("ci_low") is not None and m.get("ci_high") is not None}
-    sizes = [min(m["n_real"], m["n_fake"]) for m in rows if m.get("n_real") is not None and m.get("n_fake") is not None]
-    return Matrix(tuple(detectors), tuple(artifacts), auc, resolution, ci, min(sizes) if sizes else None)
+    sizes = {(m["detector"], m["corpus"]): min(int(m["n_real"]), int(m["n_fake"]))
+             for m in rows if m.get("n_real") is not None and m.get("n_fake") is not None}
+    fewest = min(sizes.values()) if sizes else None
+    return Matrix(tuple(detectors), tuple(artifacts), auc, resolution, ci, fewest, sizes)
 
 
 def verdict(matrix: Matrix, detector: str, artifact: str) -> Verdict | None:
@@ -170,7 +181,7 @@ def verdict(matrix: Matrix, detector: str, artifact: str) -> Verdict | None:
     if math.isnan(matrix.value(detector, artifact)) or matrix.too_small_for(detector):
         return Verdict.NOT_JUDGED
     low, high = matrix.interval(detector, artifact)
-    if math.isnan(low) or math.isnan(high):
+    if math.isnan(low) or math.isnan(high) or matrix.too_few_images(detector, artifact):
         return Verdict.UNDECIDED
     if artifact in targets:
         if low >= PASS_AUC:
@@ -199,6 +210,8 @@ def verdicts(matrix: Matrix) -> dict[tuple[str, str], Verdict]:
 def _auc_text(matrix: Matrix, detector: str, artifact: str) -> str:
     low, high = matrix.interval(detector, artifact)
     interval = "" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]"
+    if matrix.too_few_images(detector, artifact):
+        interval = f" (n<{MIN_IMAGES_PER_CLASS})"
     return f"AUC {matrix.value(detector, artifact):.3f}{interval}"
 
 
@@ -239,7 +252,9 @@ def _cell_text(matrix: Matrix, detector: str, artifact: str, with_interval: bool
         return "-"
     low, high = matrix.interval(detector, artifact)
     text = f"{value:.2f}"
-    if with_interval and not math.isnan(low):
+    if with_interval and matrix.too_few_images(detector, artifact):
+        text += f" (n<{MIN_IMAGES_PER_CLASS})"
+    elif with_interval and not math.isnan(low):
         text += f" [{low:.2f}, {high:.2f}]"
     return text
 
@@ -251,7 +266,9 @@ def legend(matrix: Matrix, not_judged_mark: str = MARKS[Verdict.NOT_JUDGED], tar
              f"interval lies at or above {PASS_AUC}; an off-target cell is near chance when its interval lies "
              f"inside [{low}, {high}].",
              "!: unexpected (a target whose interval lies below the level, or an off-target interval wholly "
-             "outside the band, above or below). ?: cannot judge at this size (the interval straddles the level). "
+             "outside the band, above or below). ?: cannot judge at this size (the interval straddles the level, "
+             f"or the cell has fewer than {MIN_IMAGES_PER_CLASS} real or fake test images, shown as "
+             f"(n<{MIN_IMAGES_PER_CLASS}); more seeds, --count, help). "
              "*: away from chance, explained by physics (facebench.harness.matrix.EXCEPTIONS)."]
     rows = unjudged_rows(matrix)
     if rows:
@@ -285,8 +302,9 @@ _STYLES: dict[Verdict, str] = {Verdict.MET: "bold green", Verdict.NEAR_CHANCE: "
 def rich_table(matrix: Matrix) -> Table:
     """The matrix for the terminal, one artifact per row and one detector per column (so it fits):
     AUC per cell, coloured and marked by verdict; targets underlined."""
-    table = Table(title="Known-answer matrix: AUC (rows: artifacts, columns: detectors)", box=box.SIMPLE_HEAD,
-                  padding=(0, 0, 0, 1), pad_edge=False)
+    title = "Known-answer matrix: AUC (rows: artifacts, columns: detectors)"
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
+                  min_width=len(title))  # a narrow matrix would otherwise break its title over lines
     table.add_column("artifact", no_wrap=True)
     for detector in matrix.detectors:
         header = detector.replace("_", "\n") + ("\n†" if matrix.too_small_for(detector) else "")
@@ -423,7 +441,9 @@ def _draw_cell(draw: ImageDraw.ImageDraw, matrix: Matrix, detector: str, artifac
     draw.text((x + 8, y + cell // 2 - 10), _cell_text(matrix, detector, artifact, with_interval=False),
               fill=ink, font=text_font)
     low, high = matrix.interval(detector, artifact)
-    if not math.isnan(low):
+    if matrix.too_few_images(detector, artifact):
+        draw.text((x + 4, y + cell // 2 + 4), f"n<{MIN_IMAGES_PER_CLASS}", fill=ink, font=small_font)
+    elif not math.isnan(low):
         draw.text((x + 4, y + cell // 2 + 4), f"{low:.2f}-{high:.2f}", fill=ink, font=small_font)
 
 

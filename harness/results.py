@@ -149,7 +149,8 @@ def load_results(ref: str | Path, default_store: str | Path = DEFAULT_STORE) -> 
     store = Path(default_store)
     if not store.is_file():
         raise ResultsError(
-            f"no results store at {store} to look up run {text!r}; pass STORE.sqlite:{text} or the results folder"
+            f"no results store at {store} to look up run {text!r}; run `facebench run` first, or point at one: "
+            f"--results DIR (the folder holding facebench.sqlite) or STORE.sqlite:{text}"
         )
     return _from_store(store, text)
 

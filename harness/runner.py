@@ -103,10 +103,16 @@ def corpus_key(spec: GeneratorSpec, generator: Any, reals: Any = None) -> tuple[
     return config, key
 
 
+#: Key of a generator throughput dict from :func:`build_corpus` that marks figures of a reused corpus
+#: (taken by the run that built it, not by this one).
+REUSED_CORPUS = "reused_corpus"
+
+
 def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | None = None,
                  executor: Any = None, fresh: bool = False) -> tuple[Corpus, dict]:
     """The corpus of ``spec``, reused from the cache under ``corpora_dir`` or built there
-    (by ``executor``, default: in this process); ``fresh`` builds it again even when cached."""
+    (by ``executor``, default: in this process); ``fresh`` builds it again even when cached.
+    The throughput of a reused corpus is the build's, marked ``REUSED_CORPUS: True``."""
     generator = registry.create("generator", spec.name, **spec.params)
     reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
     _, key = corpus_key(spec, generator, reals)
@@ -114,7 +120,7 @@ def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | No
     cached = (path / "corpus.json").exists()
     if cached and not fresh:
         corpus = Corpus.open(path)
-        return corpus, corpus.meta["throughput"]
+        return corpus, {**corpus.meta["throughput"], REUSED_CORPUS: True}
     if executor is None:
         return generate_corpus(spec, path, progress, overwrite=cached, generator=generator, reals=reals)
     return executor.generate_corpus(spec, path, progress, overwrite=cached, generator=generator, reals=reals)
@@ -666,6 +672,9 @@ class RunResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: Tasks the run measured or reused (failed ones included).
     task_count: int = 0
+    #: Labels of the corpora served from the corpus cache: their generator throughput rows are the
+    #: figures of the run that built them.
+    reused_corpora: list[str] = field(default_factory=list)
 
 
 def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
@@ -717,6 +726,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
     metrics, throughput, errors, score_rows, warnings = [], [], [], [], []
     corpora: list[tuple[GeneratorSpec, Corpus]] = []
     reused = task_count = 0
+    reused_corpora: list[str] = []
     progress = make_progress(show_progress)
     with progress if progress is not None else nullcontext():
         for gen_spec in suite.generators:
@@ -726,6 +736,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                 errors.append({"task": f"generate {gen_spec.label}", "message": _one_line(exc)})
                 continue
             corpora.append((gen_spec, corpus))
+            if gen_throughput.pop(REUSED_CORPUS, False):
+                reused_corpora.append(gen_spec.label)
             throughput.append({"kind": "generator", "name": gen_spec.label, **gen_throughput})
         labelled = [(spec.label, corpus) for spec, corpus in corpora]
         for det_spec in suite.detectors:
@@ -762,7 +774,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
          "split": asdict(suite.split),
-         "cached_tasks": reused, "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
+         "cached_tasks": reused, "reused_corpora": reused_corpora,
+         "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
          **({"calibration": calibration} if calibration else {})},
     )
     run_dir = results_dir / "runs" / run["run_id"]
@@ -772,7 +785,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         pq.write_table(pa.Table.from_pylist(score_rows), partial)
         os.replace(partial, run_dir / "scores.parquet")
     store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings, task_count)
+    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings, task_count, reused_corpora)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -232,7 +232,7 @@ def test_matrix_command_prints_a_table_and_writes_the_markdown_and_heatmap(tmp_p
     assert result.exit_code == 0, result.output
     assert "|---" not in result.output and "Known-answer matrix" in result.output
     assert "verdicts: " in result.output and "unexpected cell(s)" in result.output
-    assert "| spectrum | **1.00 [1.00, 1.00]** |" in (tmp_path / "m" / "matrix.md").read_text()
+    assert "| spectrum | **1.00 (n<30)** ? |" in (tmp_path / "m" / "matrix.md").read_text()  # 4 test pairs
     assert (tmp_path / "m" / "matrix.png").stat().st_size > 0
 
 
@@ -256,3 +256,45 @@ def test_the_default_size_and_seed_count_judge_targets_and_pass_strict(tmp_path)
     assert km.unjudged_rows(table) == [] and km.violations(table) == []
     targets = {(d, a): km.verdict(table, d, a) for d in detectors for a in artifacts if a in km.TARGETS[d]}
     assert set(targets.values()) == {km.Verdict.MET}, km.markdown(table)
+
+
+def test_a_cell_with_too_few_test_images_is_not_judged_however_certain_its_interval_looks():
+    """Seen: `facebench matrix --count 16` (8 test pairs) called spectrum's 1.00 [1.00, 1.00] on upsampling
+    'met', a certainty drawn from eight pairs; the reports mark such rows (n<30) instead."""
+    rows = auc_rows({("spectrum", "upsampling"): (1.0, 1.0, 1.0), ("spectrum", "blob"): (0.1, 0.0, 0.2)})
+    for row in rows:
+        row["n_real"] = row["n_fake"] = 8
+    table = km.build_matrix(rows, ["spectrum"], ["upsampling", "blob"], 64)
+    assert km.verdict(table, "spectrum", "upsampling") is km.Verdict.UNDECIDED
+    assert km.verdict(table, "spectrum", "blob") is km.Verdict.UNDECIDED
+    assert km.violations(table) == []
+    assert km.undecided(table) == ["spectrum on upsampling: AUC 1.000 (n<30)", "spectrum on blob: AUC 0.100 (n<30)"]
+    assert "| spectrum | **1.00 (n<30)** ? | 0.10 (n<30) ? |" in km.markdown(table)
+    assert "[1.00, 1.00]" not in km.markdown(table)
+
+
+def test_a_cell_with_enough_test_images_is_judged_on_its_interval():
+    rows = auc_rows({("spectrum", "upsampling"): (1.0, 1.0, 1.0)})  # 40 real and 40 fake
+    table = km.build_matrix(rows, ["spectrum"], ["upsampling"], 64)
+    assert km.verdict(table, "spectrum", "upsampling") is km.Verdict.MET
+
+
+def test_matrix_writes_into_the_results_folder_it_is_given(tmp_path, monkeypatch):
+    """Seen: `facebench matrix --results mres` wrote results/matrix/matrix.md in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke_matrix("--detectors", "spectrum", "--artifacts", "upsampling", "--count", 8,
+                           "--resolution", 64, "--results", tmp_path / "mres")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mres" / "matrix" / "matrix.md").is_file()
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_narrow_matrix_keeps_its_title_on_one_line():
+    """Seen: `facebench matrix --detectors spectrum,eye_position` printed 'Known-answer matrix: AUC (rows:' and
+    'artifacts, columns: detectors)' on two lines, the title wrapped to the table's width."""
+    from rich.console import Console
+
+    auc, ci = cells({("spectrum", "upsampling"): (0.99, 0.95, 1.0)})
+    console = Console(width=120, record=True)
+    console.print(km.rich_table(km.Matrix(("spectrum",), ("upsampling",), auc, ci=ci)))
+    assert "Known-answer matrix: AUC (rows: artifacts, columns: detectors)" in console.export_text()
