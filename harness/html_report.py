@@ -33,7 +33,7 @@ from facebench.harness.filemodes import as_if_created_plainly
 from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
 from facebench.harness.report import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
-                                      perturbation_sort_key, split_controls)
+                                      fmt_interval, perturbation_sort_key, split_controls)
 from facebench.harness.results import Results
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
@@ -238,7 +238,7 @@ def _num_cell(value: Any, digits: int = 3, low: Any = None, high: Any = None) ->
         return '<td class="num" data-v="">-</td>'
     text = f"{float(value):.{digits}f}"
     if not _nan(low) and not _nan(high):
-        text += f'<span class="ci">[{float(low):.2f}, {float(high):.2f}]</span>'
+        text += f'<span class="ci">{fmt_interval(low, high)}</span>'
     return f'<td class="num" data-v="{float(value)!r}">{text}</td>'
 
 

@@ -24,6 +24,7 @@ from rich import box
 from rich.table import Table
 
 from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
+from facebench.harness.report import fmt_interval
 from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 
 #: What each cue detector claims to respond to.
@@ -209,7 +210,7 @@ def verdicts(matrix: Matrix) -> dict[tuple[str, str], Verdict]:
 
 def _auc_text(matrix: Matrix, detector: str, artifact: str) -> str:
     low, high = matrix.interval(detector, artifact)
-    interval = "" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]"
+    interval = "" if math.isnan(low) else f" {fmt_interval(low, high)}"
     if matrix.too_few_images(detector, artifact):
         interval = f" (n<{MIN_IMAGES_PER_CLASS})"
     return f"AUC {matrix.value(detector, artifact):.3f}{interval}"
@@ -255,7 +256,7 @@ def _cell_text(matrix: Matrix, detector: str, artifact: str, with_interval: bool
     if with_interval and matrix.too_few_images(detector, artifact):
         text += f" (n<{MIN_IMAGES_PER_CLASS})"
     elif with_interval and not math.isnan(low):
-        text += f" [{low:.2f}, {high:.2f}]"
+        text += f" {fmt_interval(low, high)}"
     return text
 
 

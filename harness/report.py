@@ -131,7 +131,16 @@ def fmt_ci(value: Any, low: Any = None, high: Any = None, small: bool = False) -
         return f"{fmt(value)} {SMALL_MARK}"
     if _nan(low) or _nan(high):
         return fmt(value)
-    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+    return f"{value:.3f} {fmt_interval(low, high)}"
+
+
+def fmt_interval(low: float, high: float, digits: int = 2) -> str:
+    """``[0.88, 0.94]``, rounded outwards (low down, high up), so the printed interval never looks
+    narrower than it is nor excludes a point it holds: an interval of [0.998, 1.0] reads [0.99, 1.00]."""
+    scale = 10**digits
+    down = math.floor(float(low) * scale + 1e-9) / scale
+    up = math.ceil(float(high) * scale - 1e-9) / scale
+    return f"[{down:.{digits}f}, {up:.{digits}f}]"
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -480,6 +489,12 @@ def _all_metric_tables(board: Leaderboard) -> list[TableSpec]:
     return out
 
 
+def _auc_text(cell: Cell) -> str:
+    """A cell's AUC for the grid tables (no interval, for width), marked when the row is too small to judge."""
+    text = fmt(cell.value("auc"))
+    return f"{text} {SMALL_MARK}" if cell.small and text != "-" else text
+
+
 def _cross_generator_table(board: Leaderboard) -> list[TableSpec]:
     cells = [c for c in board.cells if c.artifact == "all" and c.perturbation == CLEAN]
     if all(c.within for c in cells):
@@ -487,7 +502,7 @@ def _cross_generator_table(board: Leaderboard) -> list[TableSpec]:
     tests = sorted({c.corpus for c in cells})
     grid: dict[tuple[str, str], dict[str, str]] = {}
     for c in cells:
-        grid.setdefault((c.detector, c.train_corpus), {})[c.corpus] = fmt(c.value("auc"))
+        grid.setdefault((c.detector, c.train_corpus), {})[c.corpus] = _auc_text(c)
     rows = [(detector, train, *(by_test.get(test, "") for test in tests))
             for (detector, train), by_test in sorted(grid.items())]
     return [TableSpec(
@@ -505,10 +520,11 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
         return []
     grid: dict[tuple[str, str], dict[str, float]] = {}
     for c in cells:
-        grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c.value("auc")
+        grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c
     small = {(c.corpus, c.detector) for c in cells if c.perturbation == CLEAN and c.ranks_last}
-    keys = sorted(grid, key=lambda k: (k[0], k in small, _auc_key(grid[k].get(CLEAN, math.nan)), k[1]))
-    rows = [(corpus, detector, *(fmt(grid[corpus, detector][p]) if p in grid[corpus, detector] else ""
+    clean_auc = {k: by_p[CLEAN].value("auc") if CLEAN in by_p else math.nan for k, by_p in grid.items()}
+    keys = sorted(grid, key=lambda k: (k[0], k in small, _auc_key(clean_auc[k]), k[1]))
+    rows = [(corpus, detector, *(_auc_text(grid[corpus, detector][p]) if p in grid[corpus, detector] else ""
                                  for p in (CLEAN, *perturbations)))
             for corpus, detector in keys]
     return [TableSpec(
@@ -532,7 +548,7 @@ def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
     for c in sorted(cells, key=lambda c: (c.corpus, c.detector, c.artifact != "all", c.artifact,
                                           perturbation_sort_key(c.perturbation))):
         names = (c.corpus, *([c.train_corpus] if crossed else []), c.detector, c.artifact,
-                 *([c.perturbation] if perturbed else []))
+                 *(["clean" if c.perturbation == CLEAN else c.perturbation] if perturbed else []))
         rows.append((*names, *(c.ci(name) for name in SENSITIVITY_METRICS)))
     labels = ("corpus", *(["train"] if crossed else []), "detector", "artifact",
               *(["perturbation"] if perturbed else []))
@@ -573,7 +589,8 @@ def _throughput_table(board: Leaderboard) -> list[TableSpec]:
         caption="images/s: detectors and sweeps, the median of timed rounds over the test images held in memory "
                 "(IQR: its rounds' quartiles); generators, all images / all time while the corpus was built (IQR "
                 "over batches; a reused corpus keeps its figures); latency p50/p95/p99 in milliseconds per image "
-                "(batch time / batch size); sweep rows: one per batch size",
+                "(batch time / batch size); peak RSS: the whole facebench process's resident memory, sampled "
+                "while scoring, not the detector's alone; sweep rows: one per batch size",
     )]
 
 

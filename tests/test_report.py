@@ -323,3 +323,25 @@ def test_an_all_equal_score_row_is_marked_degenerate_and_ranks_last(tmp_path):
     no_ci = [{**r, "ci_low": None, "ci_high": None} for r in degenerate_rows()]
     no_ci = [{**r, "value": 40 / 90} if r["detector"] == "spectrum" and r["metric"] == "ap" else r for r in no_ci]
     assert [c.detector for c in report.build_leaderboard(RUN, no_ci).cells][-1] == "spectrum"
+
+
+def test_intervals_are_rounded_outwards_so_a_point_never_sits_outside_its_printed_interval():
+    """Seen: `srm 0.998 [1.00, 1.00]` (an interval of [0.998, 1.0] rounded to nearest) read as a zero-width certainty."""
+    from facebench.harness.report import fmt_ci, fmt_interval
+
+    assert fmt_ci(0.998, 0.998, 1.0) == "0.998 [0.99, 1.00]"
+    assert fmt_interval(0.645, 0.848) == "[0.64, 0.85]"
+    assert fmt_interval(0.95, 0.95) == "[0.95, 0.95]"  # exact bounds stay put despite float error
+    assert fmt_interval(-0.004, 0.001) == "[-0.01, 0.01]"
+
+
+def test_grid_tables_mark_rows_too_small_to_judge():
+    """Seen: the robustness and cross-generator grids printed a 16/16 row's AUC as if certain."""
+    rows = [{**r, "n_real": 16, "n_fake": 16} if r["detector"] == "spectrum" else r for r in metric_rows()]
+    board = report.build_leaderboard(RUN, rows, THROUGHPUT, ERRORS)
+    robustness = {r[1]: r for r in spec(board, "robustness").rows}
+    assert robustness["spectrum"][2:] == ("0.810 (n<30)", "0.510 (n<30)", "0.410 (n<30)")
+    assert robustness["xception"][2:] == ("0.912", "0.612", "0.512")
+    assert list(robustness) == ["xception", "broken", "spectrum"]  # a small row ranks last
+    cross = {r[0]: r for r in spec(board, "cross_generator").rows}
+    assert all(cell.endswith("(n<30)") for cell in cross["spectrum"][2:] if cell)
