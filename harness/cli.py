@@ -80,6 +80,9 @@ app.add_typer(corpus_app, name="corpus")
 stylegan2_app = typer.Typer(help="StyleGAN2 networks: convert official pickles to safetensors.", no_args_is_help=True,
                             rich_markup_mode=None, cls=ReadableGroup)
 app.add_typer(stylegan2_app, name="stylegan2")
+stylegan3_app = typer.Typer(help="StyleGAN3 networks: convert official pickles to safetensors.", no_args_is_help=True,
+                            rich_markup_mode=None, cls=ReadableGroup)
+app.add_typer(stylegan3_app, name="stylegan3")
 
 # Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
@@ -726,6 +729,7 @@ def _split_names(text: str | None) -> list[str]:
 
 
 @stylegan2_app.command("convert")
+@stylegan3_app.command("convert")
 @handle_errors
 def stylegan2_convert(
     network: Annotated[Path, typer.Argument(help="Official network pickle (.pkl), or a .safetensors network.")],

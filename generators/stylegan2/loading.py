@@ -1,7 +1,11 @@
-"""Load StyleGAN2 generators from official network pickles or our own format, and convert between them.
+"""Load StyleGAN2 and StyleGAN3 generators from official network pickles or our own format, and convert them.
+
+The family is told from the network itself: a StyleGAN3 synthesis network has an ``input``
+(Fourier features) where StyleGAN2 has ``b4``; see :func:`network_family`.
 
 Our format is one safetensors file: the official ``G_ema`` state dict, with the constructor
-arguments as JSON in its metadata (key ``facebench.stylegan2.config``). A safetensors file
+arguments as JSON in its metadata (key ``facebench.stylegan2.config`` or
+``facebench.stylegan3.config``). A safetensors file
 without that metadata is read with a JSON config beside it (``<name>.json`` or ``config.json``
 holding the arguments, or ``{"init_kwargs": ...}``), the layout of the test fixture.
 """
@@ -17,42 +21,63 @@ import torch
 
 from facebench.generators.stylegan2.networks import Generator
 from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
+from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
 
 CONFIG_KEY = "facebench.stylegan2.config"
+STYLEGAN3_CONFIG_KEY = "facebench.stylegan3.config"
 FORMAT_KEY = "facebench.format"
 FORMAT_NAME = "facebench-stylegan2-v1"
+STYLEGAN3_FORMAT_NAME = "facebench-stylegan3-v1"
 POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+FAMILIES = {"stylegan2": Generator, "stylegan3": StyleGAN3Generator}
+
+AnyGenerator = Generator | StyleGAN3Generator
 
 
 class NetworkError(FacebenchError, ValueError):
-    """A network file is missing, of an unknown kind, or does not hold a StyleGAN2 generator."""
+    """A network file is missing, of an unknown kind, or does not hold a StyleGAN2/StyleGAN3 generator."""
 
 
-def load_network(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """The generator in ``path`` (an official ``.pkl``, or ``.safetensors``), in eval mode on ``device``.
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> AnyGenerator:
+    """The generator in ``path`` (an official ``.pkl``/``.pickle``, or ``.safetensors``), in eval mode on ``device``.
 
-    Nothing from a pickle is executed: see :mod:`facebench.generators.stylegan2.pickles`.
+    StyleGAN2 and StyleGAN3 networks are both read; ``network_family(G)`` tells which one came
+    back. Nothing from a pickle is executed: see :mod:`facebench.generators.stylegan2.pickles`.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise NetworkError(f"{path}: no such network file; give the path of a .pkl or .safetensors file")
-    if path.suffix == ".pkl":
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
         kwargs, state = _from_pickle(path)
-    elif path.suffix == ".safetensors":
+    elif suffix == ".safetensors":
         kwargs, state = _from_safetensors(path)
     else:
-        raise NetworkError(f"{path}: unknown network format {path.suffix!r}; expected .pkl or .safetensors")
+        raise NetworkError(f"{path}: unknown network format {path.suffix!r}; expected .pkl, .pickle or .safetensors")
     return build_generator(kwargs, state, str(path)).to(device).eval()
 
 
-def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> Generator:
-    """A :class:`Generator` made from constructor ``kwargs`` and filled from ``state`` (strictly)."""
+def network_family(network: AnyGenerator) -> str:
+    """``"stylegan2"`` or ``"stylegan3"``."""
+    return "stylegan3" if isinstance(network, StyleGAN3Generator) else "stylegan2"
+
+
+def state_family(state: dict[str, torch.Tensor]) -> str:
+    """The family of a state dict: StyleGAN3's synthesis starts with Fourier features (``synthesis.input``)."""
+    return "stylegan3" if any(key.startswith("synthesis.input.") for key in state) else "stylegan2"
+
+
+def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> AnyGenerator:
+    """A generator of the state's family made from constructor ``kwargs`` and filled from ``state`` (strictly)."""
+    family = state_family(state)
+    label = "StyleGAN3" if family == "stylegan3" else "StyleGAN2"
     try:
-        generator = Generator(**kwargs)
+        generator = FAMILIES[family](**kwargs)
     except (TypeError, ValueError) as exc:
-        raise NetworkError(f"{source}: cannot build a StyleGAN2 generator from its arguments: {exc}") from exc
+        raise NetworkError(f"{source}: cannot build a {label} generator from its arguments: {exc}") from exc
     ours = generator.state_dict()
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
@@ -63,18 +88,22 @@ def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], sour
             for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
             if keys
         )
-        raise NetworkError(f"{source}: the weights do not fit a StyleGAN2 generator built from its arguments ({details})")
+        raise NetworkError(f"{source}: the weights do not fit a {label} generator built from its arguments ({details})")
     generator.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
     return generator
 
 
-def save_network(generator: Generator, path: str | Path) -> Path:
+def save_network(generator: AnyGenerator, path: str | Path) -> Path:
     """Write ``generator`` in our format: one safetensors file with its config in the metadata."""
     from safetensors.torch import save_file
 
     path = Path(path)
     state = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
-    metadata = {FORMAT_KEY: FORMAT_NAME, CONFIG_KEY: json.dumps(generator.init_kwargs, sort_keys=True)}
+    config = json.dumps(generator.init_kwargs, sort_keys=True)
+    if network_family(generator) == "stylegan3":
+        metadata = {FORMAT_KEY: STYLEGAN3_FORMAT_NAME, STYLEGAN3_CONFIG_KEY: config}
+    else:
+        metadata = {FORMAT_KEY: FORMAT_NAME, CONFIG_KEY: config}
     tmp = path.with_name(f".{path.name}.partial")
     save_file(state, str(tmp), metadata=metadata)
     as_if_created_plainly(tmp)  # safetensors writes 0600 whatever the umask
@@ -108,8 +137,9 @@ def _from_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
             state = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError) as exc:
         raise NetworkError(f"{path}: not a readable safetensors file: {exc}") from exc
-    if CONFIG_KEY in metadata:
-        return json.loads(metadata[CONFIG_KEY]), state
+    for key in (CONFIG_KEY, STYLEGAN3_CONFIG_KEY):
+        if key in metadata:
+            return json.loads(metadata[key]), state
     for candidate in (path.with_suffix(".json"), path.parent / "config.json"):
         if candidate.is_file():
             config = json.loads(candidate.read_text())
@@ -128,8 +158,17 @@ def _from_pickle(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if synthesis is None or "mapping" not in network.modules:
         raise NetworkError(f"{path}: G_ema ({network.class_name}) has no mapping and synthesis networks")
     if "input" in synthesis.modules:
-        raise NetworkError(f"{path}: this is a StyleGAN3 generator, which facebench does not support yet")
+        return stylegan3_kwargs(network), network.state_dict()
     return resolved_kwargs(network), network.state_dict()
+
+
+def stylegan3_kwargs(network: PersistentObject) -> dict[str, Any]:
+    """Constructor arguments of a pickled StyleGAN3 generator: ``init_args`` by position, then
+    ``init_kwargs`` (synthesis and layer options are flat there, as our constructor takes them)."""
+    kwargs = dict(zip(POSITIONAL[:6], network.init_args))
+    kwargs.update(network.init_kwargs)
+    kwargs["mapping_kwargs"] = dict(kwargs.get("mapping_kwargs") or {})
+    return kwargs
 
 
 def resolved_kwargs(network: PersistentObject) -> dict[str, Any]:
