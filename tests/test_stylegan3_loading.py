@@ -162,3 +162,175 @@ def test_our_format_round_trips(tmp_path):
     ws = fixture_array("tiny_t", "ws_psi1")
     with torch.no_grad():
         assert torch.equal(G.synthesis(ws), load_network(path).synthesis(ws))
+
+
+# ---- the plug-in -----------------------------------------------------------------------------------
+
+SMALL = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs={"num_layers": 1},
+             channel_base=128, channel_max=8, num_layers=4, margin_size=2)
+
+
+def small_generator(**changes) -> Generator:
+    torch.manual_seed(0)
+    G = Generator(**{**SMALL, **changes}).eval()
+    with torch.no_grad():  # per-sample rotations and translations, as trained networks have
+        G.synthesis.input.affine.weight.normal_()
+    return G
+
+
+@pytest.fixture(scope="module")
+def small_pickle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small")
+    return write_stylegan3_pickle(folder / "small.pkl", small_generator(), SMALL, folder / "MODULE_SRC_RAN")
+
+
+def create(network, **params):
+    from facebench.harness import registry
+
+    return registry.create("generator", "stylegan3", network=str(network), **params)
+
+
+def test_plugin_draws_what_the_network_draws_for_each_seed(pickles):
+    from facebench.generators.stylegan2.generator import to_uint8
+
+    paths, _ = pickles
+    batch = create(paths["tiny_t"], truncation_psi=0.7).generate([3, 11])
+    G = load_network(paths["tiny_t"])
+    z = torch.from_numpy(np.concatenate([np.random.RandomState(seed).randn(1, 32) for seed in (3, 11)]))
+    with torch.no_grad():
+        assert np.array_equal(batch.images, to_uint8(G(z, None, truncation_psi=0.7)))
+    record = batch.records[1]
+    assert record.id == "stylegan3-00000011-fake" and record.seed == 11 and record.source == "stylegan3"
+    assert record.meta["truncation_psi"] == 0.7 and "noise_mode" not in record.meta
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_plugin_image_depends_only_on_its_seed_exactly(small_pickle, batch_size):
+    seeds = [4, 5, 6, 7, 8]
+    reference = create(small_pickle, batch_size=1).generate([6]).images[0]
+    together = create(small_pickle, batch_size=batch_size).generate(seeds).images
+    assert np.array_equal(together[2], reference)
+    assert not np.array_equal(together[0], together[1])
+
+
+def test_batched_mode_is_within_one_level(small_pickle):
+    seeds = list(range(6))
+    exact = create(small_pickle).generate(seeds).images.astype(int)
+    batched = create(small_pickle, batch_size=4, batched=True).generate(seeds).images.astype(int)
+    assert np.abs(exact - batched).max() <= 1
+
+
+def test_translate_and_rotate_set_the_input_transform(small_pickle):
+    from facebench.generators.stylegan3.networks import make_transform
+
+    plain = create(small_pickle)
+    moved = create(small_pickle, translate="0.25,-0.1", rotate=30)
+    assert torch.allclose(moved.G.synthesis.input.transform.double(), torch.from_numpy(make_transform((0.25, -0.1), 30)))
+    assert not np.array_equal(plain.generate([1]).images, moved.generate([1]).images)
+    record = moved.generate([1]).records[0]
+    assert record.meta["translate"] == [0.25, -0.1] and record.meta["rotate"] == 30.0
+    assert moved.config()["translate"] == [0.25, -0.1] and "translate" not in plain.generate([1]).records[0].meta
+    with pytest.raises(Exception, match="translate must be two numbers"):
+        create(small_pickle, translate="0.1")
+
+
+def test_each_family_has_its_own_plugin(small_pickle, tmp_path):
+    from facebench.generators.stylegan2 import Generator as StyleGAN2
+    from facebench.harness import registry
+
+    with pytest.raises(registry.PluginError, match="StyleGAN3 network; draw from it with the stylegan3 generator"):
+        registry.create("generator", "stylegan2", network=str(small_pickle))
+    sg2 = save_network(StyleGAN2(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3,
+                                 synthesis_kwargs={"channel_base": 32, "channel_max": 8}), tmp_path / "sg2.safetensors")
+    with pytest.raises(registry.PluginError, match="StyleGAN2 network; draw from it with the stylegan2 generator"):
+        create(sg2)
+
+
+def test_class_conditional_models_need_a_class(tmp_path):
+    from facebench.harness import registry
+
+    path = save_network(small_generator(c_dim=3), tmp_path / "cond.safetensors")
+    with pytest.raises(registry.PluginError, match="class_idx in 0..2"):
+        create(path)
+    a = create(path, class_idx=0).generate([1])
+    b = create(path, class_idx=2).generate([1])
+    assert not np.array_equal(a.images, b.images) and b.records[0].meta["class_idx"] == 2
+
+
+def test_generate_command_writes_a_corpus_that_verifies(small_pickle, tmp_path):
+    from facebench.harness.corpus import Corpus
+
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(app, ["generate", "stylegan3", "--network", str(small_pickle), "--n", "4",
+                                      "--truncation", "0.7", "--translate", "0.1,0", "--rotate", "10",
+                                      "--batch-size", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    corpus = Corpus.open(out)
+    assert corpus.meta["counts"] == {"images": 4, "real": 0, "fake": 4}
+    params = corpus.meta["generators"][0]["params"]
+    assert params["truncation_psi"] == 0.7 and params["translate"] == [0.1, 0.0] and params["rotate"] == 10.0
+    verify = CliRunner().invoke(app, ["corpus", "verify", str(out)])
+    assert verify.exit_code == 0, verify.output
+
+
+SUITE = """
+name = "sg2-and-sg3"
+[split]
+test_fraction = 0.5
+seed = 0
+
+[[generators]]
+name = "stylegan2"
+label = "mine-sg2"
+count = 12
+[generators.params]
+network = "{sg2}"
+[generators.reals]
+name = "folder"
+count = 12
+[generators.reals.params]
+path = "{photos}"
+resolution = 16
+
+[[generators]]
+name = "stylegan3"
+label = "mine-sg3"
+count = 12
+[generators.params]
+network = "{sg3}"
+translate = "0.05,0"
+[generators.reals]
+name = "folder"
+count = 12
+[generators.reals.params]
+path = "{photos}"
+resolution = 16
+
+[[detectors]]
+name = "spectrum"
+"""
+
+
+def test_a_suite_with_stylegan2_and_stylegan3_corpora_runs_end_to_end(small_pickle, tmp_path):
+    from PIL import Image
+
+    from facebench.generators.parametric.face import render_faces, sample_face_params
+    from facebench.generators.stylegan2 import Generator as StyleGAN2
+    from facebench.harness.runner import run_suite
+    from facebench.harness.store import Store
+    from facebench.harness.suite import load_suite
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed, image in enumerate(render_faces([sample_face_params(s) for s in range(12)], 32).images):
+        Image.fromarray(image).save(photos / f"photo{seed:02d}.png")
+    torch.manual_seed(1)
+    sg2 = save_network(StyleGAN2(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                                 synthesis_kwargs={"channel_base": 64, "channel_max": 8}), tmp_path / "sg2.safetensors")
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.format(sg2=sg2, sg3=small_pickle, photos=photos))
+    result = run_suite(load_suite(path), tmp_path / "results", show_progress=False)
+    assert result.errors == []
+    metrics = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
+    corpora = {m["corpus"] for m in metrics if m["metric"] == "auc"}
+    assert corpora == {"mine-sg2", "mine-sg3"}

@@ -21,7 +21,7 @@ import torch
 
 from facebench.generators.stylegan2.networks import Generator
 from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
-from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
+from facebench.generators.stylegan3 import networks as stylegan3_networks  # a module: the import is circular
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
 
@@ -32,16 +32,14 @@ FORMAT_NAME = "facebench-stylegan2-v1"
 STYLEGAN3_FORMAT_NAME = "facebench-stylegan3-v1"
 POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
-FAMILIES = {"stylegan2": Generator, "stylegan3": StyleGAN3Generator}
-
-AnyGenerator = Generator | StyleGAN3Generator
+FAMILY_LABELS = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}
 
 
 class NetworkError(FacebenchError, ValueError):
     """A network file is missing, of an unknown kind, or does not hold a StyleGAN2/StyleGAN3 generator."""
 
 
-def load_network(path: str | Path, device: str | torch.device = "cpu") -> AnyGenerator:
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> Generator | stylegan3_networks.Generator:
     """The generator in ``path`` (an official ``.pkl``/``.pickle``, or ``.safetensors``), in eval mode on ``device``.
 
     StyleGAN2 and StyleGAN3 networks are both read; ``network_family(G)`` tells which one came
@@ -60,9 +58,9 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> AnyGen
     return build_generator(kwargs, state, str(path)).to(device).eval()
 
 
-def network_family(network: AnyGenerator) -> str:
+def network_family(network: Generator | stylegan3_networks.Generator) -> str:
     """``"stylegan2"`` or ``"stylegan3"``."""
-    return "stylegan3" if isinstance(network, StyleGAN3Generator) else "stylegan2"
+    return "stylegan3" if isinstance(network, stylegan3_networks.Generator) else "stylegan2"
 
 
 def state_family(state: dict[str, torch.Tensor]) -> str:
@@ -70,12 +68,12 @@ def state_family(state: dict[str, torch.Tensor]) -> str:
     return "stylegan3" if any(key.startswith("synthesis.input.") for key in state) else "stylegan2"
 
 
-def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> AnyGenerator:
+def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> Generator | stylegan3_networks.Generator:
     """A generator of the state's family made from constructor ``kwargs`` and filled from ``state`` (strictly)."""
     family = state_family(state)
-    label = "StyleGAN3" if family == "stylegan3" else "StyleGAN2"
+    label = FAMILY_LABELS[family]
     try:
-        generator = FAMILIES[family](**kwargs)
+        generator = (stylegan3_networks.Generator if family == "stylegan3" else Generator)(**kwargs)
     except (TypeError, ValueError) as exc:
         raise NetworkError(f"{source}: cannot build a {label} generator from its arguments: {exc}") from exc
     ours = generator.state_dict()
@@ -93,7 +91,7 @@ def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], sour
     return generator
 
 
-def save_network(generator: AnyGenerator, path: str | Path) -> Path:
+def save_network(generator: Generator | stylegan3_networks.Generator, path: str | Path) -> Path:
     """Write ``generator`` in our format: one safetensors file with its config in the metadata."""
     from safetensors.torch import save_file
 

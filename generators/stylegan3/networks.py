@@ -54,16 +54,28 @@ def lowpass_filter(taps: int, cutoff: float, width: float, rate: float, radial: 
     return torch.as_tensor(kernel / kernel.sum(), dtype=torch.float32)
 
 
-def _filter_axes(x: torch.Tensor, f: torch.Tensor, gain: float) -> torch.Tensor:
-    """Valid depthwise convolution with ``f`` (1-D: along width then height; 2-D: at once)."""
+def _depthwise(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int], stride: tuple[int, int],
+               transposed: bool = False) -> torch.Tensor:
+    """The same ``taps`` (flipped: a true convolution) on every channel, as one grouped (transposed) conv."""
     channels = x.shape[1]
-    f = f.to(x.dtype)
-    if f.ndim == 2:
-        kernel = (f * gain).flip([0, 1])[None, None].expand(channels, 1, *f.shape)
-        return F.conv2d(x, kernel, groups=channels)
-    kernel = (f * math.sqrt(gain)).flip([0])
-    x = F.conv2d(x, kernel[None, None, None, :].expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel[None, None, :, None].expand(channels, 1, -1, 1), groups=channels)
+    kernel = taps.to(x.dtype).flip(list(range(taps.ndim))).reshape(1, 1, *shape).expand(channels, 1, *shape)
+    if transposed:
+        return F.conv_transpose2d(x, kernel, stride=stride, groups=channels)
+    return F.conv2d(x, kernel, stride=stride, groups=channels)
+
+
+def _upsample(x: torch.Tensor, f: torch.Tensor, up: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Insert ``up - 1`` zeros after every sample, pad by ``padding``, filter with ``f`` times ``up`` per axis.
+
+    Run as a strided transposed convolution per axis (it skips the products with the inserted
+    zeros); its full output is then cropped or padded to what the zero-pad-filter order gives.
+    """
+    taps = f.shape[0]
+    left, right, top, bottom = padding
+    x = _depthwise(x, f * up, (1, taps), (1, up), transposed=True)
+    x = F.pad(x, [left - taps + 1, right + up - taps])
+    x = _depthwise(x, f * up, (taps, 1), (up, 1), transposed=True)
+    return F.pad(x, [0, 0, top - taps + 1, bottom + up - taps])
 
 
 def filtered_lrelu(x: torch.Tensor, bias: torch.Tensor, up_filter: torch.Tensor | None,
@@ -72,26 +84,29 @@ def filtered_lrelu(x: torch.Tensor, bias: torch.Tensor, up_filter: torch.Tensor 
     """Bias, ``up``x up-sampling, leaky ReLU at the high rate, clamp, ``down``x down-sampling.
 
     ``padding`` (left, right, top, bottom; negative crops) applies after zero insertion. The
-    up-sampling filter has gain ``up`` per axis, the down-sampling filter gain 1.
+    up-sampling filter has gain ``up`` per axis, the down-sampling filter gain 1; down-sampling
+    keeps every ``down``-th filtered sample, starting at the first (a strided convolution).
     """
     x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
-    n, c, h, w = x.shape
-    if up > 1:
-        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-    x = F.pad(x, list(padding))
     if up_filter is not None:
-        x = _filter_axes(x, up_filter, gain=up * up)
+        x = _upsample(x, up_filter, up, padding)
+    else:
+        if up != 1:
+            raise ValueError("up-sampling needs an up_filter")
+        x = F.pad(x, list(padding))
     if slope != 1:
         x = F.leaky_relu(x, slope)
     if gain != 1:
         x = x * gain
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
-    if down_filter is not None:
-        x = _filter_axes(x, down_filter, gain=1.0)
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+    if down_filter is None:
+        return x[:, :, ::down, ::down] if down > 1 else x
+    if down_filter.ndim == 2:
+        return _depthwise(x, down_filter, tuple(down_filter.shape), (down, down))
+    taps = down_filter.shape[0]
+    x = _depthwise(x, down_filter, (1, taps), (1, down))
+    return _depthwise(x, down_filter, (taps, 1), (down, 1))
 
 
 # ---------------------------------------------------------------------------------------------
