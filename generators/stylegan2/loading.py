@@ -156,20 +156,98 @@ def _from_pickle(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if synthesis is None or "mapping" not in network.modules:
         raise NetworkError(f"{path}: G_ema ({network.class_name}) has no mapping and synthesis networks")
     if "input" in synthesis.modules:
-        return stylegan3_kwargs(network), network.state_dict()
-    return resolved_kwargs(network), network.state_dict()
+        return stylegan3_kwargs(network, str(path)), network.state_dict()
+    return resolved_kwargs(network, str(path)), network.state_dict()
 
 
-def stylegan3_kwargs(network: PersistentObject) -> dict[str, Any]:
+def stylegan3_kwargs(network: PersistentObject, source: str = "network") -> dict[str, Any]:
     """Constructor arguments of a pickled StyleGAN3 generator: ``init_args`` by position, then
     ``init_kwargs`` (synthesis and layer options are flat there, as our constructor takes them)."""
     kwargs = dict(zip(POSITIONAL[:6], network.init_args))
     kwargs.update(network.init_kwargs)
+    missing = [name for name in REQUIRED if name not in kwargs]
+    if missing:
+        raise NetworkError(
+            f"{source}: the StyleGAN3 generator's init_kwargs lack {', '.join(missing)}; facebench infers missing "
+            "constructor arguments for StyleGAN2 networks only (a StyleGAN3 network's filters depend on options "
+            "its tensors do not show); re-save the network with its init_kwargs"
+        )
     kwargs["mapping_kwargs"] = dict(kwargs.get("mapping_kwargs") or {})
     return kwargs
 
 
-def resolved_kwargs(network: PersistentObject) -> dict[str, Any]:
+#: The constructor arguments without defaults.
+REQUIRED = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+
+
+def inferred_kwargs(network: PersistentObject, source: str = "network") -> dict[str, Any]:
+    """Constructor arguments of a pickled StyleGAN2 generator read from its tensors and layers,
+    for writers that stored no ``init_kwargs``.
+
+    From tensor shapes: z_dim, c_dim, w_dim, img_resolution, img_channels, the mapping's
+    num_layers / layer_features / embed_features, channel_base and channel_max (a pair that gives
+    every block's width), architecture and use_noise. Shapes cannot tell the mapping's
+    ``lr_multiplier``, ``conv_clamp`` or the activation: they are read from the attributes the
+    official layers store (``bias_gain``, ``conv_clamp``, ``activation``), and a network without
+    them is refused. ``w_avg_beta`` and ``num_fp16_res`` change no image in float32 and keep
+    their defaults.
+    """
+    state = network.state_dict()
+    mapping = network.find("mapping")
+    synthesis = network.find("synthesis")
+    fcs = sorted(int(name[2:]) for name in mapping.modules if name.startswith("fc") and name[2:].isdigit())
+    resolutions = sorted(int(name[1:]) for name in synthesis.modules if name.startswith("b") and name[1:].isdigit())
+    if not fcs or not resolutions or "synthesis.b4.conv1.affine.weight" not in state:
+        raise NetworkError(f"{source}: the generator has no init_kwargs and not the layers of a StyleGAN2 generator")
+    top = resolutions[-1]
+    c_dim = state["mapping.embed.weight"].shape[1] if "mapping.embed.weight" in state else 0
+    embed_features = state["mapping.embed.weight"].shape[0] if c_dim else 0
+    widths = {r: state[f"synthesis.b{r}.conv1.weight"].shape[0] for r in resolutions}
+    channel_base, channel_max = _channel_budget(widths, source)
+    mapping_kwargs = {"num_layers": len(fcs), "layer_features": state["mapping.fc0.weight"].shape[0]}
+    if c_dim:
+        mapping_kwargs["embed_features"] = embed_features
+    not_stored = []
+    lr_multiplier = mapping.find("fc0").attributes.get("bias_gain")
+    if lr_multiplier is None:
+        not_stored.append("the mapping's lr_multiplier (fc0.bias_gain)")
+    else:
+        mapping_kwargs["lr_multiplier"] = lr_multiplier
+    conv1 = synthesis.find(f"b{top}.conv1")
+    for name in ("conv_clamp", "activation"):
+        if name not in conv1.attributes:
+            not_stored.append(f"{name} (b{top}.conv1.{name})")
+    if not_stored:
+        raise NetworkError(
+            f"{source}: the generator has no init_kwargs, and its tensors do not determine "
+            f"{' or '.join(not_stored)}, which its layers do not store either; re-save the network with its init_kwargs"
+        )
+    non_last_rgb = any(f"synthesis.b{r}.torgb.weight" in state for r in resolutions[:-1])
+    architecture = "resnet" if any(".skip.weight" in key for key in state) else "skip" if non_last_rgb else "orig"
+    return {
+        "z_dim": state["mapping.fc0.weight"].shape[1] - embed_features,
+        "c_dim": c_dim,
+        "w_dim": state["synthesis.b4.conv1.affine.weight"].shape[1],
+        "img_resolution": top,
+        "img_channels": state[f"synthesis.b{top}.torgb.weight"].shape[0],
+        "mapping_kwargs": mapping_kwargs,
+        "synthesis_kwargs": {"channel_base": channel_base, "channel_max": channel_max, "architecture": architecture,
+                             "use_noise": f"synthesis.b{top}.conv1.noise_const" in state},
+    }
+
+
+def _channel_budget(widths: dict[int, int], source: str) -> tuple[int, int]:
+    """A (channel_base, channel_max) pair with ``min(channel_base // r, channel_max) == widths[r]`` for every r."""
+    channel_max = max(widths.values())
+    below = [r for r in sorted(widths) if widths[r] < channel_max]
+    channel_base = widths[below[0]] * below[0] if below else channel_max * max(widths)
+    if any(min(channel_base // r, channel_max) != width for r, width in widths.items()):
+        raise NetworkError(f"{source}: the generator has no init_kwargs, and its block widths "
+                           f"{[widths[r] for r in sorted(widths)]} follow no channel_base / channel_max")
+    return channel_base, channel_max
+
+
+def resolved_kwargs(network: PersistentObject, source: str = "network") -> dict[str, Any]:
     """Constructor arguments of a pickled generator, with the per-layer settings it actually used.
 
     Writers differ in defaults and some leave options out of ``init_kwargs``; the attributes
@@ -178,6 +256,11 @@ def resolved_kwargs(network: PersistentObject) -> dict[str, Any]:
     """
     kwargs = dict(zip(POSITIONAL, network.init_args))
     kwargs.update(network.init_kwargs)
+    if any(name not in kwargs for name in REQUIRED):
+        inferred = inferred_kwargs(network, source)
+        for name in ("mapping_kwargs", "synthesis_kwargs"):
+            inferred[name].update(kwargs.pop(name, None) or {})
+        kwargs = {**inferred, **kwargs}
     flat = {k: kwargs.pop(k) for k in list(kwargs) if k not in POSITIONAL}  # StyleGAN3-repo style
     synthesis_kwargs = {**dict(kwargs.get("synthesis_kwargs") or {}), **flat}
     mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
