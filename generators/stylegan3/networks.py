@@ -55,27 +55,41 @@ def lowpass_filter(taps: int, cutoff: float, width: float, rate: float, radial: 
 
 
 def _depthwise(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int], stride: tuple[int, int],
-               transposed: bool = False) -> torch.Tensor:
-    """The same ``taps`` (flipped: a true convolution) on every channel, as one grouped (transposed) conv."""
+               transposed: bool = False, crop: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """The same ``taps`` (flipped: a true convolution) on every channel, as one grouped (transposed) conv.
+
+    ``crop`` (transposed only) drops that many outputs at both ends of each axis (height, width).
+    """
     channels = x.shape[1]
     kernel = taps.to(x.dtype).flip(list(range(taps.ndim))).reshape(1, 1, *shape).expand(channels, 1, *shape)
     if transposed:
-        return F.conv_transpose2d(x, kernel, stride=stride, groups=channels)
+        return F.conv_transpose2d(x, kernel, stride=stride, padding=crop, groups=channels)
     return F.conv2d(x, kernel, stride=stride, groups=channels)
 
 
-def _upsample(x: torch.Tensor, f: torch.Tensor, up: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
-    """Insert ``up - 1`` zeros after every sample, pad by ``padding``, filter with ``f`` times ``up`` per axis.
+def _upsample_axis(x: torch.Tensor, f: torch.Tensor, up: int, before: int, after: int, axis: int) -> torch.Tensor:
+    """Along ``axis`` (2 = height, 3 = width): zero insertion, padding ``before``/``after``, filter ``f * up``.
 
-    Run as a strided transposed convolution per axis (it skips the products with the inserted
-    zeros); its full output is then cropped or padded to what the zero-pad-filter order gives.
+    Run as a strided transposed convolution (it skips the products with the inserted zeros);
+    its full output is cropped or padded to what the zero-pad-filter order gives, the part
+    cropped at both ends inside the convolution itself.
     """
     taps = f.shape[0]
+    low, high = before - taps + 1, after + up - taps  # < 0: crop, > 0: pad
+    both = max(0, min(-low, -high))
+    shape, stride, crop = ((taps, 1), (up, 1), (both, 0)) if axis == 2 else ((1, taps), (1, up), (0, both))
+    x = _depthwise(x, f * up, shape, stride, transposed=True, crop=crop)
+    low, high = low + both, high + both
+    if low or high:
+        x = F.pad(x, [low, high] if axis == 3 else [0, 0, low, high])
+    return x
+
+
+def _upsample(x: torch.Tensor, f: torch.Tensor, up: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Insert ``up - 1`` zeros after every sample, pad by ``padding``, filter with ``f`` times ``up`` per axis."""
     left, right, top, bottom = padding
-    x = _depthwise(x, f * up, (1, taps), (1, up), transposed=True)
-    x = F.pad(x, [left - taps + 1, right + up - taps])
-    x = _depthwise(x, f * up, (taps, 1), (up, 1), transposed=True)
-    return F.pad(x, [0, 0, top - taps + 1, bottom + up - taps])
+    x = _upsample_axis(x, f, up, left, right, axis=3)
+    return _upsample_axis(x, f, up, top, bottom, axis=2)
 
 
 def filtered_lrelu(x: torch.Tensor, bias: torch.Tensor, up_filter: torch.Tensor | None,
@@ -94,12 +108,15 @@ def filtered_lrelu(x: torch.Tensor, bias: torch.Tensor, up_filter: torch.Tensor 
         if up != 1:
             raise ValueError("up-sampling needs an up_filter")
         x = F.pad(x, list(padding))
+    # x is a temporary made above: work in place on it (the largest tensors of the network) unless
+    # autograd needs the values
+    in_place = not (torch.is_grad_enabled() and x.requires_grad)
     if slope != 1:
-        x = F.leaky_relu(x, slope)
+        x = F.leaky_relu(x, slope, inplace=in_place)
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if in_place else x * gain
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if in_place else x.clamp(-clamp, clamp)
     if down_filter is None:
         return x[:, :, ::down, ::down] if down > 1 else x
     if down_filter.ndim == 2:
