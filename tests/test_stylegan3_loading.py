@@ -273,6 +273,14 @@ def test_generate_command_writes_a_corpus_that_verifies(small_pickle, tmp_path):
     assert verify.exit_code == 0, verify.output
 
 
+@pytest.mark.slow
+def test_plugin_with_torch_compile_draws_the_same_images(small_pickle):
+    """torch.compile (inductor, tens of seconds on a CPU) must not change the faces."""
+    plain = create(small_pickle).generate([0, 1])
+    compiled = create(small_pickle, compile=True).generate([0, 1])
+    assert np.abs(plain.images.astype(int) - compiled.images.astype(int)).max() <= 1
+
+
 SUITE = """
 name = "sg2-and-sg3"
 [split]

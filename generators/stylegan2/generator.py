@@ -64,7 +64,7 @@ class StyleGAN2Generator:
         self.compile = compile
         self.artifacts = artifacts
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts else []
-        refuse_null(self.fake_specs, "stylegan2 (its images are all fakes)")
+        refuse_null(self.fake_specs, f"{self.name} (its images are all fakes)")
         self.G = load_network(self.network, device)
         if network_family(self.G) != self.family:
             other = network_family(self.G)
