@@ -342,3 +342,12 @@ def test_a_suite_with_stylegan2_and_stylegan3_corpora_runs_end_to_end(small_pick
     metrics = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
     corpora = {m["corpus"] for m in metrics if m["metric"] == "auc"}
     assert corpora == {"mine-sg2", "mine-sg3"}
+
+
+def test_the_documented_example_suite_names_real_plugins_and_parameters():
+    from facebench.harness.runner import check_suite
+    from facebench.harness.suite import load_suite
+
+    suite = load_suite(Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "stylegan3-vs-photos.toml")
+    check_suite(suite)
+    assert suite.generators[0].name == "stylegan3" and suite.generators[0].reals.name == "folder"
