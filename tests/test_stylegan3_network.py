@@ -175,3 +175,33 @@ def test_bad_ws_shape_is_refused():
     G = Generator(**config("tiny_t")["init_kwargs"])
     with pytest.raises(ValueError, match=r"ws must be \[N, 16, 32\]"):
         G.synthesis(torch.zeros([1, 14, 32]))
+
+
+def plain_filtered_lrelu(x, bias, fu, fd, up, down, padding, gain, slope, clamp):
+    """The filtered lrelu the slow, obvious way: zero insertion, pad, 2-D filters, every down-th sample."""
+    x = x + bias.reshape(1, -1, 1, 1)
+    n, c, h, w = x.shape
+    zeros = torch.zeros(n, c, h * up, w * up)
+    zeros[:, :, ::up, ::up] = x
+    x = torch.nn.functional.pad(zeros, list(padding))
+    kernel = torch.outer(fu, fu) * up * up
+    x = torch.nn.functional.conv2d(x, kernel.flip([0, 1])[None, None].repeat(c, 1, 1, 1), groups=c)
+    x = (torch.nn.functional.leaky_relu(x, slope) * gain).clamp(-clamp, clamp)
+    down_2d = fd if fd.ndim == 2 else torch.outer(fd, fd)
+    x = torch.nn.functional.conv2d(x, down_2d.flip([0, 1])[None, None].repeat(c, 1, 1, 1), groups=c)
+    return x[:, :, ::down, ::down]
+
+
+@pytest.mark.parametrize("padding", [(9, 8, 9, 8), (-6, -9, 3, 14), (15, 1, -1, 20), (0, 0, 0, 0)])
+@pytest.mark.parametrize("radial", [False, True])
+def test_filtered_lrelu_equals_the_obvious_computation(padding, radial):
+    from facebench.generators.stylegan3.networks import filtered_lrelu
+
+    torch.manual_seed(0)
+    x, bias = torch.randn(2, 3, 20, 20) * 3, torch.randn(3)
+    fu = lowpass_filter(24, cutoff=4.0, width=6.0, rate=64)
+    fd = lowpass_filter(12, cutoff=5.0, width=6.0, rate=64, radial=radial)
+    ours = filtered_lrelu(x, bias, fu, fd, 4, 2, padding, gain=math.sqrt(2), slope=0.2, clamp=4.0)
+    expected = plain_filtered_lrelu(x, bias, fu, fd, 4, 2, padding, math.sqrt(2), 0.2, 4.0)
+    assert ours.shape == expected.shape
+    assert float((ours - expected).abs().max()) <= 1e-5
