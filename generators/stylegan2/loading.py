@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from facebench.generators.stylegan2.networks import Generator
 from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
-from facebench.generators.stylegan3 import networks as stylegan3_networks  # a module: the import is circular
 from facebench.harness.errors import FacebenchError
 from facebench.harness.filemodes import as_if_created_plainly
+
+if TYPE_CHECKING:
+    from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
 
 CONFIG_KEY = "facebench.stylegan2.config"
 STYLEGAN3_CONFIG_KEY = "facebench.stylegan3.config"
@@ -39,7 +41,7 @@ class NetworkError(FacebenchError, ValueError):
     """A network file is missing, of an unknown kind, or does not hold a StyleGAN2/StyleGAN3 generator."""
 
 
-def load_network(path: str | Path, device: str | torch.device = "cpu") -> Generator | stylegan3_networks.Generator:
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> Generator | StyleGAN3Generator:
     """The generator in ``path`` (an official ``.pkl``/``.pickle``, or ``.safetensors``), in eval mode on ``device``.
 
     StyleGAN2 and StyleGAN3 networks are both read; ``network_family(G)`` tells which one came
@@ -58,9 +60,16 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> Genera
     return build_generator(kwargs, state, str(path)).to(device).eval()
 
 
-def network_family(network: Generator | stylegan3_networks.Generator) -> str:
+def network_family(network: Generator | StyleGAN3Generator) -> str:
     """``"stylegan2"`` or ``"stylegan3"``."""
-    return "stylegan3" if isinstance(network, stylegan3_networks.Generator) else "stylegan2"
+    return "stylegan3" if isinstance(network, stylegan3_generator_class()) else "stylegan2"
+
+
+def stylegan3_generator_class() -> type:
+    """The StyleGAN3 ``Generator`` (imported on use: the stylegan3 package imports this module)."""
+    from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
+
+    return StyleGAN3Generator
 
 
 def state_family(state: dict[str, torch.Tensor]) -> str:
@@ -68,12 +77,12 @@ def state_family(state: dict[str, torch.Tensor]) -> str:
     return "stylegan3" if any(key.startswith("synthesis.input.") for key in state) else "stylegan2"
 
 
-def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> Generator | stylegan3_networks.Generator:
+def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], source: str = "network") -> Generator | StyleGAN3Generator:
     """A generator of the state's family made from constructor ``kwargs`` and filled from ``state`` (strictly)."""
     family = state_family(state)
     label = FAMILY_LABELS[family]
     try:
-        generator = (stylegan3_networks.Generator if family == "stylegan3" else Generator)(**kwargs)
+        generator = (stylegan3_generator_class() if family == "stylegan3" else Generator)(**kwargs)
     except (TypeError, ValueError) as exc:
         raise NetworkError(f"{source}: cannot build a {label} generator from its arguments: {exc}") from exc
     ours = generator.state_dict()
@@ -91,7 +100,7 @@ def build_generator(kwargs: dict[str, Any], state: dict[str, torch.Tensor], sour
     return generator
 
 
-def save_network(generator: Generator | stylegan3_networks.Generator, path: str | Path) -> Path:
+def save_network(generator: Generator | StyleGAN3Generator, path: str | Path) -> Path:
     """Write ``generator`` in our format: one safetensors file with its config in the metadata."""
     from safetensors.torch import save_file
 
