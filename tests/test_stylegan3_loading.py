@@ -351,3 +351,15 @@ def test_the_documented_example_suite_names_real_plugins_and_parameters():
     suite = load_suite(Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "stylegan3-vs-photos.toml")
     check_suite(suite)
     assert suite.generators[0].name == "stylegan3" and suite.generators[0].reals.name == "folder"
+
+
+@pytest.mark.parametrize("first", ["facebench.generators.stylegan3", "facebench.generators.stylegan2.loading",
+                                   "facebench.generators.stylegan3.generator"])
+def test_either_package_imports_first(first):
+    """The loader reads both families and the stylegan3 package re-exports it: no import cycle."""
+    import subprocess
+    import sys
+
+    code = f"import {first}; from facebench.generators.stylegan3 import load_network; from facebench.generators.stylegan2 import load_network"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
