@@ -80,6 +80,9 @@ app.add_typer(corpus_app, name="corpus")
 stylegan2_app = typer.Typer(help="StyleGAN2 networks: convert official pickles to safetensors.", no_args_is_help=True,
                             rich_markup_mode=None, cls=ReadableGroup)
 app.add_typer(stylegan2_app, name="stylegan2")
+stylegan3_app = typer.Typer(help="StyleGAN3 networks: convert official pickles to safetensors.", no_args_is_help=True,
+                            rich_markup_mode=None, cls=ReadableGroup)
+app.add_typer(stylegan3_app, name="stylegan3")
 
 # Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
@@ -330,10 +333,12 @@ def generate(
     batch_size: Annotated[
         Optional[int], typer.Option("--batch-size", min=1, help="Seeds per generator call (default 32); also the plug-in's batch_size where it has one.")
     ] = None,
-    network: Annotated[Optional[str], typer.Option("--network", help="Network file (stylegan2): .pkl or .safetensors.")] = None,
-    truncation: Annotated[Optional[float], typer.Option("--truncation", help="Truncation psi (stylegan2).")] = None,
+    network: Annotated[Optional[str], typer.Option("--network", help="Network file (stylegan2, stylegan3): .pkl or .safetensors.")] = None,
+    truncation: Annotated[Optional[float], typer.Option("--truncation", help="Truncation psi (stylegan2, stylegan3).")] = None,
     noise_mode: Annotated[Optional[str], typer.Option("--noise-mode", help="const, random or none (stylegan2).")] = None,
-    class_idx: Annotated[Optional[int], typer.Option("--class-idx", help="Class of a class-conditional model (stylegan2).")] = None,
+    class_idx: Annotated[Optional[int], typer.Option("--class-idx", help="Class of a class-conditional model (stylegan2, stylegan3).")] = None,
+    translate: Annotated[Optional[str], typer.Option("--translate", help="Translate the image by 'x,y' image widths (stylegan3).")] = None,
+    rotate: Annotated[Optional[float], typer.Option("--rotate", help="Rotate the image by this many degrees (stylegan3).")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="cpu or cuda, for plug-ins that run on a GPU.")] = None,
     pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="Local diffusers pipeline folder (diffusion).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Denoising steps (diffusion).")] = None,
@@ -343,8 +348,9 @@ def generate(
 ) -> None:
     """Generate a corpus of real images and their fakes.
 
-    --network, --truncation, --noise-mode, --class-idx and --device are shortcuts for the
-    plug-in parameters network, truncation_psi, noise_mode, class_idx and device; --pipeline,
+    --network, --truncation, --noise-mode, --class-idx, --translate, --rotate and --device are
+    shortcuts for the plug-in parameters network, truncation_psi, noise_mode, class_idx,
+    translate, rotate and device; --pipeline,
     --steps, --guidance and --prompt for pipeline, steps, guidance and prompt.
     """
     from facebench.harness import registry
@@ -354,7 +360,7 @@ def generate(
     warn_shadowed("generator", generator)
     params = parse_params(param)
     shortcuts = {"artifacts": artifacts, "network": network, "truncation_psi": truncation, "noise_mode": noise_mode,
-                 "class_idx": class_idx, "device": device, "pipeline": pipeline, "steps": steps, "guidance": guidance,
+                 "class_idx": class_idx, "translate": translate, "rotate": rotate, "device": device, "pipeline": pipeline, "steps": steps, "guidance": guidance,
                  "prompt": prompt}
     params.update({key: value for key, value in shortcuts.items() if value is not None})
     if batch_size is not None and "batch_size" in inspect.signature(registry.load("generator", generator)).parameters:
@@ -742,6 +748,7 @@ def _split_names(text: str | None) -> list[str]:
 
 
 @stylegan2_app.command("convert")
+@stylegan3_app.command("convert")
 @handle_errors
 def stylegan2_convert(
     network: Annotated[Path, typer.Argument(help="Official network pickle (.pkl), or a .safetensors network.")],

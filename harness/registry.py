@@ -42,6 +42,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "generator": {
         "parametric": "facebench.generators.parametric:ParametricGenerator",
         "stylegan2": "facebench.generators.stylegan2.generator:StyleGAN2Generator",
+        "stylegan3": "facebench.generators.stylegan3.generator:StyleGAN3Generator",
         "folder": "facebench.generators.folder:FolderGenerator",
         "diffusion": "facebench.generators.diffusion:DiffusionGenerator",
     },

@@ -113,13 +113,15 @@ def test_a_pickle_that_calls_anything_else_is_refused_and_nothing_runs(tmp_path)
     assert not marker.exists()
 
 
-def test_stylegan3_pickles_are_refused_with_a_clear_message(tmp_path):
+def test_a_network_mixing_the_two_families_is_refused_with_a_clear_message(tmp_path):
+    """StyleGAN3 pickles load (tests/test_stylegan3_loading.py); a StyleGAN2 network with a
+    StyleGAN3 input layer grafted on fits neither and says so."""
     def tweak(class_name, state):
         if class_name == "SynthesisNetwork":
             state["_modules"]["input"] = state["_modules"]["b4"]  # StyleGAN3 has a SynthesisInput
 
     path = write_network_pickle(tmp_path / "sg3.pkl", fixture_generator(), fixture_config()["init_kwargs"], tmp_path / "m", tweak=tweak)
-    with pytest.raises(NetworkError, match="StyleGAN3"):
+    with pytest.raises(NetworkError, match="cannot build a StyleGAN3 generator from its arguments"):
         load_network(path)
 
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
-from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network
+from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network, network_family
 from facebench.generators.stylegan2.networks import NOISE_MODES
 from facebench.harness.types import FAKE, Batch, Record
 
@@ -39,6 +39,8 @@ class StyleGAN2Generator:
 
     name = "stylegan2"
     version = "0.1.0"
+    #: The network family this plug-in draws from (the other family's plug-in is named in the refusal).
+    family = "stylegan2"
 
     def __init__(self, network: str, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  noise_mode: str = "const", class_idx: int | None = None, device: str = "cpu", batch_size: int = 8,
@@ -62,8 +64,12 @@ class StyleGAN2Generator:
         self.compile = compile
         self.artifacts = artifacts
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts else []
-        refuse_null(self.fake_specs, "stylegan2 (its images are all fakes)")
+        refuse_null(self.fake_specs, f"{self.name} (its images are all fakes)")
         self.G = load_network(self.network, device)
+        if network_family(self.G) != self.family:
+            other = network_family(self.G)
+            raise NetworkError(f"{network}: this is a {other.replace('stylegan', 'StyleGAN')} network; "
+                               f"draw from it with the {other} generator (facebench generate {other} --network ...)")
         self.network_sha256 = file_digest(self.network)
         if self.G.c_dim > 0:
             if class_idx is None or not 0 <= class_idx < self.G.c_dim:
@@ -116,10 +122,7 @@ class StyleGAN2Generator:
         images = self.images(seeds)
         if images.shape[-1] != 3:
             raise NetworkError(f"{self.network}: the model draws {images.shape[-1]}-channel images; facebench needs RGB")
-        meta = {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
-                "noise_mode": self.noise_mode, "network_sha256": self.network_sha256}
-        if self.class_idx is not None:
-            meta["class_idx"] = self.class_idx
+        meta = self.record_meta()
         records = [
             Record(id=f"{self.name}-{int(seed):08d}-fake", label=FAKE, source=self.name, source_version=self.version,
                    seed=int(seed), pair=f"{self.name}-{int(seed):08d}", meta=meta)
@@ -127,6 +130,15 @@ class StyleGAN2Generator:
         ]
         base = Batch(images, records)
         return Batch.concat([base, *(make_fakes(base, spec) for spec in self.fake_specs)])
+
+
+    def record_meta(self) -> dict:
+        """The settings every image's record carries."""
+        meta = {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
+                "noise_mode": self.noise_mode, "network_sha256": self.network_sha256}
+        if self.class_idx is not None:
+            meta["class_idx"] = self.class_idx
+        return meta
 
 
 def seed_noise(seed: int, cuda_devices: Sequence[torch.device]) -> None:

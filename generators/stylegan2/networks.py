@@ -274,13 +274,16 @@ class SynthesisNetwork(nn.Module):
         if force_fp32 is None:
             force_fp32 = ws.device.type != "cuda"  # float16 only where it is fast: on a GPU
         ws = ws.to(torch.float32)
-        chunk = self.cpu_chunk(ws)
+        # Random noise is drawn for the whole batch, layer by layer, as the official code draws it,
+        # so the same torch seed gives the same noise: such batches run in one pass.
+        chunk = self.cpu_chunk(ws) if noise_mode != "random" else ws.shape[0]
         if chunk < ws.shape[0]:
             return torch.cat([self._run(part, noise_mode, force_fp32, fused_modconv) for part in ws.split(chunk)])
         return self._run(ws, noise_mode, force_fp32, fused_modconv)
 
     def cpu_chunk(self, ws: torch.Tensor) -> int:
-        """Images per forward pass: all of them on a GPU; on a CPU, as many as fit the element budget."""
+        """Images per forward pass: all of them on a GPU; on a CPU, as many as fit the element budget
+        (with ``noise_mode="random"`` the whole batch runs in one pass)."""
         if ws.device.type != "cpu":
             return ws.shape[0]
         r = self.img_resolution
