@@ -67,7 +67,7 @@ def measure(name: str, fit_part, test, args) -> dict:
         detector.fit(fit_part.load_images(), fit_part.labels)
     set_eval(detector)
     batch_size = args.batch_size or int(getattr(detector, "batch_size", 32))
-    settings = ThroughputSpec(warmup=1, rounds=args.rounds, min_seconds=0.0)
+    settings = ThroughputSpec(warmup=1, rounds=args.rounds, min_seconds=args.min_seconds)
     batches = detector_batches(test.load_images(test.rows()[:TIMING_IMAGES]), batch_size)
     load_before = os.getloadavg()[0]
     runner, bare, ratios = [], [], []
@@ -93,6 +93,9 @@ def main() -> None:
                         "detector that needs no weights or program]")
     parser.add_argument("--pairs", type=int, default=15, help="paired (runner, bare loop) measurements per detector")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds in each measurement")
+    parser.add_argument("--min-seconds", type=float, default=0.5,
+                        help="the runner's timing phase times at least this long, as the default suite does "
+                             "([throughput] min_seconds)")
     parser.add_argument("--batch-size", type=int, default=None, help="[default: each detector's own]")
     parser.add_argument("--count", type=int, default=240, help="seeds of the 128 px parametric corpus")
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
