@@ -12,7 +12,6 @@ holding the arguments, or ``{"init_kwargs": ...}``), the layout of the test fixt
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,12 +126,11 @@ def convert(network: str | Path, out: str | Path) -> Path:
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a network file, read in chunks."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+    """sha256 of a network file: the cache keys' own (:func:`facebench.harness.provenance.file_sha256`),
+    so a run reads a large pickle once for its key and its records, not twice."""
+    from facebench.harness.provenance import file_sha256
+
+    return file_sha256(path)
 
 
 def _from_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
