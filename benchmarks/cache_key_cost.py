@@ -18,9 +18,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100)
     args = parser.parse_args()
 
-    from facebench.harness import registry
-    from facebench.harness.provenance import facebench_digest, provenance
-    from facebench.harness.suite import load_suite
+    from facebench.harness.contracts import registry
+    from facebench.harness.run.provenance import facebench_digest, provenance
+    from facebench.harness.data.suite import load_suite
 
     start = time.perf_counter()
     facebench_digest()

@@ -105,8 +105,8 @@ class CorpusTarget(Target):
 
     def __init__(self, work: Path):
         super().__init__(work)
-        from facebench.harness.corpus import CorpusError, write_corpus
-        from facebench.harness.types import Batch, Record
+        from facebench.harness.data.corpus import CorpusError, write_corpus
+        from facebench.harness.contracts.types import Batch, Record
 
         self.allowed = (CorpusError,)
         rng = np.random.default_rng(0)
@@ -161,7 +161,7 @@ class CorpusTarget(Target):
 
     @staticmethod
     def read(root: Path):
-        from facebench.harness.corpus import Corpus, verify
+        from facebench.harness.data.corpus import Corpus, verify
 
         corpus = Corpus.open(root)
         corpus.records(), corpus.labels, corpus.split(0.5), corpus.select(artifact="a")

@@ -679,7 +679,7 @@ def part_detectors(ctx: Context, result: PartResult) -> None:
     import numpy as np
     import torch
 
-    from facebench.harness.timing import benchmark_detector
+    from facebench.harness.run.timing import benchmark_detector
 
     batches = (1, 4, 8) if ctx.selfcheck else DETECTOR_BATCHES
     side = 64 if ctx.selfcheck else DETECTOR_SIDE
@@ -749,8 +749,8 @@ def part_detectors(ctx: Context, result: PartResult) -> None:
 
 def noise_corpus(path: Path, n: int, side: int):
     """A corpus of ``n`` noise images (half labelled fake), written with facebench's corpus writer."""
-    from facebench.harness.corpus import write_corpus
-    from facebench.harness.types import Batch, Record
+    from facebench.harness.data.corpus import write_corpus
+    from facebench.harness.contracts.types import Batch, Record
 
     images = noise_images(n, side, seed=7)
     records = [Record(id=f"noise-{i:04d}", label=i % 2, source="gpu_check", source_version="1", seed=i, pair=f"p{i // 2:04d}")
@@ -768,7 +768,7 @@ class CallLog:
         self.calls: list[tuple[int, str]] = []
 
     def score(self, images):
-        from facebench.harness.timing import is_out_of_memory
+        from facebench.harness.run.timing import is_out_of_memory
 
         try:
             scores = self.detector.score(images)
@@ -797,7 +797,7 @@ def part_oom(ctx: Context, result: PartResult) -> None:
     import torch
 
     from facebench.detectors.checkpoint import CheckpointDetector
-    from facebench.harness.runner import score_split
+    from facebench.harness.run.runner import score_split
 
     start = 128
     weights, arch = resnet50_weights(ctx)
@@ -866,11 +866,11 @@ def part_suite(ctx: Context, result: PartResult) -> None:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from facebench.harness.html_report import write_report
-    from facebench.harness.report import build_leaderboard, write_markdown
-    from facebench.harness.results import load_results
-    from facebench.harness.runner import run_suite
-    from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
+    from facebench.harness.report.html import write_report
+    from facebench.harness.report.text import build_leaderboard, write_markdown
+    from facebench.harness.data.results import load_results
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
 
     weights, arch = resnet50_weights(ctx)
     devices = ["cpu"] + (["cuda"] if ctx.cuda else [])
@@ -962,7 +962,7 @@ PARTS = [
 def environment_info() -> dict[str, Any]:
     import torch
 
-    from facebench.harness.environment import environment
+    from facebench.harness.data.environment import environment
 
     info = environment()
     info.update(cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,

@@ -1,7 +1,7 @@
 """Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
 For every built-in detector that needs no weights (or those named), the runner's timing phase
-(:func:`facebench.harness.runner.time_detector`, the figure a run stores: warm-up, rounds of one
+(:func:`facebench.harness.run.runner.time_detector`, the figure a run stores: warm-up, rounds of one
 ``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
 ``detector.score`` over the same in-memory batches, one clock per round, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
@@ -25,7 +25,7 @@ NEEDS_INPUT = ("command", "checkpoint")
 
 
 def detector_names(requested: str | None) -> list[str]:
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     if requested:
         return [name.strip() for name in requested.split(",") if name.strip()]
@@ -34,7 +34,7 @@ def detector_names(requested: str | None) -> list[str]:
 
 def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:
     """Median images/s of ``rounds`` plain rounds of ``detector.score`` over ``batches``."""
-    from facebench.harness.localise import cache_bypassed
+    from facebench.detectors.localise import cache_bypassed
 
     images = sum(len(b) for b in batches)
     speeds = []
@@ -57,10 +57,10 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def measure(name: str, fit_part, test, args) -> dict:
-    from facebench.harness import registry
-    from facebench.harness.runner import TIMING_IMAGES, time_detector
-    from facebench.harness.suite import ThroughputSpec
-    from facebench.harness.timing import detector_batches, set_eval
+    from facebench.harness.contracts import registry
+    from facebench.harness.run.runner import TIMING_IMAGES, time_detector
+    from facebench.harness.data.suite import ThroughputSpec
+    from facebench.harness.run.timing import detector_batches, set_eval
 
     detector = registry.create("detector", name)
     if detector.requires_fit:
@@ -101,8 +101,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
     args = parser.parse_args()
 
-    from facebench.harness.runner import build_corpus, three_way_split
-    from facebench.harness.suite import GeneratorSpec, SplitSpec
+    from facebench.harness.run.runner import build_corpus, three_way_split
+    from facebench.harness.data.suite import GeneratorSpec, SplitSpec
 
     spec = GeneratorSpec(name="parametric", label="overhead", count=args.count, batch_size=40,
                          params={"resolution": 128, "artifacts": "upsampling,eyes_fixed"})

@@ -25,8 +25,8 @@ SIZES = (2_000, 20_000)
 
 
 def build(out: Path) -> dict[int, Path]:
-    from facebench.harness.runner import build_corpus
-    from facebench.harness.suite import GeneratorSpec
+    from facebench.harness.run.runner import build_corpus
+    from facebench.harness.data.suite import GeneratorSpec
 
     corpora = {}
     for size in SIZES:
@@ -39,7 +39,7 @@ def build(out: Path) -> dict[int, Path]:
 
 def fit(out: Path, corpus_root: Path) -> Path:
     from facebench.detectors.spectrum import SpectrumDetector
-    from facebench.harness.corpus import Corpus
+    from facebench.harness.data.corpus import Corpus
 
     corpus = Corpus.open(corpus_root)
     subset = corpus.select(ids=corpus.ids[:400])
@@ -54,9 +54,9 @@ def score(corpus_root: str, detector_path: str) -> None:
     """Child process: score every image and compute metrics with intervals; print the peak RSS."""
     import numpy as np
 
-    from facebench.harness.corpus import Corpus
-    from facebench.harness.metrics import metrics_with_ci
-    from facebench.harness.runner import score_split
+    from facebench.harness.data.corpus import Corpus
+    from facebench.harness.run.metrics import metrics_with_ci
+    from facebench.harness.run.runner import score_split
 
     detector = pickle.loads(Path(detector_path).read_bytes())
     corpus = Corpus.open(corpus_root)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.harness.runner import generate_corpus, run_suite
-from facebench.harness.suite import GeneratorSpec, load_suite
+from facebench.harness.run.runner import generate_corpus, run_suite
+from facebench.harness.data.suite import GeneratorSpec, load_suite
 
 
 class SleepyDetector:
@@ -39,7 +39,7 @@ class SleepyDetector:
 def suite_overhead(name: str, root: Path) -> tuple[float, float]:
     import ray
 
-    from facebench.harness.executors import get_executor
+    from facebench.harness.run.executors import get_executor
 
     suite = load_suite(name)
     start = time.perf_counter()
@@ -60,7 +60,7 @@ def suite_overhead(name: str, root: Path) -> tuple[float, float]:
 def scaling(root: Path, images: int, ms: float, actors: tuple[int, ...]) -> None:
     import ray
 
-    from facebench.harness.ray_executor import RayExecutor
+    from facebench.harness.run.ray_executor import RayExecutor
 
     spec = GeneratorSpec(name="parametric", label="faces", count=images // 2, batch_size=32,
                          params={"resolution": 64, "artifacts": "upsampling:0.5", "camera": False})

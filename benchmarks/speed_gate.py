@@ -1,7 +1,7 @@
 """The speed gate's error rates: false failures on an unchanged build, catches of a slower one.
 
 Each trial makes two fresh runs of a small suite (one 128 px parametric corpus) and compares
-them with ``facebench compare``'s rules (:func:`facebench.harness.compare.compare`, throughput
+them with ``facebench compare``'s rules (:func:`facebench.harness.report.compare.compare`, throughput
 tolerance 20% unless given):
 
 - same build: both runs use the detector as it is; a failing throughput row is a false failure;
@@ -31,7 +31,7 @@ class Slowed:
     version = "1"
 
     def __init__(self, inner: str = "spectrum"):
-        from facebench.harness import registry
+        from facebench.harness.contracts import registry
 
         self.inner = registry.create("detector", inner)
         self.requires_fit = self.inner.requires_fit
@@ -49,7 +49,7 @@ class Slowed:
 
 
 def make_suite(detectors: list[str], slowed: bool, args):
-    from facebench.harness.suite import parse_suite
+    from facebench.harness.data.suite import parse_suite
 
     tables = [{"name": "slowed", "label": name, "params": {"inner": name}} if slowed else {"name": name}
               for name in detectors]
@@ -68,8 +68,8 @@ def make_suite(detectors: list[str], slowed: bool, args):
 
 def gate(baseline, current, tolerance: float):
     """The comparison of the two runs' results, as `facebench compare` makes it."""
-    from facebench.harness.compare import compare
-    from facebench.harness.results import Results
+    from facebench.harness.report.compare import compare
+    from facebench.harness.data.results import Results
 
     results = [Results(r.run, r.metrics, r.throughput, r.errors) for r in (baseline, current)]
     return compare(*results, throughput_tolerance=tolerance)
@@ -89,8 +89,8 @@ def main() -> None:
     args = parser.parse_args()
     SLOWDOWN = args.slowdown
 
-    from facebench.harness import registry
-    from facebench.harness.runner import run_suite
+    from facebench.harness.contracts import registry
+    from facebench.harness.run.runner import run_suite
 
     registry.BUILTINS["detector"]["slowed"] = "__main__:Slowed"
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]

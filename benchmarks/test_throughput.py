@@ -8,7 +8,7 @@ import pytest
 
 from facebench.generators.parametric import ParametricGenerator
 from facebench.generators.parametric.face import render_faces, sample_face_params
-from facebench.harness.corpus import CorpusWriter
+from facebench.harness.data.corpus import CorpusWriter
 
 N = 32
 

@@ -52,10 +52,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from facebench.detectors.cnn import check_device
-from facebench.detectors.features import check_positive_int
-from facebench.harness.errors import FacebenchError
-from facebench.harness.types import check_images
+from .cnn import check_device
+from .features import check_positive_int
+from ..harness.contracts.errors import FacebenchError
+from ..harness.contracts.types import check_images
 
 TORCHVISION_HINT = "pip install torchvision==0.28.0"
 TIMM_HINT = "pip install 'timm>=1.0'"

@@ -41,8 +41,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from facebench.detectors.features import check_labels, check_positive_float, check_positive_int
-from facebench.harness.types import check_images
+from .features import check_labels, check_positive_float, check_positive_int
+from ..harness.contracts.types import check_images
 
 #: Smallest image side the network accepts (after cropping to an even size).
 MIN_SIDE = 16

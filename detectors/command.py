@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facebench.harness import __version__
-from facebench.harness.errors import FacebenchError
-from facebench.harness.types import check_images
+from ..harness.contracts.version import __version__
+from ..harness.contracts.errors import FacebenchError
+from ..harness.contracts.types import check_images
 
 PROTOCOL = 1
 #: How images reach the child. All are lossless; ``ppm`` (binary P6) and ``npy`` are easy to

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from facebench.detectors.features import (
+from .features import (
     LogisticFeatureDetector,
     check_positive_float,
     check_positive_int,

@@ -1,6 +1,6 @@
 """Eye detectors: where the eyes sit, the pupils' shape, the corneal highlights, the iris colours.
 
-All four find the eyes with :mod:`facebench.harness.localise` (parameter ``localiser``:
+All four find the eyes with :mod:`facebench.detectors.localise` (parameter ``localiser``:
 ``"auto"``, ``"dlib"``, ``"opencv"`` or ``"builtin"``) and read pixels only: never records,
 landmarks or masks. An image where no pair of eyes is found (or, for the pupil, corneal and
 iris detectors, where the eye region cannot be measured) gets the neutral score 0.5; the
@@ -38,10 +38,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facebench.detectors.features import check_labels, check_positive_float, check_positive_int
-from facebench.generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
-from facebench.harness.localise import BACKENDS, EyeResult, LocaliserError, locate_eyes, resolve_backends
-from facebench.harness.types import check_images
+from .features import check_labels, check_positive_float, check_positive_int
+from ..generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
+from .localise import BACKENDS, EyeResult, LocaliserError, locate_eyes, resolve_backends
+from ..harness.contracts.types import check_images
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 NEUTRAL = 0.5
@@ -394,7 +394,7 @@ class EyePositionDetector(_EyeDetector):
 
     Parameters:
         scale: distance (fraction of the image side) at which the score falls to 1/e.
-        localiser: eye localiser backend (see :mod:`facebench.harness.localise`).
+        localiser: eye localiser backend (see :mod:`facebench.detectors.localise`).
         batch_size: images per call the runner sends to ``score``; also the localisation chunk.
     """
 
@@ -483,7 +483,7 @@ class PupilDetector(_LogisticEyeDetector):
 
     Parameters:
         c: inverse regularisation strength of the logistic regression.
-        localiser: eye localiser backend (see :mod:`facebench.harness.localise`).
+        localiser: eye localiser backend (see :mod:`facebench.detectors.localise`).
         batch_size: images per call the runner sends to ``score``; also the localisation chunk.
     """
 
@@ -507,7 +507,7 @@ class CornealDetector(_LogisticEyeDetector):
 
     Parameters:
         c: inverse regularisation strength of the logistic regression.
-        localiser: eye localiser backend (see :mod:`facebench.harness.localise`).
+        localiser: eye localiser backend (see :mod:`facebench.detectors.localise`).
         batch_size: images per call the runner sends to ``score``; also the localisation chunk.
     """
 
@@ -528,7 +528,7 @@ class IrisColourDetector(_LogisticEyeDetector):
 
     Parameters:
         c: inverse regularisation strength of the logistic regression.
-        localiser: eye localiser backend (see :mod:`facebench.harness.localise`).
+        localiser: eye localiser backend (see :mod:`facebench.detectors.localise`).
         batch_size: images per call the runner sends to ``score``; also the localisation chunk.
     """
 

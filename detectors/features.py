@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facebench.harness.types import check_images
+from ..harness.contracts.types import check_images
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 

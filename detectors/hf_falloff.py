@@ -28,7 +28,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from facebench.detectors.features import (
+from .features import (
     LogisticFeatureDetector,
     check_positive_float,
     check_positive_int,

@@ -20,7 +20,7 @@ from math import gcd
 import numpy as np
 import scipy.fft
 
-from facebench.detectors.features import (
+from .features import (
     LogisticFeatureDetector,
     check_positive_float,
     check_positive_int,

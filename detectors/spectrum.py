@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facebench.harness.types import check_images
+from ..harness.contracts.types import check_images
 
 N_BINS = 64
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebench.detectors.features import (
+from .features import (
     LogisticFeatureDetector,
     check_positive_float,
     check_positive_int,

@@ -40,14 +40,14 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from facebench.detectors.features import (
+from .features import (
     LogisticFeatureDetector,
     check_positive_float,
     check_positive_int,
     in_chunks,
     luminance,
 )
-from facebench.harness.types import check_images
+from ..harness.contracts.types import check_images
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: Smallest image side the detectors accept.

@@ -21,8 +21,8 @@ from PIL import Image
 
 from facebench.generators.parametric import ParametricGenerator
 from facebench.generators.parametric.face import render_faces, sample_face_params
-from facebench.harness.corpus import Corpus, CorpusWriter
-from facebench.harness.gallery import contact_sheet
+from facebench.harness.data.corpus import Corpus, CorpusWriter
+from facebench.harness.report.gallery import contact_sheet
 
 DOCS = Path(__file__).resolve().parent
 

@@ -18,10 +18,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
-from facebench.harness.corpus import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
-from facebench.harness.errors import FacebenchError
-from facebench.harness.types import FAKE, REAL, Batch, Record
+from .artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
+from ..harness.data.corpus import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
+from ..harness.contracts.errors import FacebenchError
+from ..harness.contracts.types import FAKE, REAL, Batch, Record
 
 #: File name endings read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")

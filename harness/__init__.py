@@ -1,8 +1,7 @@
-"""facebench harness: types, registry, corpus, runner, metrics, store, reports and CLI."""
+"""facebench harness: the contract floor (contracts/), the data, run and report wings and the CLI.
 
-from importlib.metadata import PackageNotFoundError, version
+The layers and which may import which: docs/architecture.md."""
 
-try:
-    __version__ = version("facebench")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from .contracts.version import __version__
+
+__all__ = ["__version__"]

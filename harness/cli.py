@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from facebench.harness import __version__
-from facebench.harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FacebenchError, UsageError
+from .contracts.version import __version__
+from .contracts.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FacebenchError, UsageError
 
 
 def readable_metavar(param: Any, annotation: Any) -> str | None:
@@ -89,7 +89,7 @@ stdout = Console(width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True)
 _state: dict[str, Any] = {"debug": False, "argv": None}
 
-# The exit codes' rule lives in facebench.harness.errors; these names stay for existing callers.
+# The exit codes' rule lives in facebench.harness.contracts.errors; these names stay for existing callers.
 USAGE_EXIT = EXIT_USAGE
 FAILURE_EXIT = EXIT_FAILED
 
@@ -111,7 +111,7 @@ def fail(message: str, code: int = FAILURE_EXIT) -> typer.Exit:
 
 def handle_errors(command: Callable) -> Callable:
     """Turn known errors into one line on stderr and the exit code of their kind (see
-    :mod:`facebench.harness.errors`); Ctrl-C into one line and 130; --debug keeps the traceback."""
+    :mod:`facebench.harness.contracts.errors`); Ctrl-C into one line and 130; --debug keeps the traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -152,7 +152,7 @@ def interrupted_line(command: str, options: dict[str, Any]) -> str:
 
 def warn_shadowed(kind: str, name: str) -> None:
     """Say so when an installed entry point named ``name`` is ignored because a built-in has that name."""
-    from facebench.harness.registry import shadow_message, shadowed
+    from .contracts.registry import shadow_message, shadowed
 
     for info in shadowed(kind, name):  # type: ignore[arg-type]
         stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
@@ -195,8 +195,8 @@ def list_plugins() -> None:
 
     Built-ins are read without importing them; `facebench info NAME` shows one in full.
     """
-    from facebench.generators.artifacts import ARTIFACTS
-    from facebench.harness.registry import KINDS, inspect_all, shadow_message, shadowed
+    from ..generators.artifacts import ARTIFACTS
+    from .contracts.registry import KINDS, inspect_all, shadow_message, shadowed
 
     table = Table(title="facebench plug-ins")
     for column in ("kind", "name", "version", "origin", "inputs", "fits", "status"):
@@ -229,9 +229,9 @@ def info(
                                          "spectrum, upsampling, jpeg.")],
 ) -> None:
     """Show one plug-in in full: its parameters (type, default, one line each), inputs and needs."""
-    from facebench.generators.artifacts import ARTIFACTS
-    from facebench.harness import registry
-    from facebench.harness.perturb import DEFAULT_GRID, describe_kinds
+    from ..generators.artifacts import ARTIFACTS
+    from .contracts import registry
+    from .run.perturb import DEFAULT_GRID, describe_kinds
 
     found = False
     for kind in registry.KINDS:
@@ -266,7 +266,7 @@ def info(
 
 
 def _print_plugin(kind: str, name: str, cls: type, origin: str, extra: dict[str, str]) -> None:
-    from facebench.harness.registry import parameters
+    from .contracts.registry import parameters
 
     doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").replace("``", "")
     version = f", version {cls.version}" if hasattr(cls, "version") else ""
@@ -301,7 +301,7 @@ def list_runs(
 
     Pass an id to leaderboard --run, report, export or compare.
     """
-    from facebench.harness.store import Store, run_summary
+    from .data.store import Store, run_summary
 
     db = Store(store or results / "facebench.sqlite")
     if not db.path.exists():
@@ -353,9 +353,9 @@ def generate(
     translate, rotate and device; --pipeline,
     --steps, --guidance and --prompt for pipeline, steps, guidance and prompt.
     """
-    from facebench.harness import registry
-    from facebench.harness.runner import generate_corpus, make_progress
-    from facebench.harness.suite import GeneratorSpec
+    from .contracts import registry
+    from .run.runner import generate_corpus, make_progress
+    from .data.suite import GeneratorSpec
 
     warn_shadowed("generator", generator)
     params = parse_params(param)
@@ -405,20 +405,20 @@ def detect(
     """Fit a detector on a corpus's train split (if it learns), score the test split, store the figures."""
     from dataclasses import asdict
 
-    from facebench.harness import registry
-    from facebench.harness.corpus import Corpus
-    from facebench.harness.report import build_leaderboard, print_leaderboard
-    from facebench.harness.runner import evaluate, make_progress, now, run_record
-    from facebench.harness.store import Store
-    from facebench.harness.suite import DetectorSpec, SplitSpec
-    from facebench.harness.timing import calibrate_machine
+    from .contracts import registry
+    from .data.corpus import Corpus
+    from .report.text import build_leaderboard, print_leaderboard
+    from .run.runner import evaluate, make_progress, now, run_record
+    from .data.store import Store
+    from .data.suite import DetectorSpec, SplitSpec
+    from .run.timing import calibrate_machine
 
     warn_shadowed("detector", detector)
     params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
     corpus = Corpus.open(corpus_path)
     label = detector
     if detector == "command":  # label it by the name the program announces in its ready line
-        from facebench.detectors.command import announced_name
+        from ..detectors.command import announced_name
 
         try:
             label = announced_name(params) or detector
@@ -442,7 +442,7 @@ def detect(
 
 
 def _shipped_suites() -> list[str]:
-    from facebench.harness.suite import shipped_suites
+    from .data.suite import shipped_suites
 
     try:
         return shipped_suites()
@@ -484,10 +484,10 @@ def run(
     """Run a benchmark suite: build corpora, fit and score detectors, store and print the leaderboard."""
     from dataclasses import replace
 
-    from facebench.harness.executors import get_executor
-    from facebench.harness.report import build_leaderboard, print_leaderboard, write_markdown
-    from facebench.harness.runner import fresh_detector_labels, run_suite
-    from facebench.harness.suite import load_suite
+    from .run.executors import get_executor
+    from .report.text import build_leaderboard, print_leaderboard, write_markdown
+    from .run.runner import fresh_detector_labels, run_suite
+    from .data.suite import load_suite
 
     loaded = load_suite(suite)
     fresh_names = _split_names(fresh_detectors)
@@ -518,8 +518,8 @@ def run(
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"leaderboard written to {path}")
     if report:
-        from facebench.harness.html_report import write_report
-        from facebench.harness.results import load_results
+        from .report.html import write_report
+        from .data.results import load_results
 
         try:  # the figures are stored already: a report that cannot be drawn must not fail the run
             html = write_report(load_results(f"{store_path}:{result.run['run_id']}"), results / "report.html", results_dir=results)
@@ -564,10 +564,10 @@ def leaderboard(
 
     --markdown, --csv and --json write the same board, for reading or for diffing runs.
     """
-    from facebench.harness.report import (
+    from .report.text import (
         build_leaderboard, filter_perturbations, print_leaderboard, to_csv, to_json, write_markdown,
     )
-    from facebench.harness.store import Store
+    from .data.store import Store
 
     if run_ref and run_id and run_ref != run_id:
         raise UsageError(f"two runs given: {run_ref} and --run {run_id}; give one")
@@ -613,9 +613,9 @@ def compare(
     """
     import os
 
-    from facebench.harness.compare import compare as compare_runs
-    from facebench.harness.compare import parse_tolerances
-    from facebench.harness.results import load_results
+    from .report.compare import compare as compare_runs
+    from .report.compare import parse_tolerances
+    from .data.results import load_results
 
     try:
         tolerances = parse_tolerances(tolerance)
@@ -648,7 +648,7 @@ def export(
 ) -> None:
     """Write a stored run (metrics with CIs, throughput, errors, per-image scores) as one JSON file,
     e.g. a baseline for `facebench compare`."""
-    from facebench.harness.results import export_json, load_results
+    from .data.results import export_json, load_results
 
     loaded = load_results(run_ref, results / "facebench.sqlite")
     path = export_json(loaded, out)
@@ -664,8 +664,8 @@ def report(
 ) -> None:
     """Write a stored run as one self-contained HTML page: sortable tables, plots, a gallery and each
     detector's most confident misses. It needs no network to open."""
-    from facebench.harness.html_report import write_report
-    from facebench.harness.results import load_results
+    from .report.html import write_report
+    from .data.results import load_results
 
     loaded = load_results(run_ref, results / "facebench.sqlite")
     path = write_report(loaded, out, results_dir=results)
@@ -681,8 +681,8 @@ def gallery(
     tile: Annotated[int, typer.Option("--tile", min=16, help="Tile side in pixels.")] = 128,
 ) -> None:
     """Write a contact sheet of real/fake pairs, labelled with their artifacts, masks outlined."""
-    from facebench.harness.corpus import Corpus
-    from facebench.harness.gallery import contact_sheet
+    from .data.corpus import Corpus
+    from .report.gallery import contact_sheet
 
     sheet = contact_sheet(Corpus.open(corpus_path), pairs, tile)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -705,10 +705,10 @@ def known_answer_matrix(
         "(cells that cannot be judged at this size do not fail).")] = False,
 ) -> None:
     """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
-    from facebench.generators.artifacts import ARTIFACTS
-    from facebench.harness import matrix as km
-    from facebench.harness.registry import available
-    from facebench.harness.runner import run_suite
+    from ..generators.artifacts import ARTIFACTS
+    from .run import matrix as km
+    from .contracts.registry import available
+    from .run.runner import run_suite
 
     chosen_detectors = _split_names(detectors) or [d for d in km.TARGETS if d in available("detector")]
     chosen_artifacts = _split_names(artifacts) or list(ARTIFACTS)
@@ -758,7 +758,7 @@ def stylegan2_convert(
 
     The pickle is read without running any code from it.
     """
-    from facebench.generators.stylegan2.loading import convert, file_digest
+    from ..generators.stylegan2.loading import convert, file_digest
 
     if out.exists():
         raise UsageError(f"{out} exists; choose another output path")
@@ -770,7 +770,7 @@ def stylegan2_convert(
 @handle_errors
 def corpus_verify(path: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> None:
     """Re-hash every file of a corpus; report missing, corrupt and extra files."""
-    from facebench.harness.corpus import verify
+    from .data.corpus import verify
 
     report = verify(path)
     for kind, items in (("missing", report.missing), ("corrupt", report.corrupt), ("extra", report.extra)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facebench.harness.types import Batch, Record
+from facebench.harness.contracts.types import Batch, Record
 
 
 def synthetic_batch(seeds, size: int = 32, with_mask: bool = False) -> Batch:

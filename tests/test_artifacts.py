@@ -10,7 +10,7 @@ from facebench.generators.artifacts import (
     make_fakes,
     parse_fake_specs,
 )
-from facebench.harness.types import Batch, Record
+from facebench.harness.contracts.types import Batch, Record
 
 
 def noise_batch(n=3, size=64, landmarks=None):

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from facebench.harness import report
-from facebench.harness.html_report import render_report
-from facebench.harness.metrics import MIN_IMAGES_PER_CLASS, calibrated_threshold, too_small
-from facebench.harness.results import Results, results_to_dict
-from facebench.harness.runner import calibrated_thresholds, metric_rows, run_suite
-from facebench.harness.suite import BootstrapSpec, load_suite
+from facebench.harness.report import text as report
+from facebench.harness.report.html import render_report
+from facebench.harness.run.metrics import MIN_IMAGES_PER_CLASS, calibrated_threshold, too_small
+from facebench.harness.data.results import Results, results_to_dict
+from facebench.harness.run.runner import calibrated_thresholds, metric_rows, run_suite
+from facebench.harness.data.suite import BootstrapSpec, load_suite
 
 ARTIFACTS = [f"artifact{i:02d}" for i in range(15)]
 RUN = {"run_id": "20260101T000000Z-balanc", "suite": "balance", "started": "2026-01-01T00:00:00+00:00",
@@ -303,7 +303,7 @@ name = "spectrum"
 
 
 def test_a_bootstrap_of_one_pair_gives_no_interval():
-    from facebench.harness.metrics import bootstrap_ci
+    from facebench.harness.run.metrics import bootstrap_ci
 
     ci = bootstrap_ci(np.array([0, 1]), np.array([0.1, 0.9]), np.array([0, 0]), ["auc", "balanced_accuracy"],
                       n_resamples=50)

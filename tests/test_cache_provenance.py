@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.runner import corpus_key, run_suite, task_key
-from facebench.harness.suite import DetectorSpec, GeneratorSpec, SuiteError, load_suite
+from facebench.harness.run.runner import corpus_key, run_suite, task_key
+from facebench.harness.data.suite import DetectorSpec, GeneratorSpec, SuiteError, load_suite
 
 #: A plug-in detector: the spectrum detector's score, times SIGN.
 PROBE = """
@@ -232,7 +232,7 @@ def _import_fresh(name: str):
 
 
 def test_the_code_digest_follows_a_loose_modules_sibling_imports_and_a_packages_folder(tmp_path, monkeypatch):
-    from facebench.harness.provenance import code_digest
+    from facebench.harness.run.provenance import code_digest
 
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
@@ -261,7 +261,7 @@ def test_the_code_digest_follows_a_loose_modules_sibling_imports_and_a_packages_
 def test_a_plugin_installed_in_site_packages_brings_its_distributions_recorded_files():
     import typer.main
 
-    from facebench.harness.provenance import plugin_files
+    from facebench.harness.run.provenance import plugin_files
 
     files = plugin_files(typer.main)
     recorded = [name for name in files if name.startswith("typer:")]  # "distribution:recorded path"

@@ -63,7 +63,7 @@ def test_list_shows_plugins_and_artifacts():
 
 
 def test_generate_writes_a_corpus(small_corpus):
-    from facebench.harness.corpus import Corpus
+    from facebench.harness.data.corpus import Corpus
 
     corpus = Corpus.open(small_corpus)
     assert corpus.meta["counts"] == {"images": 12, "real": 6, "fake": 6}

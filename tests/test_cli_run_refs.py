@@ -35,7 +35,7 @@ def test_leaderboard_takes_a_run_id_or_latest_as_an_argument(tmp_path):
 def test_a_detect_run_records_the_calibration_workload(tmp_path):
     """Seen: `facebench detect` stored speed figures without the calibration workload a suite run
     records, so `compare` could not relate them across machines (README, Speed)."""
-    from facebench.harness.results import load_results
+    from facebench.harness.data.results import load_results
 
     corpus = tmp_path / "small"
     made = invoke("generate", "parametric", "--n", "6", "--artifacts", "upsampling", "-p", "resolution=64",
@@ -52,7 +52,7 @@ def test_a_detect_run_records_the_calibration_workload(tmp_path):
 @pytest.mark.parametrize("kind", ["jpeg", "blur", "resize", "noise", "crop"])
 def test_info_on_a_perturbation_gives_examples_that_parse(kind):
     """Seen: `facebench info jpeg` gave the example 'jpeg:... + blur:2', a spec no suite accepts."""
-    from facebench.harness.perturb import parse
+    from facebench.harness.run.perturb import parse
 
     result = invoke("info", kind)
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_a_missing_store_names_the_option_that_points_at_one(tmp_path, monkeypat
 def test_a_rerun_says_which_corpora_it_reused_and_whose_speed_figures_they_carry(tmp_path):
     """Seen: a rerun printed the generator's images/s of the run that built the cached corpus as its
     own row, with nothing but a table footnote to say so."""
-    from facebench.harness.results import load_results
+    from facebench.harness.data.results import load_results
 
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)

@@ -15,11 +15,11 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
-from facebench.harness.registry import PluginError
-from facebench.harness.suite import load_suite, shipped_suites
+from facebench.harness.contracts.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from facebench.harness.contracts.registry import PluginError
+from facebench.harness.data.suite import load_suite, shipped_suites
 
 runner = CliRunner()
 
@@ -123,7 +123,7 @@ def test_help_keeps_brackets():
 
 
 def test_runs_lists_stored_runs(stored_run):
-    from facebench.harness.store import Store
+    from facebench.harness.data.store import Store
 
     run = Store(stored_run / "facebench.sqlite").run()
     result = runner.invoke(app, ["runs", "--results", str(stored_run)], terminal_width=200)
@@ -143,7 +143,7 @@ def test_runs_without_a_store_is_a_usage_error(tmp_path):
     ["compare", "nope", "latest"],
 ])
 def test_unknown_run_ids_list_the_recent_ones(stored_run, command, tmp_path, monkeypatch):
-    from facebench.harness.store import Store
+    from facebench.harness.data.store import Store
 
     monkeypatch.chdir(tmp_path)
     run_id = Store(stored_run / "facebench.sqlite").run()["run_id"]
@@ -220,7 +220,7 @@ def test_an_entry_point_with_a_builtin_name_is_reported(shadowing_plugin):
 
 
 def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path, monkeypatch):
-    import facebench.harness.runner as runner_module
+    import facebench.harness.run.runner as runner_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -236,8 +236,8 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path, monkeypatch):
 def test_progress_shows_rate_and_remaining_time():
     from rich.progress import TimeRemainingColumn
 
-    from facebench.harness.progress import RateColumn
-    from facebench.harness.runner import make_progress
+    from facebench.harness.run.progress import RateColumn
+    from facebench.harness.run.runner import make_progress
 
     columns = make_progress().columns
     assert any(isinstance(c, TimeRemainingColumn) for c in columns)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facebench.detectors.command import CommandDetector, CommandDetectorError
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the command detector needs POSIX")
 
@@ -340,8 +340,8 @@ command = {broken}
 
 
 def test_a_suite_records_the_broken_command_and_keeps_the_working_one(tmp_path):
-    from facebench.harness.runner import run_suite
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.suite import load_suite
 
     broken = child(tmp_path, 'print("no model here", file=sys.stderr)\nsys.exit(2)\n', "broken.py")
     suite = tmp_path / "suite.toml"

@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from facebench.harness.cli import app
-from facebench.harness.compare import OVERLAP, PAIRED, TOLERANCE_ONLY, CompareError, compare, parse_tolerances
-from facebench.harness.metrics import bootstrap_ci, compute_metrics
-from facebench.harness.results import Results, ResultsError, export_json, load_results, results_to_dict
-from facebench.harness.store import Store
+from facebench.harness.report.compare import OVERLAP, PAIRED, TOLERANCE_ONLY, CompareError, compare, parse_tolerances
+from facebench.harness.run.metrics import bootstrap_ci, compute_metrics
+from facebench.harness.data.results import Results, ResultsError, export_json, load_results, results_to_dict
+from facebench.harness.data.store import Store
 
 ENV = {"cpu_model": "Test CPU", "gpu": None, "torch": "2.13.0", "git_commit": "abc123"}
 

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from facebench.harness.cli import app
-from facebench.harness.compare import PAIRED, CompareError, compare
-from facebench.harness.metrics import compute_metrics
-from facebench.harness.results import Results, export_json, load_results
-from facebench.harness.runner import run_suite
-from facebench.harness.suite import load_suite
+from facebench.harness.report.compare import PAIRED, CompareError, compare
+from facebench.harness.run.metrics import compute_metrics
+from facebench.harness.data.results import Results, export_json, load_results
+from facebench.harness.run.runner import run_suite
+from facebench.harness.data.suite import load_suite
 
 GATED = ("auc", "ap", "balanced_accuracy", "tpr_at_fpr_1", "eer")
 SPLIT = {"test_fraction": 0.5, "seed": 0, "calibration_fraction": 0.0}
@@ -282,6 +282,6 @@ def test_a_detect_run_records_its_split(tmp_path):
 
 
 def _run_ids(store) -> list[str]:
-    from facebench.harness.store import Store
+    from facebench.harness.data.store import Store
 
     return [r["run_id"] for r in Store(store).runs()]

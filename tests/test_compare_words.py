@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facebench.harness.compare import compare, judge_speed
+from facebench.harness.report.compare import compare, judge_speed
 from tests.test_compare_like import corpus_rows, run_of, scores_of
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from facebench.harness.corpus import Corpus, CorpusError, CorpusWriter, verify, write_corpus
-from facebench.harness.types import Batch
+from facebench.harness.data.corpus import Corpus, CorpusError, CorpusWriter, verify, write_corpus
+from facebench.harness.contracts.types import Batch
 
 from conftest import synthetic_batch
 

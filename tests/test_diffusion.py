@@ -33,9 +33,9 @@ try:  # diffusers imports lazily: a broken install (e.g. a torchvision built for
 except Exception as exc:
     pytest.skip(f"diffusers is installed but does not import: {root_cause(exc)}", allow_module_level=True)
 from facebench.generators.diffusion.prompts import TEMPLATES, draw_fields  # noqa: E402
-from facebench.harness import registry  # noqa: E402
+from facebench.harness.contracts import registry  # noqa: E402
 from facebench.harness.cli import app  # noqa: E402
-from facebench.harness.corpus import Corpus  # noqa: E402
+from facebench.harness.data.corpus import Corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # diffusers' own schedulers hit a numpy 2 deprecation; not ours to fix
@@ -348,8 +348,8 @@ def test_registry_lists_and_creates_it(pipelines):
 def test_the_documented_suite_runs_on_a_tiny_pipeline_and_photos(pipelines, tmp_path):
     from PIL import Image
 
-    from facebench.harness.runner import check_suite, run_suite
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import check_suite, run_suite
+    from facebench.harness.data.suite import load_suite
 
     documented = ROOT / "benchmarks" / "suites" / "examples" / "stable-diffusion-vs-photos.toml"
     check_suite(load_suite(documented))

@@ -1,8 +1,8 @@
 """A whole run on a tiny suite: the spectrum detector must find upsampling and nothing in a control."""
 
-from facebench.harness.runner import run_suite
-from facebench.harness.store import Store
-from facebench.harness.suite import load_suite
+from facebench.harness.run.runner import run_suite
+from facebench.harness.data.store import Store
+from facebench.harness.data.suite import load_suite
 
 SUITE = """
 name = "e2e"

@@ -10,11 +10,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from facebench.harness import registry
-from facebench.harness.corpus import Corpus, verify
-from facebench.harness.executors import ExecutorError, LocalExecutor, get_executor
-from facebench.harness.runner import run_suite
-from facebench.harness.suite import load_suite
+from facebench.harness.contracts import registry
+from facebench.harness.data.corpus import Corpus, verify
+from facebench.harness.run.executors import ExecutorError, LocalExecutor, get_executor
+from facebench.harness.run.runner import run_suite
+from facebench.harness.data.suite import load_suite
 
 HERE = Path(__file__).resolve().parent
 

@@ -45,8 +45,9 @@ from facebench.detectors.eyes import (
     srgb_to_lab,
 )
 from facebench.generators.parametric import ParametricGenerator
-from facebench.harness import localise, registry
-from facebench.harness.types import Detector
+from facebench.detectors import localise
+from facebench.harness.contracts import registry
+from facebench.harness.contracts.types import Detector
 
 from conftest import check_fit_contract, check_score_contract, few_of, fitted_auc
 

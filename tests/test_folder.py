@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from facebench.generators.artifacts import ArtifactError
 from facebench.generators.folder import FolderError, FolderGenerator
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.errors import FacebenchError
-from facebench.harness.types import FAKE, REAL
+from facebench.harness.contracts.errors import FacebenchError
+from facebench.harness.contracts.types import FAKE, REAL
 
 RES = 32
 
@@ -195,7 +195,7 @@ def invoke(*args):
 
 
 def test_cli_generate_and_verify(photos, tmp_path):
-    from facebench.harness.corpus import Corpus, verify
+    from facebench.harness.data.corpus import Corpus, verify
 
     out = tmp_path / "corpus"
     result = invoke("generate", "folder", "--n", 3, "-p", f"path={photos}", "-p", f"resolution={RES}", "--out", out)

@@ -27,8 +27,8 @@ from facebench.detectors.dct import DCTDetector, dct_features
 from facebench.detectors.hf_falloff import HFFalloffDetector, falloff_features, radial_power
 from facebench.detectors.residual_period import ResidualPeriodDetector, median3x3, period_features, primitive_harmonics
 from facebench.detectors.srm import KV, SQUARE3, SRMDetector, residual_maps, srm_features
-from facebench.harness import registry
-from facebench.harness.types import Detector
+from facebench.harness.contracts import registry
+from facebench.harness.contracts.types import Detector
 
 from conftest import ParametricCorpora, check_fit_contract, check_score_contract, few_of, fitted_auc
 

@@ -3,8 +3,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from facebench.harness.cli import app
-from facebench.harness.corpus import write_corpus
-from facebench.harness.gallery import OUTLINE, contact_sheet
+from facebench.harness.data.corpus import write_corpus
+from facebench.harness.report.gallery import OUTLINE, contact_sheet
 
 from conftest import synthetic_batch
 
@@ -28,7 +28,7 @@ def test_gallery_command_writes_png(tmp_path):
 
 
 def test_small_masks_are_boxed_and_zoomed_and_region_masks_are_not_drawn(tmp_path):
-    from facebench.harness.types import Batch, Record
+    from facebench.harness.contracts.types import Batch, Record
 
     size = 100
     image = np.full((size, size, 3), 128, np.uint8)
@@ -55,14 +55,14 @@ def test_small_masks_are_boxed_and_zoomed_and_region_masks_are_not_drawn(tmp_pat
 
 
 def _one_pair_corpus(tmp_path, records_and_images):
-    from facebench.harness.types import Batch
+    from facebench.harness.contracts.types import Batch
 
     records, images = zip(*records_and_images)
     return write_corpus(tmp_path / "c", [Batch(np.stack(images), list(records))], [{}])
 
 
 def test_labels_stay_inside_their_tile_at_small_tiles(tmp_path):
-    from facebench.harness.types import Record
+    from facebench.harness.contracts.types import Record
 
     size, tile = 64, 32
     common = dict(source="s", source_version="1", seed=0, pair="p0")
@@ -82,7 +82,7 @@ def test_labels_stay_inside_their_tile_at_small_tiles(tmp_path):
 
 
 def test_the_inset_never_covers_the_spot_it_magnifies(tmp_path):
-    from facebench.harness.types import Record
+    from facebench.harness.contracts.types import Record
 
     size = tile = 100
     spot = np.zeros((size, size), bool)
@@ -106,7 +106,7 @@ def test_the_inset_never_covers_the_spot_it_magnifies(tmp_path):
 
 def test_an_unedited_fake_comes_first_when_the_corpus_has_no_reals(tmp_path):
     """StyleGAN2 corpora: every image is a fake; the unedited one (no artifact) is the row's reference."""
-    from facebench.harness.types import Record
+    from facebench.harness.contracts.types import Record
 
     size = tile = 32
     common = dict(source="stylegan2", source_version="1", seed=1, pair="stylegan2-00000001")

@@ -138,7 +138,7 @@ def test_stylegan2_cuda_matches_the_cpu_on_a_random_full_width_block():
 
 
 def test_stylegan2_plugin_on_cuda_draws_the_cpu_faces(network_file):
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     with exact_float32():
         on_cpu = registry.create("generator", "stylegan2", network=network_file, batch_size=3).generate([0, 1, 2, 3])
@@ -150,7 +150,7 @@ def test_stylegan2_plugin_on_cuda_draws_the_cpu_faces(network_file):
 
 
 def test_stylegan2_plugin_random_noise_on_cuda_depends_only_on_the_seed(network_file):
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     generator = registry.create("generator", "stylegan2", network=network_file, noise_mode="random", batch_size=2,
                                 device=DEVICE)
@@ -166,7 +166,7 @@ def test_stylegan2_plugin_random_noise_on_cuda_depends_only_on_the_seed(network_
 @needs_cuda
 def test_stylegan2_random_noise_leaves_the_other_devices_random_state_alone(network_file):
     """Seeding the noise of image k must not reseed the CUDA generators when the network runs on the CPU."""
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     generator = registry.create("generator", "stylegan2", network=network_file, noise_mode="random")
     torch.cuda.manual_seed(123)
@@ -178,7 +178,7 @@ def test_stylegan2_random_noise_leaves_the_other_devices_random_state_alone(netw
 @needs_cuda  # on a CPU, tests/test_stylegan2_loading.py checks the same (marked slow)
 def test_stylegan2_plugin_compiled_on_cuda_draws_the_eager_faces(network_file):
     """torch.compile's CUDA code (Triton kernels) must not change the faces."""
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     with exact_float32():
         eager = registry.create("generator", "stylegan2", network=network_file, device=DEVICE).generate([0, 1])
@@ -321,7 +321,7 @@ CYCLES = 50_000_000  # ~25-50 ms at GPU clocks: far above the launch time the cl
 @needs_cuda
 def test_meter_waits_for_queued_gpu_work():
     """Kernels launch asynchronously: without a synchronise the clock would read the launch (microseconds)."""
-    from facebench.harness.timing import ThroughputMeter
+    from facebench.harness.run.timing import ThroughputMeter
 
     busy_ms = sleep_kernel_ms(CYCLES)
     assert busy_ms > 5, "the sleep kernel is too short to tell a synchronised clock from an unsynchronised one"
@@ -334,7 +334,7 @@ def test_meter_waits_for_queued_gpu_work():
 
 @needs_cuda
 def test_benchmark_callable_waits_for_the_gpu_and_reports_cuda_peak_memory():
-    from facebench.harness.timing import benchmark_callable
+    from facebench.harness.run.timing import benchmark_callable
 
     busy_ms = sleep_kernel_ms(CYCLES)
     batch = torch.zeros(4, device="cuda")
@@ -350,7 +350,7 @@ def test_benchmark_callable_waits_for_the_gpu_and_reports_cuda_peak_memory():
 
 @needs_cuda
 def test_peak_memory_sees_a_cuda_allocation_inside_the_block_only():
-    from facebench.harness.timing import PeakMemory
+    from facebench.harness.run.timing import PeakMemory
 
     with PeakMemory("cuda") as inside:
         block = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")
@@ -397,8 +397,8 @@ def cuda_memory_cap(extra_mb: int):
 
 @needs_cuda
 def test_runner_backs_off_on_a_real_cuda_out_of_memory_and_scores_like_an_uncapped_run(tmp_path):
-    from facebench.harness.corpus import write_corpus
-    from facebench.harness.runner import score_split
+    from facebench.harness.data.corpus import write_corpus
+    from facebench.harness.run.runner import score_split
 
     corpus = write_corpus(tmp_path / "corpus", [synthetic_batch(range(32), size=32)], [{"name": "synthetic"}])
     uncapped_rows, uncapped, _ = score_split(MemoryHungry(), corpus, 64, "memory_hungry")
@@ -412,7 +412,7 @@ def test_runner_backs_off_on_a_real_cuda_out_of_memory_and_scores_like_an_uncapp
 
 @needs_cuda
 def test_a_real_cuda_out_of_memory_is_recognised_and_ends_a_sweep():
-    from facebench.harness.timing import is_out_of_memory, sweep_batch_sizes
+    from facebench.harness.run.timing import is_out_of_memory, sweep_batch_sizes
 
     images = np.zeros((64, 8, 8, 3), np.uint8)
     with cuda_memory_cap(extra_mb=12 * PER_IMAGE_MB):

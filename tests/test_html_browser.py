@@ -73,10 +73,10 @@ COLUMN = """([table, label]) => {
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    from facebench.harness.html_report import write_report
-    from facebench.harness.results import load_results
-    from facebench.harness.runner import run_suite
-    from facebench.harness.suite import load_suite
+    from facebench.harness.report.html import write_report
+    from facebench.harness.data.results import load_results
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.suite import load_suite
 
     root = tmp_path_factory.mktemp("browser")
     (root / "suite.toml").write_text(SUITE)

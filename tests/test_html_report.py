@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from facebench.harness.cli import app
-from facebench.harness.html_report import render_report, write_report
-from facebench.harness.results import Results, load_results
-from facebench.harness.runner import run_suite
-from facebench.harness.suite import load_suite
+from facebench.harness.report.html import render_report, write_report
+from facebench.harness.data.results import Results, load_results
+from facebench.harness.run.runner import run_suite
+from facebench.harness.data.suite import load_suite
 
 SUITE = """
 name = "html"

@@ -18,7 +18,7 @@ from scipy.ndimage import binary_dilation
 from facebench.generators.artifacts import ARTIFACTS, FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
 from facebench.generators.parametric import ParametricGenerator
 from facebench.generators.parametric.face import render_faces, sample_face_params
-from facebench.harness.corpus import Corpus, CorpusWriter
+from facebench.harness.data.corpus import Corpus, CorpusWriter
 
 RES = 256
 SEEDS = range(4)

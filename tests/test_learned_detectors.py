@@ -42,9 +42,9 @@ from facebench.detectors.dct import DCTDetector
 from facebench.detectors.hf_falloff import HFFalloffDetector
 from facebench.detectors.residual_period import ResidualPeriodDetector
 from facebench.detectors.spectrum import SpectrumDetector
-from facebench.harness import registry
-from facebench.harness.registry import PluginError
-from facebench.harness.types import Detector
+from facebench.harness.contracts import registry
+from facebench.harness.contracts.registry import PluginError
+from facebench.harness.contracts.types import Detector
 
 from conftest import ParametricCorpora, check_fit_contract, few_of, fitted_auc
 

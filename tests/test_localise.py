@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from facebench.generators.parametric import ParametricGenerator
-from facebench.harness import localise
-from facebench.harness.localise import BACKENDS, EyeResult, LocaliserError, available_backends, locate_eyes
+from facebench.detectors import localise
+from facebench.detectors.localise import BACKENDS, EyeResult, LocaliserError, available_backends, locate_eyes
 
 RESOLUTION = 256
 SEEDS = 40

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from facebench.generators.artifacts import ARTIFACTS
-from facebench.harness import matrix as km
-from facebench.harness import registry
+from facebench.harness.run import matrix as km
+from facebench.harness.contracts import registry
 
 
 def cells(entries):
@@ -72,7 +72,7 @@ EYE_DETECTORS = ("eye_position", "pupil", "corneal", "iris_colour")
 @pytest.mark.slow
 def test_cue_detectors_answer_as_expected_on_a_small_matrix(tmp_path):
     """Every installed pixel-statistics cue detector on every artifact, 100 seeds at 128 px: no unexpected cell."""
-    from facebench.harness.runner import run_suite
+    from facebench.harness.run.runner import run_suite
 
     detectors = []
     for name in (d for d in km.TARGETS if d not in EYE_DETECTORS):
@@ -244,7 +244,7 @@ DEFAULT_SUBSET = ("srm", "eye_position", "earring"), ("missing_camera_noise", "e
 def test_the_default_size_and_seed_count_judge_targets_and_pass_strict(tmp_path):
     """`facebench matrix --strict` at its default size and seeds, on a few rows and columns: every row
     is judged, every target's interval clears PASS_AUC, and nothing is unexpected."""
-    from facebench.harness.store import Store
+    from facebench.harness.data.store import Store
 
     detectors, artifacts = DEFAULT_SUBSET
     result = invoke_matrix("--strict", "--detectors", ",".join(detectors), "--artifacts", ",".join(artifacts),

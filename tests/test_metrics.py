@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from facebench.harness.metrics import (
+from facebench.harness.run.metrics import (
     HIGHER_IS_BETTER,
     METRICS,
     _check_pairs,

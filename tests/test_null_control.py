@@ -29,9 +29,9 @@ from facebench.generators.artifacts import (
 )
 from facebench.generators.folder import FolderError, FolderGenerator
 from facebench.generators.parametric import ParametricGenerator
-from facebench.harness.corpus import write_corpus
-from facebench.harness.metrics import metrics_with_ci
-from facebench.harness.report import (
+from facebench.harness.data.corpus import write_corpus
+from facebench.harness.run.metrics import metrics_with_ci
+from facebench.harness.report.text import (
     board_dict,
     build_leaderboard,
     control_verdict,
@@ -40,8 +40,8 @@ from facebench.harness.report import (
     tables,
     to_markdown,
 )
-from facebench.harness.suite import load_suite
-from facebench.harness.types import FAKE, REAL, Batch
+from facebench.harness.data.suite import load_suite
+from facebench.harness.contracts.types import FAKE, REAL, Batch
 
 RES = 128
 SEEDS = 60
@@ -319,8 +319,8 @@ name = "spectrum"
 
 
 def test_a_run_reports_the_null_control_apart(tmp_path):
-    from facebench.harness.runner import run_suite
-    from facebench.harness.store import Store
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.store import Store
 
     (tmp_path / "suite.toml").write_text(SUITE)
     result = run_suite(load_suite(tmp_path / "suite.toml"), tmp_path / "results", show_progress=False)

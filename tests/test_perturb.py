@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from facebench.harness.errors import FacebenchError
-from facebench.harness.perturb import (
+from facebench.harness.contracts.errors import FacebenchError
+from facebench.harness.run.perturb import (
     DEFAULT_GRID,
     Perturbation,
     PerturbationError,
@@ -142,7 +142,7 @@ def test_different_keys_or_params_give_different_noise():
 def test_noise_is_stable_across_processes():
     # string keys must not go through Python's salted hash()
     code = (
-        "import hashlib, numpy as np; from facebench.harness.perturb import apply; "
+        "import hashlib, numpy as np; from facebench.harness.run.perturb import apply; "
         "out = apply('noise:5', np.full((2, 16, 16, 3), 128, np.uint8), ['abc', 'def']); "
         "print(hashlib.sha256(out.tobytes()).hexdigest())"
     )

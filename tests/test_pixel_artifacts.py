@@ -11,7 +11,7 @@ from facebench.generators.artifacts.frequency import HFExcessArtifact, HFSmoothA
 from facebench.generators.artifacts.shortcuts import SizeArtifact
 from facebench.generators.artifacts.surroundings import BackgroundBlurArtifact, BlobArtifact, HairBleedArtifact
 from facebench.generators.parametric import ParametricGenerator
-from facebench.harness.types import Batch, Record
+from facebench.harness.contracts.types import Batch, Record
 
 SIZE = 128
 NAMES = ["hf_smooth", "hf_excess", "periodic", "background_blur", "hair_bleed", "blob", "size"]

@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from facebench.harness.runner import run_suite
-from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
-from facebench.harness.suite import SuiteError, load_suite
+from facebench.harness.run.runner import run_suite
+from facebench.harness.run.sensitivity import counterfactual_pairs, sensitivity
+from facebench.harness.data.suite import SuiteError, load_suite
 
 SUITE = """
 name = "protocols"
@@ -79,7 +79,7 @@ class ShiftedSpectrum:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     patch = pytest.MonkeyPatch()
     patch.setitem(registry.BUILTINS["detector"], "shifted", f"{__name__}:ShiftedSpectrum")

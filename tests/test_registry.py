@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from facebench.harness import registry
-from facebench.harness.registry import PluginError
+from facebench.harness.contracts import registry
+from facebench.harness.contracts.registry import PluginError
 
 PLUGIN_PYPROJECT = """
 [build-system]
@@ -114,7 +114,7 @@ def test_bad_parameter_value_is_a_plugin_error():
 
 
 def test_every_builtin_detector_declares_probability_scores():
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     for name in registry.BUILTINS["detector"]:
         assert registry.load("detector", name).score_range == (0.0, 1.0), name

@@ -5,8 +5,8 @@ import math
 import pytest
 from rich.console import Console
 
-from facebench.harness import report
-from facebench.harness.store import Store
+from facebench.harness.report import text as report
+from facebench.harness.data.store import Store
 
 RUN = {
     "run_id": "20240101T000000Z-abc123", "suite": "demo", "started": "2024-01-01T00:00:00+00:00",
@@ -230,7 +230,7 @@ DEFAULT_GRID_DETECTORS = ("spectrum", "dct", "srm")
 
 def default_grid_rows():
     """A default-suite-like run with ``perturbations = ["default"]``: 15 perturbations + clean, 3 detectors."""
-    from facebench.harness.perturb import DEFAULT_GRID
+    from facebench.harness.run.perturb import DEFAULT_GRID
 
     rows = []
     for d, detector in enumerate(DEFAULT_GRID_DETECTORS):
@@ -249,7 +249,7 @@ def test_perturbations_sort_by_kind_then_strength():
 
 
 def test_robustness_columns_follow_the_perturbation_order():
-    from facebench.harness.perturb import DEFAULT_GRID
+    from facebench.harness.run.perturb import DEFAULT_GRID
 
     board = report.build_leaderboard(RUN, default_grid_rows())
     table = spec(board, "robustness")
@@ -260,7 +260,7 @@ def test_robustness_columns_follow_the_perturbation_order():
 
 
 def test_a_wide_robustness_table_stays_readable_at_100_columns():
-    from facebench.harness.perturb import DEFAULT_GRID
+    from facebench.harness.run.perturb import DEFAULT_GRID
 
     board = report.build_leaderboard(RUN, default_grid_rows())
     console = Console(record=True, width=100)
@@ -327,7 +327,7 @@ def test_an_all_equal_score_row_is_marked_degenerate_and_ranks_last(tmp_path):
 
 def test_intervals_are_rounded_outwards_so_a_point_never_sits_outside_its_printed_interval():
     """Seen: `srm 0.998 [1.00, 1.00]` (an interval of [0.998, 1.0] rounded to nearest) read as a zero-width certainty."""
-    from facebench.harness.report import fmt_ci, fmt_interval
+    from facebench.harness.report.text import fmt_ci, fmt_interval
 
     assert fmt_ci(0.998, 0.998, 1.0) == "0.998 [0.99, 1.00]"
     assert fmt_interval(0.645, 0.848) == "[0.64, 0.85]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facebench.harness.suite import load_suite, shipped_suites
+from facebench.harness.data.suite import load_suite, shipped_suites
 
 
 @pytest.mark.parametrize("name", shipped_suites())

@@ -3,8 +3,8 @@ import pytest
 
 from facebench.detectors.spectrum import SpectrumDetector, radial_spectrum
 from facebench.generators.artifacts import UpsamplingArtifact
-from facebench.harness.metrics import compute_metrics
-from facebench.harness.types import Batch, Record
+from facebench.harness.run.metrics import compute_metrics
+from facebench.harness.contracts.types import Batch, Record
 
 
 def photos(n, seed, size=64):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facebench.harness.compare import compare, judge_speed
-from facebench.harness.results import Results
+from facebench.harness.report.compare import compare, judge_speed
+from facebench.harness.data.results import Results
 
 ENV = {"cpu_model": "Test CPU", "gpu": None, "torch": "2.13.0", "git_commit": "abc123"}
 

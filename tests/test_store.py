@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from facebench.harness.store import SCHEMA_VERSION, Store, StoreError
+from facebench.harness.data.store import SCHEMA_VERSION, Store, StoreError
 
 RUN = {
     "run_id": "r1", "suite": "s", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from facebench.generators.stylegan2 import Generator
 from facebench.generators.stylegan2.loading import CONFIG_KEY, NetworkError, build_generator, load_network, save_network
 from facebench.generators.stylegan2.pickles import UnsafePickleError
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.corpus import Corpus
+from facebench.harness.data.corpus import Corpus
 
 from test_stylegan2_pickles import Persistent, Reduce, marker_source, official_modules
 
@@ -280,9 +280,9 @@ def photos(tmp_path_factory):
 
 
 def test_a_suite_scores_stylegan2_faces_against_real_photos(network_file, photos, tmp_path):
-    from facebench.harness.runner import run_suite
-    from facebench.harness.store import Store
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.store import Store
+    from facebench.harness.data.suite import load_suite
 
     path = tmp_path / "sg2.toml"
     path.write_text(SUITE.format(network=network_file, photos=photos, resolution=32))
@@ -298,8 +298,8 @@ def test_a_suite_scores_stylegan2_faces_against_real_photos(network_file, photos
 
 
 def test_sources_of_one_corpus_must_share_the_image_size(network_file, photos, tmp_path):
-    from facebench.harness.runner import MixedSizeError, generate_corpus
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import MixedSizeError, generate_corpus
+    from facebench.harness.data.suite import load_suite
 
     path = tmp_path / "sg2.toml"
     path.write_text(SUITE.format(network=network_file, photos=photos, resolution=64))
@@ -310,8 +310,8 @@ def test_sources_of_one_corpus_must_share_the_image_size(network_file, photos, t
 
 
 def test_the_documented_example_suite_names_real_plugins_and_parameters():
-    from facebench.harness.runner import check_suite
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import check_suite
+    from facebench.harness.data.suite import load_suite
 
     suite = load_suite(Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "stylegan2-vs-photos.toml")
     check_suite(suite)

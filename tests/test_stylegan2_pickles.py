@@ -31,7 +31,7 @@ from facebench.generators.stylegan2.pickles import (
     loads_network_pickle,
     read_network_pickle,
 )
-from facebench.harness.errors import FacebenchError
+from facebench.harness.contracts.errors import FacebenchError
 
 OFFICIAL_MODULES = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
 PROTOCOLS = (0, 1, 2, 3, 4, 5)

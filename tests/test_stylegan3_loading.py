@@ -185,7 +185,7 @@ def small_pickle(tmp_path_factory):
 
 
 def create(network, **params):
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     return registry.create("generator", "stylegan3", network=str(network), **params)
 
@@ -236,7 +236,7 @@ def test_translate_and_rotate_set_the_input_transform(small_pickle):
 
 def test_each_family_has_its_own_plugin(small_pickle, tmp_path):
     from facebench.generators.stylegan2 import Generator as StyleGAN2
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     with pytest.raises(registry.PluginError, match="StyleGAN3 network; draw from it with the stylegan3 generator"):
         registry.create("generator", "stylegan2", network=str(small_pickle))
@@ -247,7 +247,7 @@ def test_each_family_has_its_own_plugin(small_pickle, tmp_path):
 
 
 def test_class_conditional_models_need_a_class(tmp_path):
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     path = save_network(small_generator(c_dim=3), tmp_path / "cond.safetensors")
     with pytest.raises(registry.PluginError, match="class_idx in 0..2"):
@@ -258,7 +258,7 @@ def test_class_conditional_models_need_a_class(tmp_path):
 
 
 def test_generate_command_writes_a_corpus_that_verifies(small_pickle, tmp_path):
-    from facebench.harness.corpus import Corpus
+    from facebench.harness.data.corpus import Corpus
 
     out = tmp_path / "corpus"
     result = CliRunner().invoke(app, ["generate", "stylegan3", "--network", str(small_pickle), "--n", "4",
@@ -324,9 +324,9 @@ def test_a_suite_with_stylegan2_and_stylegan3_corpora_runs_end_to_end(small_pick
 
     from facebench.generators.parametric.face import render_faces, sample_face_params
     from facebench.generators.stylegan2 import Generator as StyleGAN2
-    from facebench.harness.runner import run_suite
-    from facebench.harness.store import Store
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import run_suite
+    from facebench.harness.data.store import Store
+    from facebench.harness.data.suite import load_suite
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -345,8 +345,8 @@ def test_a_suite_with_stylegan2_and_stylegan3_corpora_runs_end_to_end(small_pick
 
 
 def test_the_documented_example_suite_names_real_plugins_and_parameters():
-    from facebench.harness.runner import check_suite
-    from facebench.harness.suite import load_suite
+    from facebench.harness.run.runner import check_suite
+    from facebench.harness.data.suite import load_suite
 
     suite = load_suite(Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "stylegan3-vs-photos.toml")
     check_suite(suite)

@@ -1,6 +1,6 @@
 import pytest
 
-from facebench.harness.suite import SuiteError, load_suite
+from facebench.harness.data.suite import SuiteError, load_suite
 
 
 def write(tmp_path, text):
@@ -28,7 +28,7 @@ def test_shipped_default_suite_loads():
 @pytest.mark.parametrize("name", ["default", "artifacts"])
 def test_every_shipped_suite_names_real_plugins_and_parameters(name):
     from facebench.generators.artifacts import parse_fake_specs
-    from facebench.harness.runner import check_suite
+    from facebench.harness.run.runner import check_suite
 
     suite = load_suite(name)
     check_suite(suite)

@@ -47,8 +47,8 @@ from facebench.detectors.surroundings import (
     earring_features,
     find_eyes,
 )
-from facebench.harness import registry
-from facebench.harness.types import Detector
+from facebench.harness.contracts import registry
+from facebench.harness.contracts.types import Detector
 
 from conftest import ParametricCorpora, check_fit_contract, check_score_contract, few_of, fitted_auc
 

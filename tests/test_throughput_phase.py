@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from facebench.harness.corpus import Corpus
-from facebench.harness.runner import run_suite, three_way_split, time_detector
-from facebench.harness.store import Store
-from facebench.harness.suite import SplitSpec, ThroughputSpec, load_suite
+from facebench.harness.data.corpus import Corpus
+from facebench.harness.run.runner import run_suite, three_way_split, time_detector
+from facebench.harness.data.store import Store
+from facebench.harness.data.suite import SplitSpec, ThroughputSpec, load_suite
 
 SUITE = """
 name = "phase"
@@ -125,7 +125,7 @@ def test_measure_false_skips_the_phase_the_sweep_and_the_calibration(tmp_path):
 
 
 def test_the_eye_localiser_cache_is_bypassed_while_timing(monkeypatch):
-    from facebench.harness import localise
+    from facebench.detectors import localise
 
     calls = []
     monkeypatch.setattr(localise, "locate_one", lambda image, names: calls.append(1))
@@ -157,7 +157,7 @@ def test_cli_run_no_throughput(tmp_path):
 
 
 def test_benchmark_calls_times_one_call_per_round_until_min_seconds():
-    from facebench.harness.timing import benchmark_calls
+    from facebench.harness.run.timing import benchmark_calls
 
     fake = SleepPerImage()
     batches = [np.zeros((4, 1)), np.ones((4, 1)), np.zeros((4, 1))]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import json
 
-from facebench.harness import report
-from facebench.harness.html_report import render_report
-from facebench.harness.results import Results
+from facebench.harness.report import text as report
+from facebench.harness.report.html import render_report
+from facebench.harness.data.results import Results
 
 RUN = {"run_id": "r1", "suite": "s", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",
        "status": "ok", "facebench_version": "0.1.0",

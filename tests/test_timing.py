@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from facebench.harness import environment as env_module
-from facebench.harness.environment import environment
-from facebench.harness.timing import (
+from facebench.harness.data import environment as env_module
+from facebench.harness.data.environment import environment
+from facebench.harness.run.timing import (
     PeakMemory,
     ThroughputMeter,
     benchmark_callable,

@@ -13,15 +13,15 @@ name the fakes to make per real image::
 See docs/ARTIFACTS.md for the sources of each artifact.
 """
 
-from facebench.generators.artifacts.base import (
+from .base import (
     REGION_NAMES,
     ArtifactError,
     CameraArtifact,
     PixelArtifact,
     SceneArtifact,
 )
-from facebench.generators.artifacts.catalog import ARTIFACTS
-from facebench.generators.artifacts.controls import (
+from .catalog import ARTIFACTS
+from .controls import (
     CONTROLS,
     NULL_SEED_OFFSET,
     copy_fakes,
@@ -30,9 +30,9 @@ from facebench.generators.artifacts.controls import (
     null_source_seed,
     refuse_null,
 )
-from facebench.generators.artifacts.frequency import UpsamplingArtifact
-from facebench.generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, EyesFixedArtifact, warp_similarity
-from facebench.generators.artifacts.specs import FakeSpec, make_fakes, parse_fake_specs
+from .frequency import UpsamplingArtifact
+from .geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, EyesFixedArtifact, warp_similarity
+from .specs import FakeSpec, make_fakes, parse_fake_specs
 
 __all__ = [
     "ARTIFACTS",

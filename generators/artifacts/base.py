@@ -3,7 +3,7 @@
 Three kinds of artifact exist, by what they need to be made:
 
 - :class:`PixelArtifact` works on pixels (plus landmarks or region masks where it says so),
-  so it applies to any :class:`~facebench.harness.types.Batch`, a folder of photos included;
+  so it applies to any :class:`~facebench.harness.contracts.types.Batch`, a folder of photos included;
 - :class:`SceneArtifact` changes the rendered scene (a pupil, an earring), so only a generator
   that renders from parameters (``parametric``) can make it; its mask is the set of pixels the
   change touched;
@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from facebench.harness.errors import EXIT_USAGE, FacebenchError
-from facebench.harness.seeding import rng_for
-from facebench.harness.types import FAKE, Batch, Record
+from ...harness.contracts.errors import EXIT_USAGE, FacebenchError
+from ...harness.contracts.seeding import rng_for
+from ...harness.contracts.types import FAKE, Batch, Record
 
 #: Region masks a generator may record on every image (real and fake).
 REGION_NAMES = ("face", "hair", "background")

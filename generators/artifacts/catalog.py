@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from facebench.generators.artifacts import frequency, geometry
-from facebench.generators.artifacts import scene, sensor
-from facebench.generators.artifacts import shortcuts, surroundings
+from . import frequency, geometry
+from . import scene, sensor
+from . import shortcuts, surroundings
 
 _MODULES = (frequency, geometry, sensor, scene, surroundings, shortcuts)
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from facebench.generators.artifacts.base import ArtifactError, mark
-from facebench.harness.types import FAKE, Batch
+from .base import ArtifactError, mark
+from ...harness.contracts.types import FAKE, Batch
 
 NONE = "none"
 NULL = "null"

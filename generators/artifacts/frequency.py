@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facebench.generators.artifacts.base import ArtifactError, PixelArtifact, convolve_separable, to_float, to_uint8
-from facebench.harness.seeding import rng_for
+from .base import ArtifactError, PixelArtifact, convolve_separable, to_float, to_uint8
+from ...harness.contracts.seeding import rng_for
 
 
 class UpsamplingArtifact(PixelArtifact):

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facebench.generators.artifacts.base import ArtifactError, PixelArtifact
+from .base import ArtifactError, PixelArtifact
 
 #: FFHQ alignment puts the eyes here, as fractions of the image side (x, y).
 FFHQ_EYE_LEFT = (0.375, 0.475)

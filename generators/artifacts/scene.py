@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from facebench.generators.artifacts.base import ArtifactError, SceneArtifact
+from .base import ArtifactError, SceneArtifact
 
 #: Harmonics k of an irregular pupil's boundary (Guo et al. 2022).
 PUPIL_HARMONICS = (2, 3, 4, 5, 6)

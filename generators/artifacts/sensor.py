@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facebench.generators.artifacts.base import CameraArtifact, PixelArtifact, to_float, to_uint8
+from .base import CameraArtifact, PixelArtifact, to_float, to_uint8
 
 
 class MissingCameraNoiseArtifact(PixelArtifact):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facebench.generators.artifacts.base import PixelArtifact
+from .base import PixelArtifact
 
 
 class SizeArtifact(PixelArtifact):

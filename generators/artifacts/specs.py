@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from facebench.generators.artifacts.base import ArtifactError
-from facebench.generators.artifacts.catalog import ARTIFACTS
-from facebench.generators.artifacts.controls import CONTROLS, NONE, copy_fakes, refuse_null
-from facebench.harness.types import FAKE, Batch
+from .base import ArtifactError
+from .catalog import ARTIFACTS
+from .controls import CONTROLS, NONE, copy_fakes, refuse_null
+from ...harness.contracts.types import FAKE, Batch
 
 _ITEM = re.compile(r"^(?P<name>[A-Za-z0-9_]+)(?:\[(?P<options>[^\]]*)\])?(?::(?P<strength>.*))?$")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from facebench.generators.artifacts.base import ArtifactError, PixelArtifact, to_float, to_uint8
+from .base import ArtifactError, PixelArtifact, to_float, to_uint8
 
 #: Sizes below are given in pixels at this image side and scale with the image.
 REFERENCE_SIDE = 256

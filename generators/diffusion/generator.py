@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
-from facebench.generators.diffusion.loading import (
+from ..artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
+from .loading import (
     DiffusionError,
     check_pipeline_folder,
     config_digest,
@@ -25,9 +25,9 @@ from facebench.generators.diffusion.loading import (
     make_scheduler,
     scales_model_inputs,
 )
-from facebench.generators.diffusion.prompts import DEFAULT_TEMPLATE, get_template
-from facebench.harness.timing import synchronize
-from facebench.harness.types import FAKE, Batch, Record
+from .prompts import DEFAULT_TEMPLATE, get_template
+from ...harness.run.timing import synchronize
+from ...harness.contracts.types import FAKE, Batch, Record
 
 DTYPES = ("float32", "float16", "bfloat16")
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from facebench.harness.errors import FacebenchError
+from ...harness.contracts.errors import FacebenchError
 
 INSTALL_HINT = "pip install 'facebench[diffusion]'"
 

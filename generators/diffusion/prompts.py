@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from facebench.generators.diffusion.loading import DiffusionError
-from facebench.harness.seeding import rng_for
+from .loading import DiffusionError
+from ...harness.contracts.seeding import rng_for
 
 #: Job titles seen on fake sales and business-development profiles.
 ROLES = (

@@ -1,5 +1,5 @@
 """The parametric face generator: procedural faces, a real counterpart per seed, known artifacts."""
 
-from facebench.generators.parametric.generator import ParametricGenerator
+from .generator import ParametricGenerator
 
 __all__ = ["ParametricGenerator"]

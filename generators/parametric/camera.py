@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from facebench.harness.seeding import rng_for
+from ...harness.contracts.seeding import rng_for
 
 N_CAMERAS = 4
 #: JPEG qualities of the simulated cameras (inclusive range).

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from facebench.harness.seeding import rng_for
+from ...harness.contracts.seeding import rng_for
 
 Color = tuple[float, float, float]
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from facebench.generators.artifacts import (
+from ..artifacts import (
     ARTIFACTS,
     REGION_NAMES,
     ArtifactError,
@@ -21,12 +21,12 @@ from facebench.generators.artifacts import (
     null_source_seed,
     parse_fake_specs,
 )
-from facebench.generators.artifacts.base import mark
-from facebench.generators.artifacts.sensor import has_camera_route
-from facebench.generators.parametric.camera import capture
-from facebench.generators.parametric.face import FaceParams, face_landmarks, render_faces, sample_face_params
-from facebench.harness.seeding import rng_for
-from facebench.harness.types import FAKE, REAL, Batch, Record
+from ..artifacts.base import mark
+from ..artifacts.sensor import has_camera_route
+from .camera import capture
+from .face import FaceParams, face_landmarks, render_faces, sample_face_params
+from ...harness.contracts.seeding import rng_for
+from ...harness.contracts.types import FAKE, REAL, Batch, Record
 
 
 class ParametricGenerator:

@@ -5,7 +5,7 @@ reads an official network pickle (without running any code from it) or our own
 safetensors + JSON format.
 """
 
-from facebench.generators.stylegan2.loading import convert, load_network, save_network
-from facebench.generators.stylegan2.networks import Generator
+from .loading import convert, load_network, save_network
+from .networks import Generator
 
 __all__ = ["Generator", "convert", "load_network", "save_network"]

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facebench.generators.artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
-from facebench.generators.stylegan2.loading import NetworkError, file_digest, load_network, network_family
-from facebench.generators.stylegan2.networks import NOISE_MODES
-from facebench.harness.types import FAKE, Batch, Record
+from ..artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
+from .loading import NetworkError, file_digest, load_network, network_family
+from .networks import NOISE_MODES
+from ...harness.contracts.types import FAKE, Batch, Record
 
 
 class StyleGAN2Generator:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from facebench.generators.stylegan2.networks import Generator
-from facebench.generators.stylegan2.pickles import PersistentObject, read_network_pickle
-from facebench.harness.errors import FacebenchError
-from facebench.harness.filemodes import as_if_created_plainly
+from .networks import Generator
+from .pickles import PersistentObject, read_network_pickle
+from ...harness.contracts.errors import FacebenchError
+from ...harness.contracts.filemodes import as_if_created_plainly
 
 if TYPE_CHECKING:
-    from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
+    from ..stylegan3.networks import Generator as StyleGAN3Generator
 
 CONFIG_KEY = "facebench.stylegan2.config"
 STYLEGAN3_CONFIG_KEY = "facebench.stylegan3.config"
@@ -66,7 +66,7 @@ def network_family(network: Generator | StyleGAN3Generator) -> str:
 
 def stylegan3_generator_class() -> type:
     """The StyleGAN3 ``Generator`` (imported on use: the stylegan3 package imports this module)."""
-    from facebench.generators.stylegan3.networks import Generator as StyleGAN3Generator
+    from ..stylegan3.networks import Generator as StyleGAN3Generator
 
     return StyleGAN3Generator
 
@@ -126,9 +126,9 @@ def convert(network: str | Path, out: str | Path) -> Path:
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a network file: the cache keys' own (:func:`facebench.harness.provenance.file_sha256`),
+    """sha256 of a network file: the cache keys' own (:func:`facebench.harness.run.provenance.file_sha256`),
     so a run reads a large pickle once for its key and its records, not twice."""
-    from facebench.harness.provenance import file_sha256
+    from ...harness.run.provenance import file_sha256
 
     return file_sha256(path)
 

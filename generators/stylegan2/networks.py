@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facebench.generators.stylegan2.ops import (
+from .ops import (
     ACTIVATIONS,
     bias_act,
     check_activation,

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from facebench.harness.errors import FacebenchError
+from ...harness.contracts.errors import FacebenchError
 
 __all__ = [
     "ALLOWED_GLOBALS",

@@ -5,7 +5,7 @@ same function as StyleGAN2's, which tells the two families apart) reads an offic
 without running any code from it, or our safetensors format.
 """
 
-from facebench.generators.stylegan3.networks import Generator, make_transform
-from facebench.generators.stylegan2.loading import convert, load_network, save_network
+from .networks import Generator, make_transform
+from ..stylegan2.loading import convert, load_network, save_network
 
 __all__ = ["Generator", "convert", "load_network", "make_transform", "save_network"]

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facebench.generators.stylegan2.generator import StyleGAN2Generator, to_uint8
-from facebench.generators.stylegan3.networks import make_transform
+from ..stylegan2.generator import StyleGAN2Generator, to_uint8
+from .networks import make_transform
 
 
 class StyleGAN3Generator(StyleGAN2Generator):

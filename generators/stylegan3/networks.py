@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facebench.generators.stylegan2.networks import FullyConnectedLayer, MappingNetwork
+from ..stylegan2.networks import FullyConnectedLayer, MappingNetwork
 
 NOISE_MODES = ("const", "random", "none")
 

@@ -34,7 +34,7 @@ class SlowSpectrum(SpectrumDetector):
 
 
 def register(module: str = __name__) -> None:
-    from facebench.harness import registry
+    from facebench.harness.contracts import registry
 
     registry.BUILTINS["generator"]["slow_parametric"] = f"{module}:SlowParametric"
     registry.BUILTINS["detector"]["slow_spectrum"] = f"{module}:SlowSpectrum"

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from facebench.generators.folder import FolderError, FolderGenerator
 from facebench.harness.cli import app
-from facebench.harness.corpus import Corpus, CorpusError, write_corpus
-from facebench.harness.types import Batch, Record
+from facebench.harness.data.corpus import Corpus, CorpusError, write_corpus
+from facebench.harness.contracts.types import Batch, Record
 
 SIZE = 24
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.runner import DetectorOutputError, _check_scores, run_suite, score_split
-from facebench.harness.store import Store
-from facebench.harness.suite import parse_suite
+from facebench.harness.run.runner import DetectorOutputError, _check_scores, run_suite, score_split
+from facebench.harness.data.store import Store
+from facebench.harness.data.suite import parse_suite
 
 
 class Misbehaving:
@@ -196,7 +196,7 @@ def test_out_of_memory_backs_off_the_batch_size_and_is_a_warning_not_a_failure(r
 
 
 def test_out_of_memory_scores_match_an_unconstrained_run(results):
-    from facebench.harness.corpus import Corpus
+    from facebench.harness.data.corpus import Corpus
 
     corpus = Corpus.open(next((results / "corpora").iterdir()))
     detector = OutOfMemory()

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from facebench.harness import corpus as corpus_module
+from facebench.harness.data import corpus as corpus_module
 from facebench.harness.cli import app
-from facebench.harness.corpus import Corpus, CorpusError, verify, write_corpus
-from facebench.harness.runner import run_suite
-from facebench.harness.store import Store, StoreError
-from facebench.harness.suite import parse_suite
+from facebench.harness.data.corpus import Corpus, CorpusError, verify, write_corpus
+from facebench.harness.run.runner import run_suite
+from facebench.harness.data.store import Store, StoreError
+from facebench.harness.data.suite import parse_suite
 
 from conftest import synthetic_batch
 
@@ -114,7 +114,7 @@ def full_store(monkeypatch):
         connection.execute(f"PRAGMA max_page_count = {max(pages, 1)}")
         return connection
 
-    monkeypatch.setattr("facebench.harness.store.sqlite3.connect", connect)
+    monkeypatch.setattr("facebench.harness.data.store.sqlite3.connect", connect)
 
 
 RUN = {"run_id": "r1", "suite": "s", "started": "t", "finished": "t", "status": "ok", "facebench_version": "0", "info": {}}
@@ -179,7 +179,7 @@ def test_stale_partial_folders_of_dead_writers_are_removed_and_live_ones_kept(tm
     import subprocess
     import sys
 
-    from facebench.harness.corpus import _partial_prefix, remove_stale_partials
+    from facebench.harness.data.corpus import _partial_prefix, remove_stale_partials
 
     target = tmp_path / "corpus"
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

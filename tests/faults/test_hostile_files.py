@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 from facebench.detectors.checkpoint import CheckpointDetector, CheckpointError, read_state_dict
 from facebench.generators.stylegan2.loading import load_network
 from facebench.generators.stylegan2.pickles import NetworkPickleError, read_network_pickle
-from facebench.harness import registry
+from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.errors import FacebenchError
+from facebench.harness.contracts.errors import FacebenchError
 
 EVIL_MODULE = "fb_faults_evil_module"
 
@@ -198,7 +198,7 @@ def test_a_run_with_hostile_weights_records_the_refusal_and_keeps_the_rest(tmp_p
     results = tmp_path / "results"
     result = CliRunner().invoke(app, ["run", str(suite), "--results", str(results), "--no-progress", "--no-report"])
     assert result.exit_code == 1, result.output
-    from facebench.harness.store import Store
+    from facebench.harness.data.store import Store
 
     store = Store(results / "facebench.sqlite")
     run = store.run()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from facebench.harness.corpus import Corpus, CorpusError, verify
-from facebench.harness.store import Store
+from facebench.harness.data.corpus import Corpus, CorpusError, verify
+from facebench.harness.data.store import Store
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 
@@ -153,7 +153,7 @@ def test_kill_during_scoring_then_rerun_resumes(tmp_path, reference):
 WRITER = """
 import sys, time
 from pathlib import Path
-from facebench.harness.store import Store
+from facebench.harness.data.store import Store
 
 store, ready = Store(sys.argv[1]), Path(sys.argv[2])
 run = {"run_id": "r2", "suite": "s", "started": "t", "finished": "t", "status": "ok", "facebench_version": "0",

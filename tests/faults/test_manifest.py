@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facebench.harness.cli import app
-from facebench.harness.corpus import Corpus, CorpusError, verify, write_corpus
+from facebench.harness.data.corpus import Corpus, CorpusError, verify, write_corpus
 
 from conftest import synthetic_batch
 

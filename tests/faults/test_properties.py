@@ -25,9 +25,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from facebench.harness.corpus import FORMAT_NAME, MANIFEST_SCHEMA, Corpus, CorpusError, verify  # noqa: E402
-from facebench.harness.metrics import compute_metrics, metrics_with_ci  # noqa: E402
-from facebench.harness.suite import Suite, SuiteError, parse_suite  # noqa: E402
+from facebench.harness.data.corpus import FORMAT_NAME, MANIFEST_SCHEMA, Corpus, CorpusError, verify  # noqa: E402
+from facebench.harness.run.metrics import compute_metrics, metrics_with_ci  # noqa: E402
+from facebench.harness.data.suite import Suite, SuiteError, parse_suite  # noqa: E402
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

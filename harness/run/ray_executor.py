@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import ray
 
-from facebench.harness import registry
-from facebench.harness.corpus import Corpus, CorpusWriter, write_record
-from facebench.harness.executors import ExecutorError
-from facebench.harness.runner import (CLEAN, _SCORED_FIELDS, _advance, _track, check_same_shape, generation_sources,
+from ..contracts import registry
+from ..data.corpus import Corpus, CorpusWriter, write_record
+from .executors import ExecutorError
+from .runner import (CLEAN, _SCORED_FIELDS, _advance, _track, check_same_shape, generation_sources,
                                       score_images)
-from facebench.harness.timing import ThroughputMeter, current_rss_bytes
+from .timing import ThroughputMeter, current_rss_bytes
 
 #: Columns of a split's manifest an actor needs to read an image.
 _READ_FIELDS = ("id", "path", "width", "height")

@@ -8,7 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import UsageError
+from ..contracts.errors import UsageError
 
 DEFAULT_SUITE = "default"
 
@@ -52,7 +52,7 @@ class SplitSpec:
 class ProtocolSpec:
     #: Train (and calibrate) on each corpus, test on every corpus: the generalisation matrix.
     cross_generator: bool = False
-    #: Perturbation spec strings (see facebench.harness.perturb); clean images are always scored.
+    #: Perturbation spec strings (see facebench.harness.run.perturb); clean images are always scored.
     perturbations: tuple[str, ...] = ()
     #: Mean score shift and flip rate over counterfactual (real, fake) pairs, per artifact.
     sensitivity: bool = True
@@ -191,7 +191,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
 
 
 def _protocols(table: dict[str, Any], where: str) -> ProtocolSpec:
-    from facebench.harness.perturb import PerturbationError, parse_grid
+    from ..run.perturb import PerturbationError, parse_grid
 
     _take(table, {"cross_generator": bool, "perturbations": list, "sensitivity": bool}, where)
     specs = table.get("perturbations", [])

@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import FacebenchError, UsageError
+from ..contracts.errors import FacebenchError, UsageError
 
 SCHEMA_VERSION = 3
 

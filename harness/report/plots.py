@@ -173,7 +173,7 @@ def robustness(aucs: Mapping[str, Mapping[str, float]], clean: Mapping[str, floa
     (``jpeg:50+blur:2``); ``clean[detector]`` is drawn at each kind's identity value (JPEG 100,
     blur 0, ...) as a hollow marker, and as a dashed reference over the chain bars.
     """
-    from facebench.harness.perturb import parse
+    from ..run.perturb import parse
 
     kinds: dict[str, dict[str, list[tuple[float, float]]]] = {}
     chains: list[str] = []
@@ -184,7 +184,7 @@ def robustness(aucs: Mapping[str, Mapping[str, float]], clean: Mapping[str, floa
                 kinds.setdefault(steps[0].kind, {}).setdefault(detector, []).append((steps[0].value, value))
             elif name not in chains:
                 chains.append(name)
-    from facebench.harness.report import perturbation_sort_key
+    from .text import perturbation_sort_key
 
     chains.sort(key=perturbation_sort_key)
     detectors = sorted(aucs)

@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from facebench.harness.errors import EXIT_USAGE, FacebenchError, UsageError
+from .errors import EXIT_USAGE, FacebenchError, UsageError
 
 Kind = Literal["generator", "detector"]
 KINDS: tuple[Kind, ...] = ("generator", "detector")

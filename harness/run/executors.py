@@ -1,7 +1,7 @@
 """Where the runner's heavy work runs: in this process (local) or on a Ray cluster.
 
-An executor does two things for :func:`~facebench.harness.runner.run_suite`: generate a corpus
-from a :class:`~facebench.harness.suite.GeneratorSpec` into a path, and score a split of a
+An executor does two things for :func:`~facebench.harness.run.runner.run_suite`: generate a corpus
+from a :class:`~facebench.harness.data.suite.GeneratorSpec` into a path, and score a split of a
 corpus with a fitted detector under a perturbation. Everything else (fitting, calibration,
 metrics, the task cache, the store) stays in the driver. Every executor gives the same corpus
 digest and the same scores for the same suite.
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from facebench.harness.errors import FacebenchError
+from ..contracts.errors import FacebenchError
 
 EXECUTORS = ("local", "ray")
 
@@ -28,11 +28,11 @@ class Executor(Protocol):
 
     def generate_corpus(self, spec: Any, path: Path, progress: Any = None, *, overwrite: bool = False,
                         generator: Any = None, reals: Any = None) -> tuple[Any, dict]:
-        """As :func:`facebench.harness.runner.generate_corpus`: (corpus, throughput)."""
+        """As :func:`facebench.harness.run.runner.generate_corpus`: (corpus, throughput)."""
 
     def score_split(self, detector: Any, split: Any, batch_size: int, label: str, perturbation: Any = None,
                     progress: Any = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
-        """As :func:`facebench.harness.runner.score_split`: (rows, scores, throughput)."""
+        """As :func:`facebench.harness.run.runner.score_split`: (rows, scores, throughput)."""
 
     def close(self) -> None:
         """Release what the executor holds (nothing for local)."""
@@ -44,12 +44,12 @@ class LocalExecutor:
     name = "local"
 
     def generate_corpus(self, spec, path, progress=None, *, overwrite=False, generator=None, reals=None):
-        from facebench.harness.runner import generate_corpus
+        from .runner import generate_corpus
 
         return generate_corpus(spec, path, progress, overwrite=overwrite, generator=generator, reals=reals)
 
     def score_split(self, detector, split, batch_size, label, perturbation=None, progress=None, description=""):
-        from facebench.harness.runner import CLEAN, score_split
+        from .runner import CLEAN, score_split
 
         return score_split(detector, split, batch_size, label, perturbation or CLEAN, progress, description)
 
@@ -70,7 +70,7 @@ def get_executor(name: str = "local", address: str | None = None, **options: Any
         except ImportError:
             raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
                                 "(or pip install 'ray[data]>=2.9')") from None
-        from facebench.harness.ray_executor import RayExecutor
+        from .ray_executor import RayExecutor
 
         return RayExecutor(address=address, **options)
     raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")

@@ -1,7 +1,7 @@
 """What produced a result: digests of the code and the files behind a plug-in's figures.
 
-The task and corpus cache keys (:func:`facebench.harness.runner.task_key`,
-:func:`~facebench.harness.runner.corpus_key`) include :func:`provenance`, so a result is reused
+The task and corpus cache keys (:func:`facebench.harness.run.runner.task_key`,
+:func:`~facebench.harness.run.runner.corpus_key`) include :func:`provenance`, so a result is reused
 only while everything below is unchanged:
 
 - **facebench** (:func:`facebench_digest`): its version and every ``.py`` file of its
@@ -42,14 +42,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from facebench.harness import __version__
+from ..contracts.version import __version__
 
 #: facebench's packages whose code makes the figures.
 FACEBENCH_PACKAGES = ("facebench.harness", "facebench.generators", "facebench.detectors")
-#: Harness modules that only read, store or present figures already measured: a change in them
-#: never changes a figure, so it does not invalidate the caches. Any other module counts.
+#: Harness files (paths under harness/; a path ending in "/" is a whole folder) that only read, store
+#: or present figures already measured: a change in them never changes a figure, so it does not
+#: invalidate the caches. Any other module counts.
 PRESENTATION_MODULES = frozenset({
-    "cli", "compare", "environment", "gallery", "html_plots", "html_report", "matrix", "report", "results", "store",
+    "cli.py", "report/", "data/environment.py", "data/results.py", "data/store.py", "run/matrix.py",
 })
 _CHUNK = 1 << 20
 _sha256_by_signature: dict[tuple, str] = {}
@@ -110,8 +111,16 @@ def facebench_digest() -> str:
         spec = importlib.util.find_spec(package)
         for location in (spec.submodule_search_locations or []) if spec else []:
             files.update(_folder_files(Path(location), package, "*.py"))
-    presentation = {f"facebench.harness/{name}.py" for name in PRESENTATION_MODULES}
-    return _digest_of({name: path for name, path in files.items() if name not in presentation}, __version__)
+    return _digest_of({name: path for name, path in files.items() if not is_presentation(name)}, __version__)
+
+
+def is_presentation(name: str) -> bool:
+    """Whether ``name`` (``facebench.harness/relative/path.py``) is one of :data:`PRESENTATION_MODULES`."""
+    prefix = "facebench.harness/"
+    if not name.startswith(prefix):
+        return False
+    relative = name[len(prefix):]
+    return any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in PRESENTATION_MODULES)
 
 
 def code_digest(cls: Any) -> str:

@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from facebench.harness.errors import FacebenchError, UsageError
-from facebench.harness.filemodes import as_if_created_plainly
-from facebench.harness import __version__
-from facebench.harness.seeding import purpose_key
-from facebench.harness.types import IMAGE_FORMATS, Batch, Record
+from ..contracts.errors import FacebenchError, UsageError
+from ..contracts.filemodes import as_if_created_plainly
+from ..contracts.version import __version__
+from ..contracts.seeding import purpose_key
+from ..contracts.types import IMAGE_FORMATS, Batch, Record
 
 FORMAT_NAME = "facebench-corpus"
 FORMAT_VERSION = 1

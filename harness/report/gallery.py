@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from facebench.harness.corpus import Corpus
+from ..data.corpus import Corpus
 
 LABEL_HEIGHT = 16  # one line of label under each tile; more lines when a label must wrap
 LABEL_LINES = 3  # most lines a label wraps onto; the last is cut with an ellipsis

@@ -20,7 +20,7 @@ Rows of store schema 1 are accepted: a missing ``train_corpus`` means the test c
 ``perturbation`` means ``none``, missing intervals and latency figures mean unknown. A value that
 is NaN (or None: SQLite stores NaN as NULL) shows as ``-``; a missing interval shows the value alone.
 
-A row with fewer than :data:`~facebench.harness.metrics.MIN_IMAGES_PER_CLASS` test images in
+A row with fewer than :data:`~facebench.harness.run.metrics.MIN_IMAGES_PER_CLASS` test images in
 either class is too small: its tables show ``(n<30)`` in place of an interval and ``small`` beside its
 counts, it ranks after every other row, and CSV / JSON carry ``small_sample``. A row whose detector
 scored every test image alike (:func:`is_degenerate`: AUC 0.5 with a zero-width interval) shows
@@ -45,16 +45,16 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from facebench.generators.artifacts.controls import CONTROLS, NONE, NULL
-from facebench.harness.environment import run_calibration, run_environment, with_current_names
-from facebench.harness.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
+from ...generators.artifacts.controls import CONTROLS, NONE, NULL
+from ..data.environment import run_calibration, run_environment, with_current_names
+from ..run.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
 
 CLEAN = "none"
 SENSITIVITY_METRICS = ("score_shift", "flip_rate")
 #: More distinct artifacts than this: per-artifact rows go to their own compact table.
 MAX_INLINE_ARTIFACTS = 3
 #: The detection table's metric columns: (metric, header). Threshold metrics are class-balanced:
-#: plain ``accuracy`` moves with the fake share (see :mod:`facebench.harness.metrics`).
+#: plain ``accuracy`` moves with the fake share (see :mod:`facebench.harness.run.metrics`).
 DETECTION_COLUMNS = (
     ("ap", "AP"),
     ("ap_chance", "AP chance"),
@@ -254,7 +254,7 @@ def perturbation_sort_key(name: str) -> tuple:
     """Sort key of a perturbation name: ``none`` first, then single steps by kind (jpeg, blur, resize,
     noise, crop) and strength (weakest first: ``jpeg:95`` before ``jpeg:30``, ``noise:2`` before
     ``noise:10``), then chains, then names that do not parse (as text)."""
-    from facebench.harness.perturb import PerturbationError, describe_kinds, parse
+    from ..run.perturb import PerturbationError, describe_kinds, parse
 
     if name == CLEAN:
         return (0,)

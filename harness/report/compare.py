@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from facebench.harness.errors import FacebenchError
-from facebench.harness.environment import run_calibration, with_current_names
-from facebench.harness.metrics import CALIBRATED_METRICS, HIGHER_IS_BETTER, METRICS, paired_bootstrap_drop
-from facebench.harness.results import Results
+from ..contracts.errors import FacebenchError
+from ..data.environment import run_calibration, with_current_names
+from ..run.metrics import CALIBRATED_METRICS, HIGHER_IS_BETTER, METRICS, paired_bootstrap_drop
+from ..data.results import Results
 
 #: Metrics gated by default, with the largest tolerated worsening (absolute).
 DEFAULT_TOLERANCES: dict[str, float] = {

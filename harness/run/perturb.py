@@ -36,8 +36,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from facebench.harness.errors import FacebenchError
-from facebench.harness.seeding import purpose_key, rng_for
+from ..contracts.errors import FacebenchError
+from ..contracts.seeding import purpose_key, rng_for
 
 
 class PerturbationError(FacebenchError, ValueError):

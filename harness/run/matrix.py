@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw, ImageFont
 from rich import box
 from rich.table import Table
 
-from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
-from facebench.harness.report import fmt_interval
-from facebench.harness.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
+from .metrics import MIN_IMAGES_PER_CLASS
+from ..report.text import fmt_interval
+from ..data.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 
 #: What each cue detector claims to respond to.
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -270,11 +270,11 @@ def legend(matrix: Matrix, not_judged_mark: str = MARKS[Verdict.NOT_JUDGED], tar
              "outside the band, above or below). ?: cannot judge at this size (the interval straddles the level, "
              f"or the cell has fewer than {MIN_IMAGES_PER_CLASS} real or fake test images, shown as "
              f"(n<{MIN_IMAGES_PER_CLASS}); more seeds, --count, help). "
-             "*: away from chance, explained by physics (facebench.harness.matrix.EXCEPTIONS)."]
+             "*: away from chance, explained by physics (facebench.harness.run.matrix.EXCEPTIONS)."]
     rows = unjudged_rows(matrix)
     if rows:
         lines.append(f"{not_judged_mark}: row not judged at {matrix.resolution} px; " + ", ".join(rows)
-                     + " (facebench.harness.matrix.MIN_RESOLUTION).")
+                     + " (facebench.harness.run.matrix.MIN_RESOLUTION).")
     return lines
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facebench.harness.errors import UsageError
-from facebench.harness.environment import run_environment
-from facebench.harness.filemodes import as_if_created_plainly
-from facebench.harness.metrics import too_small
-from facebench.harness.store import Store, StoreError, recent_runs_text
+from ..contracts.errors import UsageError
+from .environment import run_environment
+from ..contracts.filemodes import as_if_created_plainly
+from ..run.metrics import too_small
+from .store import Store, StoreError, recent_runs_text
 
 FORMAT = "facebench-results"
 VERSION = 1

@@ -18,18 +18,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from facebench.harness import __version__, registry
-from facebench.harness.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
-from facebench.harness.errors import FacebenchError
-from facebench.harness.environment import environment
-from facebench.harness.metrics import ap_chance, calibrated_threshold, compute_metrics, metrics_with_ci
-from facebench.harness.perturb import Perturbation
-from facebench.harness.perturb import parse as parse_perturbation
-from facebench.harness.provenance import provenance
-from facebench.harness.sensitivity import counterfactual_pairs, sensitivity
-from facebench.harness.store import Store
-from facebench.harness.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError, ThroughputSpec
-from facebench.harness.timing import (ThroughputMeter, benchmark_calls, calibrate_machine, current_rss_bytes,
+from ..contracts.version import __version__
+
+from ..contracts import registry
+from ..data.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
+from ..contracts.errors import FacebenchError
+from ..data.environment import environment
+from .metrics import ap_chance, calibrated_threshold, compute_metrics, metrics_with_ci
+from .perturb import Perturbation
+from .perturb import parse as parse_perturbation
+from .provenance import provenance
+from .sensitivity import counterfactual_pairs, sensitivity
+from ..data.store import Store
+from ..data.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError, ThroughputSpec
+from .timing import (ThroughputMeter, benchmark_calls, calibrate_machine, current_rss_bytes,
                                       detector_batches, is_out_of_memory, release_cuda_memory, set_eval,
                                       sweep_batch_sizes)
 
@@ -59,7 +61,7 @@ def make_progress(enabled: bool = True) -> Progress | None:
     from rich.console import Console
     from rich.progress import TimeRemainingColumn
 
-    from facebench.harness.progress import RateColumn
+    from .progress import RateColumn
 
     console = Console(stderr=True)
     return Progress(
@@ -240,7 +242,7 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
     ``peak_rss_mb`` is the process's resident memory read after each batch (a sampling thread
     would cost fast detectors a few percent of their speed).
 
-    A batch that runs out of memory (:func:`~facebench.harness.timing.is_out_of_memory`) is
+    A batch that runs out of memory (:func:`~facebench.harness.run.timing.is_out_of_memory`) is
     scored again in halves, down to one image at a time, and later batches keep the smaller
     size; the throughput's ``batch_size`` is the size scoring ended at, and its ``warnings``
     says what happened. Out of memory with one image fails the task.
@@ -369,7 +371,7 @@ def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | dict[st
 def task_key(spec: DetectorSpec, detector_cls: Any, train: Corpus, test: Corpus, perturbation: str, suite: Suite,
              labels: tuple[str, str]) -> str:
     """Content hash naming one cached task result: the detector's name, version, parameters,
-    code and the files it loads (:func:`~facebench.harness.provenance.provenance`), facebench's
+    code and the files it loads (:func:`~facebench.harness.run.provenance.provenance`), facebench's
     code and version, the corpora's content and the protocol settings."""
     content = {
         "detector": spec.name, "label": spec.label, "version": str(getattr(detector_cls, "version", "?")),
@@ -507,13 +509,13 @@ def time_detector(detector: Any, split: Corpus, batch_size: int, settings: Throu
     """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
 
     The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full
-    batches of ``batch_size`` (:func:`~facebench.harness.timing.detector_batches`: a remainder is
+    batches of ``batch_size`` (:func:`~facebench.harness.run.timing.detector_batches`: a remainder is
     left out, fewer images than one batch are repeated to fill it). After ``settings.warmup``
     untimed calls, each round is one ``score`` call on the next batch
-    (:func:`~facebench.harness.timing.benchmark_calls`): at least ``settings.rounds`` and one per
+    (:func:`~facebench.harness.run.timing.benchmark_calls`): at least ``settings.rounds`` and one per
     batch, more until ``settings.min_seconds`` are timed. Every round does the same work, so
     corpora of one image size are timed on equal terms. Each call is timed alone
-    (:class:`~facebench.harness.timing.CallClock`: CUDA events and synchronisation on a GPU) and
+    (:class:`~facebench.harness.run.timing.CallClock`: CUDA events and synchronisation on a GPU) and
     nothing else sits inside the clock: no decoding, checks or bookkeeping; the eye localiser's
     content cache is bypassed, so repeated rounds time real work. Returns device, batch_size,
     images (distinct images timed), seconds (the median round), images_per_s (the median
@@ -524,7 +526,7 @@ def time_detector(detector: Any, split: Corpus, batch_size: int, settings: Throu
     if not rows:
         raise CorpusError(f"{split.root}: no test images to time the detector on; generate more images")
     batches = detector_batches(split.load_images(rows), batch_size)
-    from facebench.harness.localise import cache_bypassed
+    from ...detectors.localise import cache_bypassed
 
     device = str(getattr(detector, "device", "cpu") or "cpu")
     with cache_bypassed():  # eye detectors would otherwise time cache hits of localisations made while scoring
@@ -618,7 +620,7 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     if detector is None:
         detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
-    from facebench.harness.localise import cache_bypassed
+    from ...detectors.localise import cache_bypassed
 
     images = test.load_images(test.rows()[: settings.images])
     with cache_bypassed():
@@ -707,7 +709,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
               fresh_detectors: Collection[str] = ()) -> RunResult:
     """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
 
-    ``executor`` (see :mod:`facebench.harness.executors`) generates corpora and scores splits;
+    ``executor`` (see :mod:`facebench.harness.run.executors`) generates corpora and scores splits;
     None: in this process. Fitting, calibration, metrics, the cache and the store stay here.
 
     Finished tasks are cached under ``results_dir/tasks`` as they end, so a killed run resumes

@@ -574,7 +574,7 @@ def decode_image(path: str | Path) -> np.ndarray:
     """One image file as uint8 [H, W, 3] RGB, decoded the way the corpus decodes it."""
     from PIL import Image
 
-    from facebench.harness.corpus import to_rgb
+    from ..data.corpus import to_rgb
 
     with Image.open(path) as image:
         image.load()

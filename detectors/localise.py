@@ -48,8 +48,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from facebench.harness.errors import FacebenchError
-from facebench.harness.types import check_images
+from ..harness.contracts.errors import FacebenchError
+from ..harness.contracts.types import check_images
 
 #: Backends in order of preference (``auto`` tries them in this order).
 BACKENDS = ("dlib", "opencv", "builtin")

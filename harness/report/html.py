@@ -26,15 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from facebench.harness import html_plots as plots
-from facebench.harness.environment import run_calibration
-from facebench.harness.errors import FacebenchError
-from facebench.harness.filemodes import as_if_created_plainly
-from facebench.harness.metrics import MIN_IMAGES_PER_CLASS
-from facebench.harness.report import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
+from . import plots
+from ..data.environment import run_calibration
+from ..contracts.errors import FacebenchError
+from ..contracts.filemodes import as_if_created_plainly
+from ..run.metrics import MIN_IMAGES_PER_CLASS
+from .text import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
                                       fmt_interval, perturbation_sort_key, split_controls)
-from facebench.harness.results import Results
+from ..data.results import Results
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
 GALLERY_PAIRS = 4
@@ -113,7 +113,7 @@ def _note(text: str) -> str:
 def open_corpora(results: Results, results_dir: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """The run's corpora by label, opened from ``info.corpus_paths``, else found by digest under
     ``results_dir/corpora``; plus a note for each one that could not be opened."""
-    from facebench.harness.corpus import Corpus, CorpusError
+    from ..data.corpus import Corpus, CorpusError
 
     info = results.run.get("info") or {}
     info = info if isinstance(info, dict) else {}
@@ -574,7 +574,7 @@ def _cross_section(board: Leaderboard) -> Section:
 
 
 def _gallery_section(corpora: dict[str, Any], notes: list[str], has_paths: bool) -> Section:
-    from facebench.harness.gallery import contact_sheet
+    from .gallery import contact_sheet
 
     title = "Gallery"
     if not has_paths:

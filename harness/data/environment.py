@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 #: The facebench.harness package's folder; its git checkout is the source tree measured.
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 GIT_TIMEOUT_S = 3.0
 
 
@@ -129,7 +129,7 @@ def _numpy_version() -> str:
 
 
 def _facebench_version() -> str:
-    from facebench.harness import __version__
+    from ..contracts.version import __version__
 
     return __version__
 
@@ -142,7 +142,7 @@ def run_environment(run: dict[str, Any]) -> dict[str, Any]:
 
 def run_calibration(run: dict[str, Any]) -> dict[str, Any]:
     """The calibration-workload figures a stored run recorded (``run["info"]["calibration"]``, see
-    :func:`facebench.harness.timing.calibrate_machine`); empty for runs that have none."""
+    :func:`facebench.harness.run.timing.calibrate_machine`); empty for runs that have none."""
     return _info_entry(run, "calibration")
 
 
