@@ -39,11 +39,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .features import check_labels, check_positive_float, check_positive_int
-from ..generators.artifacts.geometry import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
+from ..harness.contracts.constants import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, LUMA
 from .localise import BACKENDS, EyeResult, LocaliserError, locate_eyes, resolve_backends
 from ..harness.contracts.types import check_images
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 NEUTRAL = 0.5
 
 

@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..harness.contracts.types import check_images
+from ..harness.contracts.constants import LUMA
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def luminance(images: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ from scipy import ndimage
 
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.types import check_images
+from ..harness.contracts.constants import LUMA
 
 #: Backends in order of preference (``auto`` tries them in this order).
 BACKENDS = ("dlib", "opencv", "builtin")
@@ -64,7 +65,6 @@ INSTALL_HINTS = {
 #: the parametric faces: ~0.12).
 RADIUS_RANGE = (0.06, 0.17)
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 class LocaliserError(FacebenchError):

@@ -48,8 +48,8 @@ from .features import (
     luminance,
 )
 from ..harness.contracts.types import check_images
+from ..harness.contracts.constants import LUMA
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: Smallest image side the detectors accept.
 MIN_SIDE = 64
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
-from ..harness.data.corpus import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
+from ..harness.contracts.images import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.types import FAKE, REAL, Batch, Record
 

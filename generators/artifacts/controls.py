@@ -23,21 +23,13 @@ import re
 from typing import Any
 
 from .base import ArtifactError, mark
+from ...harness.contracts.constants import CONTROLS, NONE, NULL, is_control_artifact  # noqa: F401 - re-exported
 from ...harness.contracts.types import FAKE, Batch
 
-NONE = "none"
-NULL = "null"
-#: The control names; a corpus whose fakes carry only these is a control corpus.
-CONTROLS = (NONE, NULL)
 #: The parametric generator's null fake of seed ``s`` is the real of seed ``s + NULL_SEED_OFFSET``.
 NULL_SEED_OFFSET = 1_000_000_000
 #: What each control records beside its strength.
 CONTROL_PARAMS = {NONE: {"control": "copy of its real"}, NULL: {"control": "real of another seed"}}
-
-
-def is_control_artifact(name: str) -> bool:
-    """Whether ``name`` is a control (``none`` or ``null``) rather than an artifact."""
-    return name in CONTROLS
 
 
 def null_source_seed(seed: int) -> int:

@@ -8,10 +8,8 @@ import numpy as np
 from PIL import Image
 
 from .base import ArtifactError, PixelArtifact
+from ...harness.contracts.constants import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT  # noqa: F401 - re-exported
 
-#: FFHQ alignment puts the eyes here, as fractions of the image side (x, y).
-FFHQ_EYE_LEFT = (0.375, 0.475)
-FFHQ_EYE_RIGHT = (0.625, 0.475)
 
 
 class EyesFixedArtifact(PixelArtifact):

@@ -26,7 +26,7 @@ from .loading import (
     scales_model_inputs,
 )
 from .prompts import DEFAULT_TEMPLATE, get_template
-from ...harness.run.timing import synchronize
+from ...harness.contracts.devices import synchronize
 from ...harness.contracts.types import FAKE, Batch, Record
 
 DTYPES = ("float32", "float16", "bfloat16")

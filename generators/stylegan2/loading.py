@@ -128,7 +128,7 @@ def convert(network: str | Path, out: str | Path) -> Path:
 def file_digest(path: str | Path) -> str:
     """sha256 of a network file: the cache keys' own (:func:`facebench.harness.run.provenance.file_sha256`),
     so a run reads a large pickle once for its key and its records, not twice."""
-    from ...harness.run.provenance import file_sha256
+    from ...harness.contracts.files import file_sha256
 
     return file_sha256(path)
 

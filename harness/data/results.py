@@ -20,7 +20,7 @@ from typing import Any
 from ..contracts.errors import UsageError
 from .environment import run_environment
 from ..contracts.filemodes import as_if_created_plainly
-from ..run.metrics import too_small
+from ..contracts.constants import too_small
 from .store import Store, StoreError, recent_runs_text
 
 FORMAT = "facebench-results"

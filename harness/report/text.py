@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from ...generators.artifacts.controls import CONTROLS, NONE, NULL
+from ..contracts.constants import CONTROLS, NONE, NULL
 from ..data.environment import run_calibration, run_environment, with_current_names
 from ..run.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
 

@@ -54,6 +54,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from ..contracts.constants import MIN_IMAGES_PER_CLASS, too_small  # noqa: F401 - metrics' public names
+
 #: Metric names in the order reports show them (the ones computed by default).
 METRICS = (
     "auc", "ap", "accuracy", "balanced_accuracy", "real_accuracy", "fake_accuracy",
@@ -70,17 +72,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 #: FPR targets of the ``tpr_at_fpr_*`` metrics.
 TPR_AT_FPR = {"tpr_at_fpr_1": 0.01, "tpr_at_fpr_0.1": 0.001}
 ECE_BINS = 10
-
-#: Fewer test images than this in either class: a row is too small to judge. Its bootstrap
-#: interval says little (with one pair it has zero width whatever the detector), so reports
-#: mark it, show no interval and rank it after every row that is large enough.
-MIN_IMAGES_PER_CLASS = 30
-
-
-def too_small(n_real: int, n_fake: int) -> bool:
-    """Whether a row of ``n_real`` reals and ``n_fake`` fakes has fewer than
-    :data:`MIN_IMAGES_PER_CLASS` images in either class."""
-    return min(int(n_real), int(n_fake)) < MIN_IMAGES_PER_CLASS
 
 
 _RANK_METRICS = {"auc", "ap", "eer", *TPR_AT_FPR}

@@ -42,6 +42,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..contracts.files import file_digest, file_sha256  # noqa: F401 - provenance's public names
 from ..contracts.version import __version__
 
 #: facebench's packages whose code makes the figures.
@@ -50,33 +51,8 @@ FACEBENCH_PACKAGES = ("facebench.harness", "facebench.generators", "facebench.de
 #: or present figures already measured: a change in them never changes a figure, so it does not
 #: invalidate the caches. Any other module counts.
 PRESENTATION_MODULES = frozenset({
-    "cli.py", "report/", "data/environment.py", "data/results.py", "data/store.py", "run/matrix.py",
+    "cli.py", "report/", "data/environment.py", "data/results.py", "data/store.py", "report/matrix.py",
 })
-_CHUNK = 1 << 20
-_sha256_by_signature: dict[tuple, str] = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks; remembered while its size, times and inode are the same."""
-    path = Path(path)
-    stat = path.stat()
-    signature = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
-    known = _sha256_by_signature.get(signature)
-    if known is not None:
-        return known
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            hasher.update(chunk)
-    _sha256_by_signature[signature] = digest = hasher.hexdigest()
-    return digest
-
-
-def file_digest(path: str | Path) -> dict[str, Any]:
-    """``{"size": bytes, "sha256": hex}`` of a file."""
-    return {"size": Path(path).stat().st_size, "sha256": file_sha256(path)}
-
-
 def _digest_of(named_files: dict[str, Path], *extra: str) -> str:
     """One sha256 over ``extra`` and each file's name and sha256, in name order."""
     hasher = hashlib.sha256()

@@ -20,15 +20,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..contracts.devices import synchronize
+
 MB = 2**20
-
-
-def synchronize(device: str) -> None:
-    """Wait for queued GPU work so the clock reads finished work only."""
-    if str(device).startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
 
 
 class CallClock:

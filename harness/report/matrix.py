@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw, ImageFont
 from rich import box
 from rich.table import Table
 
-from .metrics import MIN_IMAGES_PER_CLASS
-from ..report.text import fmt_interval
+from ..contracts.constants import MIN_IMAGES_PER_CLASS
+from .text import fmt_interval
 from ..data.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 
 #: What each cue detector claims to respond to.
@@ -270,11 +270,11 @@ def legend(matrix: Matrix, not_judged_mark: str = MARKS[Verdict.NOT_JUDGED], tar
              "outside the band, above or below). ?: cannot judge at this size (the interval straddles the level, "
              f"or the cell has fewer than {MIN_IMAGES_PER_CLASS} real or fake test images, shown as "
              f"(n<{MIN_IMAGES_PER_CLASS}); more seeds, --count, help). "
-             "*: away from chance, explained by physics (facebench.harness.run.matrix.EXCEPTIONS)."]
+             "*: away from chance, explained by physics (facebench.harness.report.matrix.EXCEPTIONS)."]
     rows = unjudged_rows(matrix)
     if rows:
         lines.append(f"{not_judged_mark}: row not judged at {matrix.resolution} px; " + ", ".join(rows)
-                     + " (facebench.harness.run.matrix.MIN_RESOLUTION).")
+                     + " (facebench.harness.report.matrix.MIN_RESOLUTION).")
     return lines
 
 
