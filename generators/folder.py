@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 from .artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
 from ..harness.contracts.images import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from ..harness.contracts.errors import FacebenchError
+from ..harness.contracts.ids import pair_id, record_id
 from ..harness.contracts.types import FAKE, REAL, Batch, Record
 
 #: File name endings read as images (compared case-insensitively).
@@ -157,12 +158,12 @@ class FolderGenerator:
         label = LABELS[self.label]
         records = [
             Record(
-                id=f"{self.name}-{seed:08d}-{self.label}",
+                id=record_id(self.name, seed, self.label),
                 label=label,
                 source=self.name,
                 source_version=self.version,
                 seed=seed,
-                pair=f"{self.name}-{seed:08d}",
+                pair=pair_id(self.name, seed),
                 # a file that was not 8-bit RGB says what it was (RGBA, P, L, I;16, CMYK, ...)
                 meta={} if mode == "RGB" else {"converted_from": mode},
                 format="png",

@@ -27,6 +27,7 @@ from .loading import (
 )
 from .prompts import DEFAULT_TEMPLATE, get_template
 from ...harness.contracts.devices import synchronize
+from ...harness.contracts.ids import pair_id, record_id
 from ...harness.contracts.types import FAKE, Batch, Record
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -199,8 +200,8 @@ class DiffusionGenerator:
                 meta["prompt_fields"] = fields
             if flagged:
                 meta["nsfw_flagged"] = True  # the pipeline's safety checker blacked the image out
-            records.append(Record(id=f"{self.name}-{seed:08d}-fake", label=FAKE, source=self.name,
-                                  source_version=self.version, seed=seed, pair=f"{self.name}-{seed:08d}", meta=meta))
+            records.append(Record(id=record_id(self.name, seed, "fake"), label=FAKE, source=self.name,
+                                  source_version=self.version, seed=seed, pair=pair_id(self.name, seed), meta=meta))
         base = Batch(images, records)
         return Batch.concat([base, *(make_fakes(base, spec) for spec in self.fake_specs)])
 

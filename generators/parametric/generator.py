@@ -26,6 +26,7 @@ from ..artifacts.sensor import has_camera_route
 from .camera import capture
 from .face import FaceParams, face_landmarks, render_faces, sample_face_params
 from ...harness.contracts.seeding import rng_for
+from ...harness.contracts.ids import pair_id, record_id
 from ...harness.contracts.types import FAKE, REAL, Batch, Record
 
 
@@ -75,12 +76,12 @@ class ParametricGenerator:
         render = render_faces(params, self.resolution)
         records = [
             Record(
-                id=f"{self.name}-{int(seed):08d}-real",
+                id=record_id(self.name, seed, "real"),
                 label=REAL,
                 source=self.name,
                 source_version=self.version,
                 seed=int(seed),
-                pair=f"{self.name}-{int(seed):08d}",
+                pair=pair_id(self.name, seed),
                 landmarks=_landmarks_of(render, i),
                 masks={name: render.masks[name][i] for name in REGION_NAMES},
             )

@@ -16,6 +16,7 @@ from PIL import Image
 from ..artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
 from .loading import NetworkError, file_digest, load_network, network_family
 from .networks import NOISE_MODES
+from ...harness.contracts.ids import pair_id, record_id
 from ...harness.contracts.types import FAKE, Batch, Record
 
 
@@ -124,8 +125,8 @@ class StyleGAN2Generator:
             raise NetworkError(f"{self.network}: the model draws {images.shape[-1]}-channel images; facebench needs RGB")
         meta = self.record_meta()
         records = [
-            Record(id=f"{self.name}-{int(seed):08d}-fake", label=FAKE, source=self.name, source_version=self.version,
-                   seed=int(seed), pair=f"{self.name}-{int(seed):08d}", meta=meta)
+            Record(id=record_id(self.name, seed, "fake"), label=FAKE, source=self.name, source_version=self.version,
+                   seed=int(seed), pair=pair_id(self.name, seed), meta=meta)
             for seed in seeds
         ]
         base = Batch(images, records)
