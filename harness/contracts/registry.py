@@ -442,12 +442,22 @@ def _base_attributes(module_name: str, tree: ast.Module, name: str, depth: int) 
     if any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
         return _class_attributes(module_name, tree, name, depth + 1)
     for statement in tree.body:
-        if isinstance(statement, ast.ImportFrom) and statement.module and statement.level == 0:
+        if isinstance(statement, ast.ImportFrom) and statement.module:
+            source = _absolute_module(module_name, statement.module, statement.level)
             for alias in statement.names:
                 if (alias.asname or alias.name) == name:
-                    other = _parse_module(statement.module)
-                    return None if other is None else _class_attributes(statement.module, other, alias.name, depth + 1)
+                    other = _parse_module(source)
+                    return None if other is None else _class_attributes(source, other, alias.name, depth + 1)
     return None
+
+
+def _absolute_module(importer: str, module: str, level: int) -> str:
+    """The absolute name of ``from <level dots><module> import ...`` written in module ``importer``."""
+    if level == 0:
+        return module
+    path = _module_file(importer)
+    package = importer.split(".") if path is not None and path.name == "__init__.py" else importer.split(".")[:-1]
+    return ".".join(package[: len(package) - (level - 1)] + [module])
 
 
 @dataclass(frozen=True)
