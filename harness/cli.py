@@ -706,7 +706,7 @@ def known_answer_matrix(
 ) -> None:
     """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
     from ..generators.artifacts import ARTIFACTS
-    from .run import matrix as km
+    from .report import matrix as km
     from .contracts.registry import available
     from .run.runner import run_suite
 
