@@ -25,9 +25,14 @@ def paint_background(cv: Canvas, p: FaceParams, lay: Layout) -> None:
         return
     keep, light = _bg_shape_fields(p, cv.res, cv.px)
     top, bottom = rgb(p.bg_top), rgb(p.bg_bottom)
-    a = math.radians(p.bg_angle)
-    g = np.clip(0.5 + math.sin(a) * cv.px[None, :] + math.cos(a) * cv.px[:, None], 0.0, 1.0)
+    g = _along_gradient(p, cv.px[None, :], cv.px[:, None])
     cv.rgb[:] = (top + g * (bottom - top)) * keep + light * rgb(p.bg_shape_color)
+
+
+def _along_gradient(p: FaceParams, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """0 (``bg_top``) .. 1 (``bg_bottom``) along the background's gradient, at image coordinates x, y."""
+    a = math.radians(p.bg_angle)
+    return np.clip(0.5 + math.sin(a) * x + math.cos(a) * y, 0.0, 1.0)
 
 
 def _bg_shape_fields(p: FaceParams, n: int, px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +162,7 @@ def _wall_texture(p: FaceParams, rng, x, y) -> np.ndarray:
         tex = top * (1.0 + tone + 0.06 * grain + 0.03 * fine)
         gap = _grid_step(_line_distance(x, s) - s * 0.025)
         tex = tex + gap * (detail - tex)
-    a = math.radians(p.bg_angle)
-    shade = np.clip(0.5 + math.sin(a) * x + math.cos(a) * y, 0.0, 1.0)
+    shade = _along_gradient(p, x, y)
     ratio = rgb(p.bg_bottom) / np.maximum(top, 0.02)
     return tex * (1.0 + shade * (ratio - 1.0))
 
@@ -178,7 +182,8 @@ def _outdoor_texture(p: FaceParams, rng, x, y) -> np.ndarray:
     land = land * (1.0 + 0.06 * _noise(rng, 20))
     tex = sky + _grid_step(yh - y) * (land - sky)
     blotch = _noise(rng, 24)
-    if option_name(OUTDOOR_SCENES, p.bg_variant) == "park":
+    park = option_name(OUTDOOR_SCENES, p.bg_variant) == "park"
+    if park:
         height = 0.07 + 0.04 * _noise1d(rng, 10) + 0.015 * _noise1d(rng, 30)
         trees = _grid_step((yh - height[None, :]) - y) * _grid_step(y - (yh + 0.01))
         foliage = detail * (1.0 + 0.22 * blotch + 0.12 * _noise(rng, 8))
@@ -199,7 +204,7 @@ def _outdoor_texture(p: FaceParams, rng, x, y) -> np.ndarray:
     # leaves close to the camera at the sides and top corners
     edge = (2.0 * np.abs(x)) ** 2 + 0.6 * np.clip(-2.0 * y, 0.0, 1.0) ** 2
     leaves = np.clip((0.8 * _noise(rng, 5) + 0.5 * blotch + 2.2 * edge * near - 1.6) * 2.5, 0.0, 1.0)
-    if option_name(OUTDOOR_SCENES, p.bg_variant) == "park":
+    if park:
         leaf_color = detail * (0.55 + 0.2 * blotch)
     else:
         leaf_color = rgb((0.15, 0.25, 0.1)) * (1.0 + 0.25 * blotch)

@@ -75,17 +75,14 @@ def _hair_back_shape(p: FaceParams, lay: Layout):
     style = _hair_style(p)
     hw, hh, cy, vol = lay.hw, lay.hh, lay.cy, p.hair_volume
     if style == "long":
-        spread = 0.07
 
         def sdf(u, v):
-            w = np.abs(u + (p.hair_wave * 0.012) * np.sin(v * 38.0 + p.hair_phase))
+            w, _, outside, end = _long_hair(u, v, p, lay)
             dome = sd_ellipse(w, v - (cy - vol * 0.2), hw + vol, hh + vol)
-            t = np.clip((v - cy) * (1.0 / (lay.hair_end - cy)), 0.0, 1.0)
-            end = lay.hair_end + 0.012 * np.sin(u * 70.0 + p.hair_phase)
-            body = np.maximum(np.maximum(w - (hw + vol * 0.8 + spread * t), v - end), cy - v)
+            body = np.maximum(np.maximum(outside, v - end), cy - v)
             return np.minimum(dome, body)
 
-        half = hw + vol + spread + 0.02
+        half = hw + vol + _LONG_HAIR_SPREAD + 0.02
         return (-half, half, cy - hh - vol * 1.3, lay.hair_end + 0.02), sdf
     if style == "bun":
         r = hw * 0.42
@@ -100,16 +97,37 @@ def _hair_back_shape(p: FaceParams, lay: Layout):
     return None
 
 
+#: How far long hair widens beyond the head towards its ends (face units).
+_LONG_HAIR_SPREAD = 0.07
+
+
+def _long_hair(u, v, p: FaceParams, lay: Layout):
+    """Long hair's wavy strands, shared by its mass behind the head and the curtains in front.
+
+    Returns ``|u|`` along the waves, ``t`` (0 at the head centre .. 1 at the hair's end), the signed
+    distance past the hair's outer side and the ``v`` of its ragged end.
+    """
+    w = np.abs(u + (p.hair_wave * 0.012) * np.sin(v * 38.0 + p.hair_phase))
+    t = np.clip((v - lay.cy) * (1.0 / (lay.hair_end - lay.cy)), 0.0, 1.0)
+    outside = w - (lay.hw + p.hair_volume * 0.8 + _LONG_HAIR_SPREAD * t)
+    end = lay.hair_end + 0.012 * np.sin(u * 70.0 + p.hair_phase)
+    return w, t, outside, end
+
+
+def _curly_ellipse(p: FaceParams, lay: Layout) -> tuple[float, float, float]:
+    """(centre v, half width, half height) of curly hair's mass, before its bumps."""
+    return lay.cy - lay.hh * 0.12, lay.hw + p.hair_volume, lay.hh + p.hair_volume * 0.9
+
+
 def _curly_extent(p: FaceParams, lay: Layout):
-    a, b = lay.hw + p.hair_volume + 0.015, lay.hh + p.hair_volume * 0.9 + 0.015
-    cy = lay.cy - lay.hh * 0.12
+    cy, a, b = _curly_ellipse(p, lay)
+    a, b = a + 0.015, b + 0.015
     return (-a, a, cy - b, cy + b)
 
 
 def _curly_sdf(u, v, p: FaceParams, lay: Layout) -> np.ndarray:
     """A voluminous ellipse with a bumpy outline."""
-    cy = lay.cy - lay.hh * 0.12
-    a, b = lay.hw + p.hair_volume, lay.hh + p.hair_volume * 0.9
+    cy, a, b = _curly_ellipse(p, lay)
     theta = np.arctan2(v - cy, u)
     bumps = 0.5 + 0.5 * np.sin(theta * 22.0 + p.hair_phase)
     return sd_ellipse(u, v - cy, a, b) + 0.012 * bumps
@@ -256,12 +274,9 @@ def _hair_front_sdf(u, v, p: FaceParams, lay: Layout) -> np.ndarray:
             outer = outer + 0.003 * np.sin(np.arctan2(v - cy, u) * 40.0 + p.hair_phase)
     cap = np.maximum(outer, v - _hairline(u, p, lay))
     if style == "long":
-        w = np.abs(u + (p.hair_wave * 0.012) * np.sin(v * 38.0 + p.hair_phase))
-        t = np.clip((v - cy) * (1.0 / (lay.hair_end - cy)), 0.0, 1.0)
+        w, t, outside, end = _long_hair(u, v, p, lay)
         inner = hw * (0.84 + 0.12 * t)
-        end = lay.hair_end + 0.012 * np.sin(u * 70.0 + p.hair_phase)
-        curtain = np.maximum(np.maximum(inner - w, w - (hw + vol * 0.8 + 0.07 * t)),
-                             np.maximum(v - end, (lay.eye_y - hh * 0.35) - v))
+        curtain = np.maximum(np.maximum(inner - w, outside), np.maximum(v - end, (lay.eye_y - hh * 0.35) - v))
         cap = np.minimum(cap, curtain)
     return cap
 

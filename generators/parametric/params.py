@@ -298,10 +298,7 @@ def _sample_background(rng) -> dict:
             shapes.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(-0.5, 0.5)), r,
                            r * float(rng.uniform(0.7, 1.4)), float(rng.uniform(-0.35, 0.4)), 0.9))
     elif style == 1:  # bokeh: soft discs
-        for _ in range(int(rng.integers(5, 10))):
-            r = float(rng.uniform(0.03, 0.09))
-            shapes.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(-0.5, 0.5)), r, r,
-                           float(rng.uniform(0.15, 0.5)), float(rng.uniform(0.15, 0.5))))
+        shapes += _sample_discs(rng, int(rng.integers(5, 10)), (0.03, 0.09), (-0.5, 0.5), (0.15, 0.5), (0.15, 0.5))
     else:  # room: a blurred window/door band and a darker corner
         x = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.25, 0.45))
         shapes.append((x, float(rng.uniform(-0.3, 0.0)), float(rng.uniform(0.06, 0.14)), 0.45,
@@ -314,6 +311,16 @@ def _sample_background(rng) -> dict:
     elif style == 4:
         out.update(_sample_outdoor(rng))
     return out
+
+
+def _sample_discs(rng, count: int, radius, y, strength, softness) -> list[tuple[float, ...]]:
+    """``count`` soft discs for ``bg_shapes`` (bokeh, out-of-focus highlights); the others are (lo, hi) ranges."""
+    discs = []
+    for _ in range(count):
+        r = float(rng.uniform(*radius))
+        discs.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(*y)), r, r,
+                      float(rng.uniform(*strength)), float(rng.uniform(*softness))))
+    return discs
 
 
 def _sample_wall(rng, hue: float, sat: float) -> dict:
@@ -358,14 +365,10 @@ def _sample_outdoor(rng) -> dict:
     else:
         ground = _rand_hsv(rng, (0.0, 1.0), (0.02, 0.1), (0.35, 0.6))
         detail = _rand_hsv(rng, (0.04, 0.12), (0.05, 0.3), (0.45, 0.8))  # buildings
-    shapes = []
-    for _ in range(int(rng.integers(0, 6))):  # out-of-focus highlights
-        r = float(rng.uniform(0.02, 0.05))
-        shapes.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(-0.5, 0.2)), r, r,
-                       float(rng.uniform(0.1, 0.35)), float(rng.uniform(0.3, 0.6))))
+    highlights = _sample_discs(rng, int(rng.integers(0, 6)), (0.02, 0.05), (-0.5, 0.2), (0.1, 0.35), (0.3, 0.6))
     return dict(bg_variant=variant, bg_top=top, bg_bottom=ground, bg_detail=detail,
                 bg_horizon=float(rng.uniform(-0.15, 0.15)), bg_blur=float(rng.uniform(0.01, 0.02)),
-                bg_shapes=tuple(shapes), bg_shape_color=_hsv(0.12, float(rng.uniform(0.0, 0.3)), 1.0))
+                bg_shapes=tuple(highlights), bg_shape_color=_hsv(0.12, float(rng.uniform(0.0, 0.3)), 1.0))
 
 
 def sample_face_params(seed: int) -> FaceParams:
