@@ -209,8 +209,8 @@ def paint_earrings(cv: Canvas, p: FaceParams, lay: Layout) -> None:
     metal = rgb(p.earring_color)
     rx, ry = lay.ear_r
     sizes = (p.earring_size_left, p.earring_size_right)
-    for index, kind in enumerate((p.earring_left, p.earring_right)):
-        kind = option_name(EARRINGS, kind)
+    for index, kind_index in enumerate((p.earring_left, p.earring_right)):
+        kind = option_name(EARRINGS, kind_index)
         if kind == "none" or sizes[index] <= 0.0:
             continue
         side = (-1, 1)[index]

@@ -58,7 +58,11 @@ def face_layout(p: FaceParams) -> Layout:
     eh = p.eye_open * ew
     eye_y = cy + p.eye_y * hh
     eye_x = (project(-p.eye_spacing * hw, 0.75), project(p.eye_spacing * hw, 0.75))
-    iris = tuple((x + p.gaze[0] * ew * 0.3, eye_y + p.gaze[1] * eh * 0.25) for x in eye_x)
+
+    def iris_at(x: float) -> tuple[float, float]:
+        return x + p.gaze[0] * ew * 0.3, eye_y + p.gaze[1] * eh * 0.25
+
+    iris = (iris_at(eye_x[0]), iris_at(eye_x[1]))
     mw = p.mouth_width * hw
     lx, ly = p.light_dir
     norm2 = max(math.hypot(lx, ly), 1e-6)

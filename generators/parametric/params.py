@@ -15,6 +15,8 @@ import numpy as np
 from ...harness.contracts.seeding import rng_for
 
 Color = tuple[float, float, float]
+#: One soft shape of a background: (x, y, rx, ry, strength, softness), see ``FaceParams.bg_shapes``.
+BackgroundShape = tuple[float, float, float, float, float, float]
 
 HAIR_STYLES = ("short", "long", "bun", "buzz", "curly")
 BACKGROUND_STYLES = ("studio", "bokeh", "room", "wall", "outdoor")
@@ -133,7 +135,7 @@ class FaceParams:
     bg_shape_color: Color = (0.95, 0.95, 0.9)
     # soft shapes: (x, y, rx, ry, strength, softness) in image fractions around the centre;
     # strength > 0 blends towards bg_shape_color, < 0 darkens; softness is a fraction of min(rx, ry)
-    bg_shapes: tuple[tuple[float, float, float, float, float, float], ...] = ()
+    bg_shapes: tuple[BackgroundShape, ...] = ()
     # textured backgrounds ("wall", "outdoor"); unused by the other styles
     bg_seed: int = 0  # seeds the texture noise (np.random.default_rng(bg_seed))
     bg_variant: int = 0  # index into WALL_PATTERNS or OUTDOOR_SCENES
@@ -165,7 +167,8 @@ _FRAMES = (  # (frame colour, thickness / eye half width, weight)
 
 
 def _clip01(c) -> Color:
-    return tuple(float(min(max(x, 0.0), 1.0)) for x in c)
+    r, g, b = (float(min(max(x, 0.0), 1.0)) for x in c)
+    return r, g, b
 
 
 def _jitter(rng: np.random.Generator, c, sd: float) -> Color:
@@ -313,9 +316,9 @@ def _sample_background(rng) -> dict:
     return out
 
 
-def _sample_discs(rng, count: int, radius, y, strength, softness) -> list[tuple[float, ...]]:
+def _sample_discs(rng, count: int, radius, y, strength, softness) -> list[BackgroundShape]:
     """``count`` soft discs for ``bg_shapes`` (bokeh, out-of-focus highlights); the others are (lo, hi) ranges."""
-    discs = []
+    discs: list[BackgroundShape] = []
     for _ in range(count):
         r = float(rng.uniform(*radius))
         discs.append((float(rng.uniform(-0.5, 0.5)), float(rng.uniform(*y)), r, r,
