@@ -80,6 +80,7 @@ def _digest_batch(batch) -> str:
 def _cases() -> dict[str, object]:
     """Case name -> a function giving its digest."""
     cases: dict[str, object] = {}
+    cases["sampled-params-500"] = lambda: hashlib.sha256(repr([sample_face_params(s) for s in range(500)]).encode()).hexdigest()
     for res in (64, 128, 256):
         cases[f"sampled-{res}"] = lambda res=res: _digest_render(render_faces([sample_face_params(s) for s in range(16)], res))
     for name, faces in _option_faces().items():
@@ -95,6 +96,7 @@ def _cases() -> dict[str, object]:
 
 
 PINNED = {
+    "sampled-params-500": "7af50001c332d37e72d59df277f2d6ddd0da9283d29966c5d0572ad022c60549",
     "sampled-64": "0ea33239497baf9cca974809feeb7e0afe7924231e949cba1945d889214e1deb",
     "sampled-128": "c4d8223ed1eb2f032acc6af6c44644f2b3e337b1fc4e269c36a0be260d615796",
     "sampled-256": "f6cbc99f170b573172defcc2095045743d25075d9896f6013134a5567fcaecec",
