@@ -75,7 +75,6 @@ def _hair_back_shape(p: FaceParams, lay: Layout):
     style = _hair_style(p)
     hw, hh, cy, vol = lay.hw, lay.hh, lay.cy, p.hair_volume
     if style == "long":
-
         def sdf(u, v):
             w, _, outside, end = _long_hair(u, v, p, lay)
             dome = sd_ellipse(w, v - (cy - vol * 0.2), hw + vol, hh + vol)
