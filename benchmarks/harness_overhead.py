@@ -1,7 +1,7 @@
 """Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
 For every built-in detector that needs no weights (or those named), the runner's timing phase
-(:func:`facebench.harness.run.runner.time_detector`, the figure a run stores: warm-up, rounds of one
+(:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of one
 ``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
 ``detector.score`` over the same in-memory batches, one clock per round, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
