@@ -92,5 +92,5 @@ def get_executor(name: str = "local", address: str | None = None, **options: Any
         except ImportError:
             raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
                                 "(or pip install 'ray[data]>=2.9')") from None
-    cls = executor_class(name)
+    cls: Any = executor_class(name)
     return cls() if name == "local" else cls(address=address, **options)

@@ -34,7 +34,8 @@ def batch_size_for(spec: DetectorSpec, detector: Any) -> int:
     ``batch_size``, else the detector's own, else :data:`DEFAULT_BATCH_SIZE`. Scoring, calibration,
     the timing phase and every executor take this number; only the out-of-memory back-off of
     :func:`score_images` lowers it."""
-    return int(spec.batch_size or getattr(detector, "batch_size", DEFAULT_BATCH_SIZE))
+    size: Any = spec.batch_size or getattr(detector, "batch_size", DEFAULT_BATCH_SIZE)
+    return int(size)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def score_images(detector: Any, images: np.ndarray, size: int, meter: Throughput
     scored again in halves, down to one image; out of memory with one image raises. Returns the
     checked scores per chunk, the size scoring ended at (the caller goes on with it) and the
     first back-off of this call (None when there was none)."""
-    scores_all, done, first = [], 0, None
+    scores_all: list[np.ndarray] = []
+    done, first = 0, None
     while done < len(images):
         chunk = images[done : done + size]
         try:
@@ -116,7 +118,9 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
     and its ``warnings`` says what happened. Out of memory with one image fails the task.
     """
     meter = ThroughputMeter(device=str(getattr(detector, "device", "cpu") or "cpu"))
-    rows_all, scores_all, decode_seconds, peak_rss = [], [], 0.0, 0
+    rows_all: list[dict] = []
+    scores_all: list[np.ndarray] = []
+    decode_seconds, peak_rss = 0.0, 0
     size, backoff = batch_size, None
     score_range = getattr(detector, "score_range", None)
     task = track(progress, description, len(split))
@@ -130,16 +134,15 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
         decode_seconds += time.perf_counter() - start
         if perturbation.steps:
             images = perturbation.apply(images, keys=[f"{split.digest}:{row['id']}" for row in rows])
-        scores, size, new_backoff = score_images(detector, images, size, meter, label, score_range)
+        chunks, size, new_backoff = score_images(detector, images, size, meter, label, score_range)
         backoff = backoff or new_backoff
-        scores_all.extend(scores)
+        scores_all.extend(chunks)
         peak_rss = max(peak_rss, current_rss_bytes() or 0)
         rows_all.extend({key: row[key] for key in SCORED_FIELDS} for row in rows)
         advance(progress, task, len(rows))
-    scores = np.concatenate(scores_all) if scores_all else np.zeros(0)
-    images = len(rows_all)
+    n = len(rows_all)
     throughput = {**meter.summary(), "batch_size": size, "peak_rss_mb": peak_rss / 2**20 if peak_rss else None,
-                  "decode_images_per_s": images / decode_seconds if decode_seconds > 0 else None}
+                  "decode_images_per_s": n / decode_seconds if decode_seconds > 0 else None}
     if backoff is not None:
         throughput["warnings"] = [backoff.warning(size)]
-    return rows_all, scores, throughput
+    return rows_all, np.concatenate(scores_all) if scores_all else np.zeros(0), throughput
