@@ -797,7 +797,7 @@ def part_oom(ctx: Context, result: PartResult) -> None:
     import torch
 
     from facebench.detectors.checkpoint import CheckpointDetector
-    from facebench.harness.run.runner import score_split
+    from facebench.harness.run.scoring import score_split
 
     start = 128
     weights, arch = resnet50_weights(ctx)

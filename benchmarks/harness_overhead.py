@@ -1,7 +1,7 @@
 """Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
 For every built-in detector that needs no weights (or those named), the runner's timing phase
-(:func:`facebench.harness.run.runner.time_detector`, the figure a run stores: warm-up, rounds of one
+(:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of one
 ``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
 ``detector.score`` over the same in-memory batches, one clock per round, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
@@ -34,11 +34,11 @@ def detector_names(requested: str | None) -> list[str]:
 
 def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:
     """Median images/s of ``rounds`` plain rounds of ``detector.score`` over ``batches``."""
-    from facebench.detectors.localise import cache_bypassed
+    from facebench.harness.run.throughput import uncached
 
     images = sum(len(b) for b in batches)
     speeds = []
-    with cache_bypassed():  # as the runner's timing phase: eye localisations are not served from the cache
+    with uncached(detector):  # as the runner's timing phase: eye localisations are not served from the cache
         for i in range(warmup):
             detector.score(batches[i % len(batches)])
         for _ in range(rounds):
@@ -58,7 +58,7 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def measure(name: str, fit_part, test, args) -> dict:
     from facebench.harness.contracts import registry
-    from facebench.harness.run.runner import TIMING_IMAGES, time_detector
+    from facebench.harness.run.throughput import TIMING_IMAGES, time_detector
     from facebench.harness.data.suite import ThroughputSpec
     from facebench.harness.run.timing import detector_batches, set_eval
 
@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
     args = parser.parse_args()
 
-    from facebench.harness.run.runner import build_corpus, three_way_split
+    from facebench.harness.run.corpora import build_corpus
+    from facebench.harness.run.fitting import three_way_split
     from facebench.harness.data.suite import GeneratorSpec, SplitSpec
 
     spec = GeneratorSpec(name="parametric", label="overhead", count=args.count, batch_size=40,

@@ -25,7 +25,7 @@ SIZES = (2_000, 20_000)
 
 
 def build(out: Path) -> dict[int, Path]:
-    from facebench.harness.run.runner import build_corpus
+    from facebench.harness.run.corpora import build_corpus
     from facebench.harness.data.suite import GeneratorSpec
 
     corpora = {}
@@ -56,7 +56,7 @@ def score(corpus_root: str, detector_path: str) -> None:
 
     from facebench.harness.data.corpus import Corpus
     from facebench.harness.run.metrics import metrics_with_ci
-    from facebench.harness.run.runner import score_split
+    from facebench.harness.run.scoring import score_split
 
     detector = pickle.loads(Path(detector_path).read_bytes())
     corpus = Corpus.open(corpus_root)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.harness.run.runner import generate_corpus, run_suite
+from facebench.harness.run.corpora import generate_corpus
+from facebench.harness.run.runner import run_suite
 from facebench.harness.data.suite import GeneratorSpec, load_suite
 
 

@@ -354,7 +354,8 @@ def generate(
     --steps, --guidance and --prompt for pipeline, steps, guidance and prompt.
     """
     from .contracts import registry
-    from .run.runner import generate_corpus, make_progress
+    from .run.corpora import generate_corpus
+    from .run.progress import make_progress
     from .data.suite import GeneratorSpec
 
     warn_shadowed("generator", generator)
@@ -408,7 +409,8 @@ def detect(
     from .contracts import registry
     from .data.corpus import Corpus
     from .report.text import build_leaderboard, print_leaderboard
-    from .run.runner import evaluate, make_progress, now, run_record
+    from .run.progress import make_progress
+    from .run.runner import evaluate, now, run_record
     from .data.store import Store
     from .data.suite import DetectorSpec, SplitSpec
     from .run.timing import calibrate_machine

@@ -23,7 +23,9 @@ from facebench.harness.report import text as report
 from facebench.harness.report.html import render_report
 from facebench.harness.run.metrics import MIN_IMAGES_PER_CLASS, calibrated_threshold, too_small
 from facebench.harness.data.results import Results, results_to_dict
-from facebench.harness.run.runner import calibrated_thresholds, metric_rows, run_suite
+from facebench.harness.run.calibration import calibrated_thresholds
+from facebench.harness.run.rows import metric_rows
+from facebench.harness.run.runner import run_suite
 from facebench.harness.data.suite import BootstrapSpec, load_suite
 
 ARTIFACTS = [f"artifact{i:02d}" for i in range(15)]

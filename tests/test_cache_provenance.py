@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.run.runner import corpus_key, run_suite, task_key
+from facebench.harness.run.corpora import corpus_key
+from facebench.harness.run.runner import run_suite
+from facebench.harness.run.tasks import task_key
 from facebench.harness.data.suite import DetectorSpec, GeneratorSpec, SuiteError, load_suite
 
 #: A plug-in detector: the spectrum detector's score, times SIGN.

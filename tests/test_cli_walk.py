@@ -237,7 +237,7 @@ def test_progress_shows_rate_and_remaining_time():
     from rich.progress import TimeRemainingColumn
 
     from facebench.harness.run.progress import RateColumn
-    from facebench.harness.run.runner import make_progress
+    from facebench.harness.run.progress import make_progress
 
     columns = make_progress().columns
     assert any(isinstance(c, TimeRemainingColumn) for c in columns)

@@ -398,7 +398,7 @@ def cuda_memory_cap(extra_mb: int):
 @needs_cuda
 def test_runner_backs_off_on_a_real_cuda_out_of_memory_and_scores_like_an_uncapped_run(tmp_path):
     from facebench.harness.data.corpus import write_corpus
-    from facebench.harness.run.runner import score_split
+    from facebench.harness.run.scoring import score_split
 
     corpus = write_corpus(tmp_path / "corpus", [synthetic_batch(range(32), size=32)], [{"name": "synthetic"}])
     uncapped_rows, uncapped, _ = score_split(MemoryHungry(), corpus, 64, "memory_hungry")

@@ -298,7 +298,7 @@ def test_a_suite_scores_stylegan2_faces_against_real_photos(network_file, photos
 
 
 def test_sources_of_one_corpus_must_share_the_image_size(network_file, photos, tmp_path):
-    from facebench.harness.run.runner import MixedSizeError, generate_corpus
+    from facebench.harness.run.corpora import MixedSizeError, generate_corpus
     from facebench.harness.data.suite import load_suite
 
     path = tmp_path / "sg2.toml"

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from facebench.harness.data.corpus import Corpus
-from facebench.harness.run.runner import run_suite, three_way_split, time_detector
+from facebench.harness.run.fitting import three_way_split
+from facebench.harness.run.runner import run_suite
+from facebench.harness.run.throughput import time_detector
 from facebench.harness.data.store import Store
 from facebench.harness.data.suite import SplitSpec, ThroughputSpec, load_suite
 

@@ -27,3 +27,11 @@ class UsageError(FacebenchError):
     """The command or its inputs are wrong, found before any work: exit code 2."""
 
     exit_code = EXIT_USAGE
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line for a task's error: a FacebenchError's own text, else the type and the first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, FacebenchError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -221,9 +221,9 @@ class CorpusWriter:
             for image, record in zip(batch.images, batch.records):
                 self._write_one(image, record)
         except OSError as exc:
-            raise self._write_error(exc) from exc
+            raise self.write_error(exc) from exc
 
-    def _write_error(self, exc: OSError) -> CorpusError:
+    def write_error(self, exc: OSError) -> CorpusError:
         """A failed write (e.g. the disk is full) as one line; the caller's ``with`` removes the partial folder."""
         where = f" ({exc.filename})" if exc.filename else ""
         return CorpusError(f"{self.path}: cannot write the corpus: {exc.strerror or exc}{where}; nothing of it was kept "
@@ -258,7 +258,7 @@ class CorpusWriter:
         try:
             self._finish(extra_meta)
         except OSError as exc:
-            raise self._write_error(exc) from exc
+            raise self.write_error(exc) from exc
         return Corpus.open(self.path)
 
     def _finish(self, extra_meta: dict[str, Any] | None) -> None:

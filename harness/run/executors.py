@@ -5,72 +5,92 @@ from a :class:`~facebench.harness.data.suite.GeneratorSpec` into a path, and sco
 corpus with a fitted detector under a perturbation. Everything else (fitting, calibration,
 metrics, the task cache, the store) stays in the driver. Every executor gives the same corpus
 digest and the same scores for the same suite.
+
+The runner talks to every executor through :class:`Executor` only. Executors are found by name
+(:func:`executor_class`); a module is imported only when its executor is asked for, so Ray stays
+optional.
 """
 
 from __future__ import annotations
 
+import importlib
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+from rich.progress import Progress
 
 from ..contracts.errors import FacebenchError
+from ..data.corpus import Corpus
+from ..data.suite import GeneratorSpec
+from .corpora import generate_corpus
+from .perturb import Perturbation
+from .scoring import CLEAN, score_split
 
-EXECUTORS = ("local", "ray")
+#: Executor name -> ``"module:class"``, relative to this package; imported when asked for.
+EXECUTORS = {"local": ".executors:LocalExecutor", "ray": ".ray_executor:RayExecutor"}
 
 
 class ExecutorError(FacebenchError):
     """An executor is unknown, or its runtime is missing or unreachable."""
 
 
-class Executor(Protocol):
+class Executor(ABC):
+    """What the runner asks of an executor. Both methods give what the in-process functions give
+    (:func:`~facebench.harness.run.corpora.generate_corpus`,
+    :func:`~facebench.harness.run.scoring.score_split`), wherever the work runs."""
+
     name: str
 
-    def generate_corpus(self, spec: Any, path: Path, progress: Any = None, *, overwrite: bool = False,
-                        generator: Any = None, reals: Any = None) -> tuple[Any, dict]:
-        """As :func:`facebench.harness.run.runner.generate_corpus`: (corpus, throughput)."""
+    @abstractmethod
+    def generate_corpus(self, spec: GeneratorSpec, path: Path, progress: Progress | None = None, *,
+                        overwrite: bool = False, generator: Any = None, reals: Any = None) -> tuple[Corpus, dict]:
+        """Generate ``spec``'s corpus at ``path`` (``generator``/``reals``: sources already built,
+        or None): (corpus, throughput)."""
 
-    def score_split(self, detector: Any, split: Any, batch_size: int, label: str, perturbation: Any = None,
-                    progress: Any = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
-        """As :func:`facebench.harness.run.runner.score_split`: (rows, scores, throughput)."""
+    @abstractmethod
+    def score_split(self, detector: Any, split: Corpus, batch_size: int, label: str,
+                    perturbation: Perturbation = CLEAN, progress: Progress | None = None,
+                    description: str = "") -> tuple[list[dict], np.ndarray, dict]:
+        """Score every image of ``split`` with the fitted ``detector``, ``batch_size`` images per
+        call (:func:`~facebench.harness.run.scoring.batch_size_for`), backing off when out of
+        memory: (rows, scores, throughput)."""
 
     def close(self) -> None:
-        """Release what the executor holds (nothing for local)."""
+        """Release what the executor holds (nothing by default)."""
 
 
-class LocalExecutor:
-    """Today's behaviour: everything in this process, one batch at a time."""
+class LocalExecutor(Executor):
+    """Everything in this process, one batch at a time."""
 
     name = "local"
 
     def generate_corpus(self, spec, path, progress=None, *, overwrite=False, generator=None, reals=None):
-        from .runner import generate_corpus
-
         return generate_corpus(spec, path, progress, overwrite=overwrite, generator=generator, reals=reals)
 
-    def score_split(self, detector, split, batch_size, label, perturbation=None, progress=None, description=""):
-        from .runner import CLEAN, score_split
-
+    def score_split(self, detector, split, batch_size, label, perturbation=CLEAN, progress=None, description=""):
         return score_split(detector, split, batch_size, label, perturbation or CLEAN, progress, description)
 
-    def close(self) -> None:
-        pass
+
+def executor_class(name: str) -> type[Executor]:
+    """The executor class called ``name``; ExecutorError naming the known ones for another name."""
+    if name not in EXECUTORS:
+        raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
+    module, attribute = EXECUTORS[name].split(":")
+    return getattr(importlib.import_module(module, __package__), attribute)
 
 
 def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
     """The executor called ``name``: ``"local"`` or ``"ray"`` (``address``: None starts a local
     Ray runtime, ``"auto"`` or ``"ray://host:10001"`` connects to a cluster)."""
-    if name == "local":
-        if address is not None:
-            raise ExecutorError("--address is for the ray executor; add --executor ray")
-        return LocalExecutor()
+    if name == "local" and address is not None:
+        raise ExecutorError("--address is for the ray executor; add --executor ray")
     if name == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
                                 "(or pip install 'ray[data]>=2.9')") from None
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(address=address, **options)
-    raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
+    cls: Any = executor_class(name)
+    return cls() if name == "local" else cls(address=address, **options)

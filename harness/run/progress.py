@@ -1,8 +1,12 @@
-"""Progress bar columns: how fast, and how long is left."""
+"""Progress bars on stderr, and the two calls the run wing makes on them (which do nothing without bars)."""
 
 from __future__ import annotations
 
-from rich.progress import ProgressColumn, Task
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
 
@@ -15,3 +19,27 @@ class RateColumn(ProgressColumn):
             return Text("", style="progress.data.speed")
         text = f"{speed:.1f}/s" if speed >= 1 else f"{1 / speed:.1f} s each"
         return Text(text, style="progress.data.speed")
+
+
+def make_progress(enabled: bool = True) -> Progress | None:
+    """Progress bars on stderr: done/total, rate, elapsed and remaining time; silent when stderr is
+    not a terminal (a log or a pipe would only get a stray blank line)."""
+    if not enabled:
+        return None
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )
+
+
+def track(progress: Progress | None, description: str, total: int) -> Any:
+    """A new bar of ``total`` items on ``progress``; None without bars."""
+    return progress.add_task(description, total=total) if progress is not None else None
+
+
+def advance(progress: Progress | None, task: Any, amount: int = 1) -> None:
+    """Move ``task``'s bar on by ``amount`` items (nothing without bars)."""
+    if progress is not None:
+        progress.advance(task, amount)

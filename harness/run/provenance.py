@@ -1,7 +1,7 @@
 """What produced a result: digests of the code and the files behind a plug-in's figures.
 
-The task and corpus cache keys (:func:`facebench.harness.run.runner.task_key`,
-:func:`~facebench.harness.run.runner.corpus_key`) include :func:`provenance`, so a result is reused
+The task and corpus cache keys (:func:`facebench.harness.run.tasks.task_key`,
+:func:`~facebench.harness.run.corpora.corpus_key`) include :func:`provenance`, so a result is reused
 only while everything below is unchanged:
 
 - **facebench** (:func:`facebench_digest`): its version and every ``.py`` file of its

@@ -23,9 +23,10 @@ import ray
 
 from ..contracts import registry
 from ..data.corpus import Corpus, CorpusWriter, write_record
-from .executors import ExecutorError
-from .runner import (CLEAN, _SCORED_FIELDS, _advance, _track, check_same_shape, generation_sources,
-                                      score_images)
+from .corpora import check_same_shape, generation_sources
+from .executors import Executor, ExecutorError
+from .progress import advance, track
+from .scoring import CLEAN, SCORED_FIELDS, Backoff, score_images
 from .timing import ThroughputMeter, current_rss_bytes
 
 #: Columns of a split's manifest an actor needs to read an image.
@@ -48,11 +49,11 @@ class _Scorer:
 
     def __init__(self, detector_ref: list, root: str, digest: str, perturbation: Any, label: str, batch_size: int):
         self.detector = ray.get(detector_ref[0])
-        self.corpus = Corpus(Path(root), {}, None)  # only reads images by manifest row
+        self.corpus = Corpus.open(root)  # reads images by manifest row
         self.digest, self.perturbation, self.label, self.size = digest, perturbation, label, batch_size
         self.device = str(getattr(self.detector, "device", "cpu") or "cpu")
         self.score_range = getattr(self.detector, "score_range", None)
-        self.backoffs: list = []
+        self.backoff: Backoff | None = None
         self.error: str | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -76,13 +77,10 @@ class _Scorer:
         if self.perturbation.steps:
             images = self.perturbation.apply(images, keys=[f"{self.digest}:{row['id']}" for row in rows])
         meter = ThroughputMeter(device=self.device)
-        scores, self.size = score_images(self.detector, images, self.size, meter, self.label, self.score_range,
-                                         self.backoffs)
+        scores, self.size, backoff = score_images(self.detector, images, self.size, meter, self.label, self.score_range)
+        self.backoff = self.backoff or backoff
         n = len(rows)
-        warning = ""
-        if self.backoffs:
-            warning = (f"out of memory at batch size {self.backoffs[0][0]} ({self.backoffs[0][1]}); "
-                       f"backed off to batch size {self.size}")
+        warning = self.backoff.warning(self.size) if self.backoff is not None else ""
         return {
             "index": batch["index"],
             "score": np.concatenate(scores) if scores else np.zeros(0),
@@ -122,7 +120,7 @@ def _original(exc: BaseException) -> BaseException:
     return ExecutorError(f"ray: {type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs corpus generation and scoring on Ray; see the module docstring and docs/ray.md."""
 
     name = "ray"
@@ -161,20 +159,20 @@ class RayExecutor:
                 cls = registry.load("generator", source_spec.name)
                 seeds = list(range(source_spec.seed_start, source_spec.seed_start + source_spec.count))
                 chunks = [seeds[i : i + source_spec.batch_size] for i in range(0, len(seeds), source_spec.batch_size)]
-                task = _track(progress, f"generate {spec.label}" + ("" if source is generator else " (reals)"), len(seeds))
+                task = track(progress, f"generate {spec.label}" + ("" if source is generator else " (reals)"), len(seeds))
                 refs = [remote.remote(cls, dict(source_spec.params), chunk, folder) for chunk in chunks]
                 pending = list(refs)
                 try:
                     while pending:  # progress as shards finish; results are taken in seed order below
                         done, pending = ray.wait(pending, num_returns=1)
-                        _advance(progress, task, len(chunks[refs.index(done[0])]))
+                        advance(progress, task, len(chunks[refs.index(done[0])]))
                     results = ray.get(refs)
                 except Exception as exc:
                     for ref in refs:
                         ray.cancel(ref, force=True)
                     original = _original(exc)
                     if isinstance(original, OSError):  # e.g. the shared disk is full: one line, as locally
-                        raise writer._write_error(original) from None
+                        raise writer.write_error(original) from None
                     raise original from None
                 for rows, shape, seconds, n in results:
                     if shape:
@@ -197,9 +195,9 @@ class RayExecutor:
         latency percentiles come.
         """
         perturbation = perturbation or CLEAN
-        task = _track(progress, description, len(split))
+        task = track(progress, description, len(split))
         table = split.manifest
-        rows = table.select(list(_SCORED_FIELDS)).to_pylist()
+        rows = table.select(list(SCORED_FIELDS)).to_pylist()
         if not rows:
             return [], np.zeros(0), {**ThroughputMeter(device=_device(detector)).summary(), "batch_size": batch_size,
                                      "peak_rss_mb": None, "decode_images_per_s": None, "actor_score_seconds": 0.0}
@@ -245,7 +243,7 @@ class RayExecutor:
         warnings = sorted({w for w in out["warning"].tolist() if w})
         if warnings:
             throughput["warnings"] = warnings[:1]
-        _advance(progress, task, len(rows))
+        advance(progress, task, len(rows))
         return rows, scores, throughput
 
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from facebench.harness.contracts import registry
 from facebench.harness.cli import app
-from facebench.harness.run.runner import DetectorOutputError, _check_scores, run_suite, score_split
+from facebench.harness.run.runner import run_suite
+from facebench.harness.run.scoring import DetectorOutputError, check_scores, score_split
 from facebench.harness.data.store import Store
 from facebench.harness.data.suite import parse_suite
 
@@ -173,12 +174,12 @@ def test_scores_without_a_declared_range_may_be_any_finite_number(results):
 
 
 def test_check_scores_contract():
-    assert _check_scores([0.0, 1.0], 2, "d", (0, 1)).dtype == np.float64
-    assert _check_scores([-5.0, 7.0], 2, "d").tolist() == [-5.0, 7.0]
+    assert check_scores([0.0, 1.0], 2, "d", (0, 1)).dtype == np.float64
+    assert check_scores([-5.0, 7.0], 2, "d").tolist() == [-5.0, 7.0]
     for scores, score_range, message in (([0.5, 1.0 + 1e-9], (0, 1), "outside"), ([0.5], (0, 1), r"\(1,\) scores for 2"),
                                          ([0.5, 0.5], "0..1", "declares score_range")):
         with pytest.raises(DetectorOutputError, match=message):
-            _check_scores(scores, 2, "d", score_range)
+            check_scores(scores, 2, "d", score_range)
 
 
 def test_out_of_memory_backs_off_the_batch_size_and_is_a_warning_not_a_failure(results):
