@@ -40,7 +40,6 @@ import importlib
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -496,7 +495,7 @@ def part_sg2_speed(ctx: Context, result: PartResult) -> None:
                     continue
                 figures: dict[str, Any] = {}
 
-                def draw():
+                def draw(G=G, z=z, force_fp32=force_fp32):  # binds this iteration's values
                     with torch.inference_mode():
                         return uint8_images(G(z, None, noise_mode="const", force_fp32=force_fp32))
 
@@ -606,7 +605,7 @@ def child_sg2_compiled(out: Path, seconds: float, selfcheck: bool) -> None:
                 eager = G.synthesis(ws, noise_mode="const")
             figures = difference(first, eager)
 
-            def draw():
+            def draw(compiled=compiled, G=G, z=z):  # binds this iteration's values
                 with torch.inference_mode():
                     return uint8_images(compiled(G.mapping(z, None), noise_mode="const"))
 
@@ -634,7 +633,6 @@ def resnet50_weights(ctx: Context) -> tuple[str, str]:
     """(path, arch): a ResNet-50 (a ResNet-18 in a self-check) with random weights and BatchNorm
     statistics, saved as safetensors once per run."""
     if "resnet50" not in ctx.cache:
-        import torch
         from safetensors.torch import save_file
 
         from facebench.detectors.checkpoint import random_resnet
@@ -700,7 +698,7 @@ def part_detectors(ctx: Context, result: PartResult) -> None:
                 chunk = images[:batch]
                 autocast = torch.autocast("cuda", dtype=dtype) if dtype is not None else None
 
-                def score():
+                def score(detector=detector, chunk=chunk, autocast=autocast):  # binds this iteration's values
                     if autocast is None:
                         return detector.score(chunk)
                     with autocast:

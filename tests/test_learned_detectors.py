@@ -35,7 +35,6 @@ from facebench.detectors.checkpoint import (
     preprocess,
     random_resnet,
     read_state_dict,
-    resnet,
 )
 from facebench.detectors.cnn import CNNDetector, NPRNet, network_input, npr_residual
 from facebench.detectors.dct import DCTDetector

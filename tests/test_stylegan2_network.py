@@ -46,7 +46,8 @@ def test_mapping_matches_the_official_ws(official, psi, cutoff, name):
 
 
 @pytest.mark.parametrize("fused", [False, True])
-@pytest.mark.parametrize(("psi", "noise_mode", "name"), [(1, "const", "img_psi1_const"), (0.7, "const", "img_psi07_const"), (1, "none", "img_psi1_none")])
+@pytest.mark.parametrize(("psi", "noise_mode", "name"),
+                         [(1, "const", "img_psi1_const"), (0.7, "const", "img_psi07_const"), (1, "none", "img_psi1_none")])
 def test_images_match_the_official_images(official, psi, noise_mode, name, fused):
     G, z, _ = official
     with torch.no_grad():

@@ -360,6 +360,7 @@ def test_either_package_imports_first(first):
     import subprocess
     import sys
 
-    code = f"import {first}; from facebench.generators.stylegan3 import load_network; from facebench.generators.stylegan2 import load_network"
+    code = (f"import {first}; from facebench.generators.stylegan3 import load_network; "
+            "from facebench.generators.stylegan2 import load_network")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -107,7 +107,7 @@ def test_a_shifted_padding_would_be_caught():
     """The parity tolerance is tight enough to see an off-by-one crop in a single layer."""
     G = fixture_generator("tiny_t")
     ws = fixture_array("tiny_t", "ws_psi1")
-    layer = getattr(G.synthesis, "L5_52_64")
+    layer = G.synthesis.L5_52_64
     left, right, top, bottom = layer.padding
     layer.padding = (left + 1, right - 1, top + 1, bottom - 1)
     with torch.no_grad():

@@ -70,7 +70,8 @@ def test_missing_suite_file(tmp_path):
 
 
 def test_reals_table_is_parsed_and_checked(tmp_path):
-    text = BASE.replace('[[detectors]]', '[generators.reals]\nname = "folder"\ncount = 3\n[generators.reals.params]\npath = "x"\n\n[[detectors]]')
+    text = BASE.replace('[[detectors]]',
+                        '[generators.reals]\nname = "folder"\ncount = 3\n[generators.reals.params]\npath = "x"\n\n[[detectors]]')
     path = tmp_path / "r.toml"
     path.write_text(text)
     (spec,) = load_suite(path).generators

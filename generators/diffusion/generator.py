@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -70,12 +70,12 @@ class DiffusionGenerator:
                            ("template", template), ("variant", variant), ("device", device)):
             if value is not None and not isinstance(value, str):
                 raise DiffusionError(f"{key} must be a string, got {value!r}")
-        for key, value in (("steps", steps), ("height", height), ("width", width), ("batch_size", batch_size)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise DiffusionError(f"{key} must be a positive integer, got {value!r}")
-        for key, value in (("height", height), ("width", width)):
-            if value is not None and value % 8:
-                raise DiffusionError(f"{key} must be a multiple of 8, got {value}")
+        for key, number in (("steps", steps), ("height", height), ("width", width), ("batch_size", batch_size)):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int) or number < 1):
+                raise DiffusionError(f"{key} must be a positive integer, got {number!r}")
+        for key, number in (("height", height), ("width", width)):
+            if number is not None and number % 8:
+                raise DiffusionError(f"{key} must be a multiple of 8, got {number}")
         if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0):
             raise DiffusionError(f"guidance must be a number >= 0, got {guidance!r}")
         if dtype not in DTYPES:
@@ -111,10 +111,10 @@ class DiffusionGenerator:
                                     ("guidance", guidance)) if v is not None]
             if given:
                 raise DiffusionError(f"{self.pipeline_class} is unconditional: it takes no {', '.join(given)}")
-        for key, value, accepted in (("height", height, "height"), ("width", width, "width"),
-                                     ("guidance", guidance, "guidance_scale"),
-                                     ("negative_prompt", negative_prompt, "negative_prompt")):
-            if value is not None and accepted not in call:
+        for key, option, accepted in (("height", height, "height"), ("width", width, "width"),
+                                      ("guidance", guidance, "guidance_scale"),
+                                      ("negative_prompt", negative_prompt, "negative_prompt")):
+            if option is not None and accepted not in call:
                 raise DiffusionError(f"{self.pipeline_class} takes no {key}; drop it")
         if self.conditional and prompt is None and self.template is None:
             self.template = get_template(DEFAULT_TEMPLATE)
@@ -296,7 +296,7 @@ class StepClock:
         return {}
 
 
-def _default(call: dict[str, inspect.Parameter], name: str) -> Any:
+def _default(call: Mapping[str, inspect.Parameter], name: str) -> Any:
     parameter = call.get(name)
     if parameter is None or parameter.default is inspect.Parameter.empty:
         return None

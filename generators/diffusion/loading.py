@@ -62,7 +62,7 @@ class DiffusionError(FacebenchError, ValueError):
 def force_offline() -> None:
     """Turn the Hugging Face hub off for this process, whether or not its libraries are imported yet."""
     os.environ.update(OFFLINE_ENV)
-    constants = sys.modules.get("huggingface_hub.constants")
+    constants: Any = sys.modules.get("huggingface_hub.constants")
     if constants is not None:  # imported earlier: it read the environment already
         constants.HF_HUB_OFFLINE = True
 
@@ -83,8 +83,8 @@ def import_diffusers():
 
 def root_cause(exc: BaseException) -> str:
     """The innermost exception behind ``exc`` (diffusers wraps import errors several times), in one line."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 

@@ -74,7 +74,8 @@ class StyleGAN2Generator:
         self.network_sha256 = file_digest(self.network)
         if self.G.c_dim > 0:
             if class_idx is None or not 0 <= class_idx < self.G.c_dim:
-                raise NetworkError(f"{network}: a class-conditional model ({self.G.c_dim} classes) needs class_idx in 0..{self.G.c_dim - 1}")
+                raise NetworkError(f"{network}: a class-conditional model ({self.G.c_dim} classes) "
+                                   f"needs class_idx in 0..{self.G.c_dim - 1}")
         elif class_idx is not None:
             raise NetworkError(f"{network}: class_idx given, but the model is not class-conditional")
         self._synthesis = torch.compile(self.G.synthesis) if compile else self.G.synthesis

@@ -273,7 +273,8 @@ def resolved_kwargs(network: PersistentObject, source: str = "network") -> dict[
     mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
     synthesis = network.find("synthesis")
     blocks = sorted(
-        ((int(name[1:]), block) for name, block in synthesis.modules.items() if name.startswith("b") and name[1:].isdigit()),
+        ((int(name[1:]), block) for name, block in synthesis.modules.items()
+         if block is not None and name.startswith("b") and name[1:].isdigit()),
         key=lambda item: item[0],
     )
     if blocks:

@@ -85,12 +85,12 @@ class MappingNetwork(nn.Module):
 
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, skip_w_avg_update: bool = False) -> torch.Tensor:
-        x = None
+        x: Any = None  # a tensor once z or c is embedded (a network has at least one)
         if self.z_dim > 0:
-            _check_input("z", z, self.z_dim)
+            z = _check_input("z", z, self.z_dim)
             x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
-            _check_input("c", c, self.c_dim)
+            c = _check_input("c", c, self.c_dim)
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for i in range(self.num_layers):
@@ -219,6 +219,7 @@ class SynthesisBlock(nn.Module):
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
+            assert x is not None, "every block but the first takes the previous block's features"
             x = x.to(dtype)
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
@@ -325,10 +326,11 @@ class Generator(nn.Module):
         return self.synthesis(ws, **synthesis_kwargs)
 
 
-def _check_input(name: str, value: torch.Tensor | None, dim: int) -> None:
+def _check_input(name: str, value: torch.Tensor | None, dim: int) -> torch.Tensor:
     if value is None or value.ndim != 2 or value.shape[1] != dim:
         shape = None if value is None else list(value.shape)
         raise ValueError(f"{name} must be [N, {dim}], got {shape}")
+    return value
 
 
 __all__ = ["Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer", "ToRGBLayer",

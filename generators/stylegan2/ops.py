@@ -122,9 +122,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = _conv(x, weight.to(x.dtype), up, padding, resample_filter)
         if demodulate and noise is not None:
-            return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(n, -1, 1, 1))
+            return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(n, -1, 1, 1))  # type: ignore[union-attr]
         if demodulate:
-            return x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+            return x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)  # type: ignore[union-attr]  # set when demodulate
         if noise is not None:
             return x + noise.to(x.dtype)
         return x

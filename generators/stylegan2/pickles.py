@@ -689,7 +689,7 @@ _STATE_KEYS = ("_parameters", "_buffers", "_modules")
 
 
 class _Sanitizer:
-    def __init__(self):
+    def __init__(self) -> None:
         self.done: dict[int, Any] = {}
         self.active: set[int] = set()
         self.keep: list[Any] = []  # keep inputs alive so ids stay unique

@@ -148,7 +148,7 @@ class SynthesisInput(nn.Module):
         self.affine = FullyConnectedLayer(w_dim, 4)
         with torch.no_grad():
             self.affine.weight.zero_()
-            self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+            self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))  # type: ignore[union-attr]  # has a bias
         self.register_buffer("transform", torch.eye(3))
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand([channels]) - 0.5)
@@ -239,14 +239,15 @@ class SynthesisLayer(nn.Module):
                 f"up={self.up_factor}, down={self.down_factor}, padding={list(self.padding)}")
 
 
-def layer_padding(in_size, out_size, kernel: int, up: int, down: int, up_taps: int, down_taps: int) -> tuple[int, ...]:
+def layer_padding(in_size, out_size, kernel: int, up: int, down: int, up_taps: int,
+                  down_taps: int) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) padding after zero insertion so that ``in_size`` maps to ``out_size``."""
     sides = []
     for axis in range(2):
         total = (int(out_size[axis]) - 1) * down + 1 - (int(in_size[axis]) + kernel - 1) * up + up_taps + down_taps - 2
         low = (total + up) // 2
         sides += [low, total - low]
-    return tuple(sides)
+    return sides[0], sides[1], sides[2], sides[3]
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,

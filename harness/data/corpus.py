@@ -146,7 +146,7 @@ def remove_stale_partials(path: str | Path) -> list[Path]:
     longer running (e.g. killed); a live writer's folder, or another host's, is left alone."""
     path = Path(path)
     prefix = _partial_prefix(path)
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for candidate in path.parent.iterdir():

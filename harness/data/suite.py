@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..contracts.errors import UsageError
 
@@ -94,7 +94,8 @@ class Suite:
     throughput: ThroughputSpec = ThroughputSpec()
 
 
-def _take(table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]], where: str, required=()) -> dict[str, Any]:
+def _take(table: dict[str, Any], allowed: Mapping[str, type | tuple[type, ...]], where: str,
+          required=()) -> dict[str, Any]:
     for key in table:
         if key not in allowed:
             raise SuiteError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")

@@ -34,7 +34,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import inspect
-import os
 import site
 import sys
 import sysconfig
@@ -156,7 +155,7 @@ def _imported_top_names(path: Path) -> set[str]:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (SyntaxError, ValueError, OSError):
         return set()
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.partition(".")[0] for alias in node.names)

@@ -81,7 +81,8 @@ def convertible_files() -> dict[str, tuple[str, bytes, np.ndarray]]:
         "LA": ("la.png", encoded(Image.fromarray(rgba[..., [0, 3]], "LA"), "PNG"), np.repeat(rgba_rgb[..., :1], 3, axis=2)),
         "P": ("palette.png", encoded(palette, "PNG"), np.asarray(palette.convert("RGB"))),
         "I;16": ("deep.png", encoded(Image.fromarray(deep), "PNG"), grey_rgb),
-        "1": ("bilevel.bmp", encoded(Image.fromarray(grey > 127), "BMP"), np.repeat(((grey > 127) * 255).astype(np.uint8)[..., None], 3, 2)),
+        "1": ("bilevel.bmp", encoded(Image.fromarray(grey > 127), "BMP"),
+              np.repeat(((grey > 127) * 255).astype(np.uint8)[..., None], 3, 2)),
         "CMYK": ("cmyk.jpg", encoded(cmyk, "JPEG", quality=95), np.broadcast_to(np.array([255, 0, 255], np.uint8), (SIZE, SIZE, 3))),
     }
 
