@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -684,147 +685,13 @@ def _misses_section(results: Results, corpora: dict[str, Any], has_paths: bool) 
 
 # --------------------------------------------------------------------------- page
 
-STYLE = """
-:root{--fg:#1d1f23;--muted:#5d6470;--line:#d9dde3;--bg:#fff;--head:#f3f5f8;--accent:#2457a6}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
-main{max-width:1240px;margin:0 auto;padding:16px 20px 48px}
-h1{font-size:1.5em;margin:.2em 0 .5em}h2{font-size:1.2em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid var(--line)}
-h3{font-size:1em;margin:1em 0 .4em}h4{font-size:.85em;margin:.2em 0;color:var(--muted);font-weight:600}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--head);padding:0 3px;border-radius:3px}
-.facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:0}.facts div{min-width:0}
-.facts dt{display:inline;color:var(--muted)}.facts dt::after{content:": "}.facts dd{display:inline;margin:0;overflow-wrap:anywhere}
-.facts.small{font-size:.9em}
-tr.small td{color:var(--muted)}
-.env{color:var(--muted);margin:.5em 0 0;overflow-wrap:anywhere}
-.status{padding:0 6px;border-radius:8px;background:#e3f1e5;color:#1c6b2a}.status-partial{background:#fff3d6;color:#8a5a00}
-.status-failed{background:#fde2e1;color:#a3211c}
-td.fail{color:#a3211c;font-weight:600}
-nav{margin:.8em 0;font-size:.92em;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:var(--accent);white-space:nowrap;text-decoration:none}
-nav a:hover{text-decoration:underline}
-.note{color:var(--muted);margin:.3em 0 .6em}
-.howto{background:var(--head);border-left:3px solid var(--accent);padding:8px 12px;margin:1em 0}
-.scroll{overflow-x:auto;max-width:100%;border:1px solid var(--line);border-radius:4px}
-table{border-collapse:collapse;font-size:12.5px;width:100%}
-caption{text-align:left;padding:4px 6px;color:var(--muted)}
-th,td{padding:3px 8px;border-bottom:1px solid var(--line);white-space:nowrap;text-align:left;vertical-align:top}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.scroll.tall{max-height:75vh;overflow:auto}
-thead th{background:var(--head);position:sticky;top:0;z-index:2}
-.sticky{position:sticky;left:0;z-index:1;background:var(--bg);border-right:1px solid var(--line)}
-tbody th.sticky{font-weight:600}thead th.sticky{z-index:3;background:var(--head)}
-tbody tr:nth-child(even) .sticky{background:#fafbfc}tbody tr:hover .sticky{background:#eef3fb}
-th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit;white-space:nowrap}
-th[aria-sort=ascending] button::after{content:" \\25B2";font-size:.8em}
-th[aria-sort=descending] button::after{content:" \\25BC";font-size:.8em}
-tbody tr:nth-child(even){background:#fafbfc}tbody tr:hover{background:#eef3fb}
-.ci{display:block;font-size:.82em;color:var(--muted)}
-td.err{white-space:normal;color:#a3211c;min-width:16em}
-figure{margin:.6em 0 1.2em}figure img{max-width:100%;height:auto;display:block}
-figcaption{color:var(--muted);font-size:.88em;margin-top:.2em}
-.gallery{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}.gallery figure{max-width:100%}
-.plots .panels{display:flex;flex-wrap:wrap;gap:8px 18px;align-items:flex-start}
-.plots .panels img{max-width:100%;height:auto}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px 16px}
-.card{border:1px solid var(--line);border-radius:4px;padding:4px 10px 10px}.card h3{margin:.4em 0}
-.thumbs{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:4px}
-figure.thumb{margin:0;width:82px}figure.thumb img{width:80px;height:80px;border:1px solid var(--line)}
-figure.thumb figcaption{font-size:11px;line-height:1.25;overflow-wrap:anywhere}
-.missing{width:80px;height:80px;border:1px dashed var(--line);font-size:11px;color:var(--muted);padding:4px}
-footer{color:var(--muted);font-size:.85em;margin-top:3em}
-.table-tools{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:.2em 0 .5em;font-size:.92em}
-.table-tools label{color:var(--muted);white-space:nowrap}
-.table-tools input,.table-tools select,.table-tools button{font:inherit;color:var(--fg);border:1px solid var(--line);
-  border-radius:3px;padding:1px 5px;max-width:14em}
-.table-tools input{width:11em}.table-tools select,.table-tools input{background:var(--bg)}
-.table-tools button{background:var(--head);cursor:pointer}
-.table-tools button[aria-pressed=true]{background:#dfe8f6;border-color:var(--accent)}
-.row-count{color:var(--muted);margin-left:auto}
-table.compact:not(.all-columns) .extra{display:none}
-table tr[hidden]{display:none!important}
-tr.degenerate td{color:var(--muted)}
-@media (max-width:640px){main{padding:10px 10px 32px}body{font-size:13px}h1{font-size:1.25em}th,td{padding:3px 5px}
-.row-count{margin-left:0}
-table.stack,table.stack>thead,table.stack>tbody{display:block}
-table.stack thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
-table.stack thead th{position:static;border:0;padding:0;background:none}
-table.stack thead tr::before{content:"sort by";color:var(--muted)}
-table.stack tbody tr{display:grid;grid-template-columns:repeat(auto-fill,minmax(78px,1fr));gap:4px 10px;
-  padding:6px 8px;border-bottom:1px solid var(--line)}
-table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none;
-  white-space:normal;overflow-wrap:anywhere}
-table.stack tbody th.sticky{grid-column:1/-1;border:0;background:none}
-table.stack td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
-table.stack td.num{text-align:left}
-}
-"""
+#: The page's styles and script, package data files inlined into every page (it loads nothing).
+STATIC_FILES = ("report.css", "report.js")
 
-SCRIPT = """
-(function(){
-  function key(cell, numeric){
-    var v = cell.getAttribute("data-v");
-    if (v === null) v = cell.textContent.trim();
-    if (!numeric) return v.toLowerCase();
-    return v === "" ? null : parseFloat(v);
-  }
-  document.querySelectorAll("table.sortable").forEach(function(table){
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function(th, col){
-      var button = th.querySelector("button");
-      if (!button) return;
-      button.addEventListener("click", function(){
-        var now = th.getAttribute("aria-sort");
-        var dir = now === "ascending" ? "descending" : now === "descending" ? "ascending"
-                  : (th.getAttribute("data-first") || "ascending");
-        var numeric = th.getAttribute("data-type") === "num";
-        var sign = dir === "ascending" ? 1 : -1;
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows).map(function(row, i){
-          return {row: row, i: i, k: key(row.cells[col], numeric), last: row.hasAttribute("data-last") ? 1 : 0};
-        });
-        rows.sort(function(a, b){
-          if (a.last !== b.last) return a.last - b.last;  // rows too small to judge or degenerate: always last
-          if (a.k === null || b.k === null) return (a.k === null) - (b.k === null) || a.i - b.i;
-          if (a.k < b.k) return -sign;
-          if (a.k > b.k) return sign;
-          return a.i - b.i;
-        });
-        rows.forEach(function(r){ body.appendChild(r.row); });
-        Array.prototype.forEach.call(heads, function(h){ h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", dir);
-      });
-    });
-  });
-  document.querySelectorAll(".table-tools").forEach(function(tools){
-    var table = document.getElementById(tools.getAttribute("data-table"));
-    if (!table) return;
-    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-    var box = tools.querySelector("input.filter");
-    var picks = Array.prototype.slice.call(tools.querySelectorAll("select[data-key]"));
-    var count = tools.querySelector(".row-count");
-    function apply(){
-      var words = (box ? box.value : "").toLowerCase().split(/\\s+/).filter(Boolean);
-      var shown = 0;
-      rows.forEach(function(row){
-        var text = row.getAttribute("data-words") || "";
-        var keep = words.every(function(w){ return text.indexOf(w) >= 0; }) && picks.every(function(s){
-          return !s.value || row.getAttribute("data-" + s.getAttribute("data-key")) === s.value;
-        });
-        row.hidden = !keep;
-        if (keep) shown++;
-      });
-      if (count) count.textContent = shown + " of " + rows.length + " rows";
-    }
-    if (box) box.addEventListener("input", apply);
-    picks.forEach(function(s){ s.addEventListener("change", apply); });
-    var toggle = tools.querySelector(".toggle-columns");
-    if (toggle) toggle.addEventListener("click", function(){
-      var on = table.classList.toggle("all-columns");
-      toggle.setAttribute("aria-pressed", on ? "true" : "false");
-    });
-  });
-})();
-"""
+
+def static_text(name: str) -> str:
+    """The text of one of the report's package data files (:data:`STATIC_FILES`)."""
+    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
 
 
 def render_report(results: Results, results_dir: str | Path | None = None) -> str:
@@ -860,14 +727,14 @@ def render_report(results: Results, results_dir: str | Path | None = None) -> st
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body><main>\n"
+        f"<title>{esc(title)}</title>\n<style>\n{static_text('report.css')}</style>\n</head>\n<body><main>\n"
         + _header(results, board)
         + f'\n<nav aria-label="sections">{nav}</nav>\n'
         + f'<section id="how-to-read" class="howto"><b>How to read this.</b> {esc(HOW_TO_READ)}</section>\n'
         + "\n".join(s.html() for s in sections)
         + f"\n<footer>Written by facebench {esc(results.run.get('facebench_version') or '')} "
         f"(<code>facebench report</code>); self-contained, no network needed.</footer>\n"
-        f"</main>\n<script>{SCRIPT}</script>\n</body></html>\n"
+        f"</main>\n<script>\n{static_text('report.js')}</script>\n</body></html>\n"
     )
 
 
