@@ -21,6 +21,7 @@ from ..contracts.errors import UsageError
 from .environment import run_environment
 from ..contracts.filemodes import as_if_created_plainly
 from ..contracts.constants import too_small
+from ..contracts.values import json_safe
 from .store import Store, StoreError, recent_runs_text
 
 FORMAT = "facebench-results"
@@ -71,7 +72,7 @@ class Results:
 
 def results_to_dict(results: Results) -> dict[str, Any]:
     """The JSON-ready form: NaN and infinities become None (null)."""
-    return _json_safe({
+    return json_safe({
         "format": FORMAT,
         "version": VERSION,
         "run": results.run,
@@ -101,18 +102,6 @@ def export_json(results: Results, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _json_safe(value.item())
-    return value
 
 
 # --------------------------------------------------------------------------- loading

@@ -30,9 +30,11 @@ import numpy as np
 from . import plots
 from ..data.environment import run_calibration
 from ..contracts.errors import FacebenchError
+from ..contracts.constants import CLEAN
 from ..contracts.filemodes import as_if_created_plainly
+from ..contracts.values import is_missing
 from ..run.metrics import MIN_IMAGES_PER_CLASS
-from .text import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
+from .text import (BALANCE_NOTE, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
                                       fmt_interval, perturbation_sort_key, split_controls)
 from ..data.results import Results
@@ -86,10 +88,6 @@ ENVIRONMENT_KEYS = (
 def esc(value: Any) -> str:
     """``value`` as text safe inside HTML elements and quoted attributes."""
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 @dataclass
@@ -235,10 +233,10 @@ HOW_TO_READ = (
 
 
 def _num_cell(value: Any, digits: int = 3, low: Any = None, high: Any = None) -> str:
-    if _nan(value) or not math.isfinite(float(value)):
+    if is_missing(value) or not math.isfinite(float(value)):
         return '<td class="num" data-v="">-</td>'
     text = f"{float(value):.{digits}f}"
-    if not _nan(low) and not _nan(high):
+    if not is_missing(low) and not is_missing(high):
         text += f'<span class="ci">{fmt_interval(low, high)}</span>'
     return f'<td class="num" data-v="{float(value)!r}">{text}</td>'
 
@@ -249,7 +247,7 @@ def _metric_cell(cell: Cell, metric: str) -> str:
     if metric not in cell.values and metric != "ap_chance":
         return _num_cell(math.nan)
     value, low, high = cell.values.get(metric, (cell.value(metric), None, None))
-    if _nan(value) or not math.isfinite(float(value)):
+    if is_missing(value) or not math.isfinite(float(value)):
         return _num_cell(value)
     if metric == "auc" and cell.degenerate:
         note, mark = DEGENERATE_NOTE, DEGENERATE_MARK
@@ -296,7 +294,7 @@ def _accuracy_section(board: Leaderboard) -> Section:
     if not cells:
         return Section("accuracy", "Accuracy leaderboard", _note("No metric rows in this run."))
     cross = any(not c.within for c in cells)
-    columns = [col for col in ACCURACY_COLUMNS if any(not _nan(c.value(col[0])) for c in cells)]
+    columns = [col for col in ACCURACY_COLUMNS if any(not is_missing(c.value(col[0])) for c in cells)]
     columns = [col for col in columns if col[0] != "ap_chance" or any(col[0] == "ap" for col in columns)]
     extra = {metric: "" if metric in HEADLINE_METRICS else "extra" for metric, _, _ in columns}
     heads = [_head("detector", sticky=True), _head("corpus")] + ([_head("trained on")] if cross else [])
@@ -400,7 +398,7 @@ def _throughput_section(board: Leaderboard, colours: dict[str, str]) -> Section:
     for r in rows:
         key = (r["kind"], r["name"], r["batch_size"] if r["kind"] == "sweep" else None)
         groups.setdefault(key, {}).setdefault(str(r.get("device") or "?"), r)
-    columns = [c for c in THROUGHPUT_COLUMNS if any(not _nan(r.get(c[0])) for r in rows)]
+    columns = [c for c in THROUGHPUT_COLUMNS if any(not is_missing(r.get(c[0])) for r in rows)]
     heads = [_head("kind"), _head("name")]
     heads += [] if several else [_head("device")]
     heads.append(_head("batch", True, title="batch size" + (" per device" if several else "")))
@@ -443,7 +441,7 @@ def _environment(board: Leaderboard) -> str:
         return _note("The run recorded no environment.")
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(env[k])}</dd></div>" for k in keys)
     calibration = run_calibration(board.run)
-    if not _nan(calibration.get("units_per_s")):
+    if not is_missing(calibration.get("units_per_s")):
         speed = f"{float(calibration['units_per_s']):.1f} units/s ({calibration.get('workload', '?')})"
         items += f"<div><dt>calibration</dt><dd>{esc(speed)}</dd></div>"
     return f'<h3>Environment</h3>\n<dl class="facts small">{items}</dl>'
@@ -478,7 +476,7 @@ def _clean_scores(results: Results) -> dict[str, dict[str, tuple[np.ndarray, np.
     for s in results.scores:
         if (s.get("perturbation") or CLEAN) != CLEAN or (s.get("train_corpus") or s["corpus"]) != s["corpus"]:
             continue
-        if _nan(s.get("score")):
+        if is_missing(s.get("score")):
             continue
         labels, scores = gathered[(s["corpus"], s["detector"])]
         labels.append(int(s["label"]))
@@ -610,7 +608,7 @@ def _misses(results: Results) -> dict[tuple[str, str], Misses]:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for s in results.scores:
         if (s.get("perturbation") or CLEAN) == CLEAN and (s.get("train_corpus") or s["corpus"]) == s["corpus"] \
-                and not _nan(s.get("score")):
+                and not is_missing(s.get("score")):
             groups[(s["corpus"], s["detector"])].append(s)
     out = {}
     for key, rows in sorted(groups.items()):
