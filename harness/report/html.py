@@ -13,7 +13,6 @@ import base64
 import html
 import importlib.util
 import io
-import json
 import math
 import os
 import tempfile
@@ -110,51 +109,34 @@ def _note(text: str) -> str:
 
 
 def open_corpora(results: Results, results_dir: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The run's corpora by label, opened from ``info.corpus_paths``, else found by digest under
-    ``results_dir/corpora``; plus a note for each one that could not be opened."""
+    """The run's corpora by label, opened from the folders the run recorded, else from the corpora
+    cache ``results_dir/corpora`` (the folder its cache key names); a corpus opens only when its
+    digest is the recorded one. Plus a note for each one that could not be opened."""
     from ..data.corpus import Corpus, CorpusError
 
-    info = results.run.get("info") or {}
-    info = info if isinstance(info, dict) else {}
-    digests: dict[str, str] = dict(info.get("corpora") or {})
-    paths: dict[str, str] = dict(info.get("corpus_paths") or {})
     found: dict[str, Any] = {}
     notes: list[str] = []
-    by_digest = _corpora_by_digest(Path(results_dir) / "corpora") if results_dir is not None else {}
-    for label in sorted(set(digests) | set(paths)):
-        candidates = [Path(paths[label])] if label in paths else []
-        if digests.get(label) in by_digest:
-            candidates.append(by_digest[digests[label]])
+    for record in sorted(results.corpora, key=lambda c: c.label):
+        candidates = [Path(record.path)] if record.path else []
+        cached = record.cache_folder(Path(results_dir) / "corpora") if results_dir is not None else None
+        if cached is not None:
+            candidates.append(cached)
         opened = None
         for path in candidates:
             try:
                 corpus = Corpus.open(path)
             except (CorpusError, OSError):
                 continue
-            if digests.get(label) and corpus.digest != digests[label]:
+            if record.digest and corpus.digest != record.digest:
                 continue
             opened = corpus
             break
         if opened is None:
-            where = paths.get(label) or "no folder recorded in the run"
-            notes.append(f"corpus {label!r}: not found ({where}); no images shown for it")
+            where = record.path or "no folder recorded in the run"
+            notes.append(f"corpus {record.label!r}: not found ({where}); no images shown for it")
         else:
-            found[label] = opened
+            found[record.label] = opened
     return found, notes
-
-
-def _corpora_by_digest(folder: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    if not folder.is_dir():
-        return out
-    for meta in folder.glob("*/corpus.json"):
-        try:
-            digest = json.loads(meta.read_text()).get("digest")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(digest, str):
-            out.setdefault(digest, meta.parent)
-    return out
 
 
 def _png_uri(image: Any) -> str:
@@ -202,7 +184,7 @@ def _header(results: Results, board: Leaderboard) -> str:
     ]
     if results.source:
         facts.append(("results", f"<code>{esc(results.source)}</code>"))
-    digests = info.get("corpora") or {}
+    digests = {c.label: c.digest for c in results.corpora if c.digest}
     if digests:
         facts.append(("corpora", ", ".join(
             f'{esc(label)} <code title="{esc(digest)}">{esc(str(digest)[:16])}</code>'
@@ -696,16 +678,15 @@ def render_report(results: Results, results_dir: str | Path | None = None) -> st
     """The run as one self-contained HTML page (a ``str``).
 
     Corpus images for the gallery and the misses come from the folders the run recorded
-    (``info.corpus_paths``), else from ``results_dir/corpora`` by digest; sections without
-    data say so in a line instead.
+    (``results.corpora``), else from the corpora cache under ``results_dir/corpora``; sections
+    without data say so in a line instead.
     """
     if importlib.util.find_spec("matplotlib") is None:
         raise FacebenchError("the HTML report draws its plots with matplotlib, which is not installed; "
                              "pip install matplotlib")
     board = build_leaderboard(results.run, results.metrics, results.throughput, results.errors)
     colours = plots.detector_colours([c.detector for c in board.cells] + [s["detector"] for s in results.scores])
-    info = results.run.get("info") if isinstance(results.run.get("info"), dict) else {}
-    has_paths = bool(info.get("corpus_paths")) or results_dir is not None
+    has_paths = any(c.path for c in results.corpora) or results_dir is not None
     corpora, notes = open_corpora(results, results_dir) if has_paths else ({}, [])
     sections = [s for s in (
         _errors_section(board),

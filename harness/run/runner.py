@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Collection
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..contracts.version import __version__
@@ -23,7 +21,9 @@ from ..contracts.version import __version__
 from ..contracts import registry
 from ..data.corpus import FORMAT_VERSION, Corpus, CorpusError, CorpusWriter
 from ..contracts.errors import FacebenchError
+from ..data.corpus_record import CorpusRecord, cache_folder_name, cache_key_of
 from ..data.environment import environment
+from ..data.results import Results, save_results
 from .metrics import ap_chance, calibrated_threshold, compute_metrics, metrics_with_ci
 from .perturb import Perturbation
 from .perturb import parse as parse_perturbation
@@ -118,7 +118,7 @@ def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | No
     generator = registry.create("generator", spec.name, **spec.params)
     reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
     _, key = corpus_key(spec, generator, reals)
-    path = corpora_dir / f"{spec.label}-{key}"
+    path = corpora_dir / cache_folder_name(spec.label, key)
     cached = (path / "corpus.json").exists()
     if cached and not fresh:
         corpus = Corpus.open(path)
@@ -662,23 +662,6 @@ def run_record(suite: str, started: str, status: str, info: dict[str, Any]) -> d
     }
 
 
-@dataclass
-class RunResult:
-    run: dict[str, Any]
-    metrics: list[dict[str, Any]]
-    throughput: list[dict[str, Any]]
-    errors: list[dict[str, str]]
-    run_dir: Path
-    cached_tasks: int = 0
-    #: Problems recovered from (e.g. a batch size backed off after running out of memory): {"task", "message"}.
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    #: Tasks the run measured or reused (failed ones included).
-    task_count: int = 0
-    #: Labels of the corpora served from the corpus cache: their generator throughput rows are the
-    #: figures of the run that built them.
-    reused_corpora: list[str] = field(default_factory=list)
-
-
 def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
     """The labels of ``suite``'s detectors named in ``names`` (by label or by plug-in name);
     SuiteError naming the known ones for a name that is neither."""
@@ -706,7 +689,7 @@ def check_suite(suite: Suite) -> None:
 
 def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True,
               use_cache: bool = True, executor: Any = None, fresh: bool = False,
-              fresh_detectors: Collection[str] = ()) -> RunResult:
+              fresh_detectors: Collection[str] = ()) -> Results:
     """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
 
     ``executor`` (see :mod:`facebench.harness.run.executors`) generates corpora and scores splits;
@@ -780,14 +763,11 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
          "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
          **({"calibration": calibration} if calibration else {})},
     )
-    run_dir = results_dir / "runs" / run["run_id"]
-    if score_rows:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        partial = run_dir / ".scores.parquet.partial"  # renamed into place whole, so a kill leaves no torn file
-        pq.write_table(pa.Table.from_pylist(score_rows), partial)
-        os.replace(partial, run_dir / "scores.parquet")
-    store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings, task_count, reused_corpora)
+    records = [CorpusRecord(spec.label, corpus.digest, str(corpus.root.resolve()), cache_key_of(spec.label, corpus.root))
+               for spec, corpus in corpora]
+    result = Results(run, metrics, throughput, errors, score_rows, corpora=records,
+                     run_dir=results_dir / "runs" / run["run_id"], task_count=task_count)
+    return save_results(result, store)
 
 
 def _one_line(exc: BaseException) -> str:
