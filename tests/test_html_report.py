@@ -359,3 +359,12 @@ def test_the_accuracy_table_has_a_compact_default_a_filter_and_a_toggle(page):
     assert 'class="filter"' in text and "toggle-columns" in text
     options = re.findall(r'<option value="([^"]*)">', text.split('data-key="perturbation"')[1].split("</select>")[0])
     assert options == ["", "none", "jpeg:50", "blur:1", "jpeg:50+blur:1"]  # by kind, then strength
+
+
+def test_styles_and_script_are_the_package_files_inlined(page):
+    from facebench.harness.report.html import static_text
+
+    text, _ = page
+    css, script = static_text("report.css"), static_text("report.js")
+    assert "th[aria-sort=ascending]" in css and "table.sortable" in script
+    assert f"<style>\n{css}</style>" in text and f"<script>\n{script}</script>" in text
