@@ -244,8 +244,8 @@ def test_write_report_is_atomic_and_cli_writes_the_same_page(run, tmp_path):
 def test_missing_scores_and_corpus_folders_leave_a_note(run):
     _, results = run
     info = {k: v for k, v in results.run["info"].items() if k not in ("corpus_paths", "seconds")}
-    # an old run: its record's info names the corpora by digest only (corpora=None reads them from there)
-    old = dataclasses.replace(results, scores=[], run={**results.run, "info": info}, corpora=None)
+    # an old run: its record's info names the corpora by digest only (no corpora given: read from there)
+    old = dataclasses.replace(results, scores=[], run={**results.run, "info": info}, corpora=[])
     text = render_report(old)
     parsed = Page(text)
     assert parsed.section_imgs["roc"] == 0 and "No per-image scores" in parsed.section_text["roc"]
@@ -270,7 +270,7 @@ def test_moved_corpora_of_a_run_stored_before_the_corpora_table_are_found_by_fol
     folder, results = run
     nowhere = {c.label: f"/nowhere/{c.label}-{c.key}" for c in results.corpora}  # as info.corpus_paths held them
     info = dict(results.run["info"], corpus_paths=nowhere)
-    old = _cheap(results, run={**results.run, "info": info}, corpora=None)
+    old = _cheap(results, run={**results.run, "info": info}, corpora=[])
     assert sorted(c.path for c in old.corpora) == sorted(nowhere.values())
     assert Page(render_report(old)).section_imgs["gallery"] == 0
     assert Page(render_report(old, results_dir=folder)).section_imgs["gallery"] == 2

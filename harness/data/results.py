@@ -59,16 +59,16 @@ class Results:
     scores: list[dict[str, Any]] = field(default_factory=list, repr=False)
     #: Where the results were loaded from or stored to (for reports); not exported.
     source: str = ""
-    #: The corpora the run used; None: as the run record's ``info`` names them (runs before the
-    #: store recorded corpora).
-    corpora: list[CorpusRecord] | None = None
+    #: The corpora the run used; when none are given, those the run record's ``info`` names
+    #: (as runs stored before the store recorded corpora name them).
+    corpora: list[CorpusRecord] = field(default_factory=list)
     #: The run's folder (its ``scores.parquet``), where known.
     run_dir: Path | None = None
     #: Tasks the run measured or reused, failed ones included (known only to the process that ran it).
     task_count: int = 0
 
     def __post_init__(self) -> None:
-        if self.corpora is None:
+        if not self.corpora:
             self.corpora = corpora_from_info(self.run.get("info"))
 
     @property
@@ -290,7 +290,7 @@ def _from_json(path: Path) -> Results:
         errors=[dict(r) for r in lists["errors"]],
         scores=[_score_row(r) for r in lists["scores"]],
         source=str(path),
-        corpora=_corpus_records(path, lists["corpora"]) if "corpora" in data else None,
+        corpora=_corpus_records(path, lists["corpora"]) if "corpora" in data else [],
     )
 
 
