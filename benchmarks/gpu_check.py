@@ -866,7 +866,6 @@ def part_suite(ctx: Context, result: PartResult) -> None:
 
     from facebench.harness.report.html import write_report
     from facebench.harness.report.text import build_leaderboard, write_markdown
-    from facebench.harness.data.results import load_results
     from facebench.harness.run.runner import run_suite
     from facebench.harness.data.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, ThroughputSpec
 
@@ -896,7 +895,7 @@ def part_suite(ctx: Context, result: PartResult) -> None:
     run = run_suite(suite, folder, store, show_progress=False, use_cache=False)
     board = build_leaderboard(run.run, run.metrics, run.throughput, run.errors)
     write_markdown(board, ctx.out / "leaderboard.md")
-    report = write_report(load_results(f"{store}:{run.run['run_id']}"), ctx.out / "report.html", results_dir=folder)
+    report = write_report(run, ctx.out / "report.html", results_dir=folder)  # the result in hand is what the store holds
     ctx.log(f"  run {run.run['run_id']}: {len(run.metrics)} metric rows, {len(run.throughput)} throughput rows, "
             f"{len(run.errors)} errors; report {report.stat().st_size / 1e6:.2f} MB")
     for error in run.errors:

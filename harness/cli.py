@@ -521,10 +521,9 @@ def run(
     stdout.print(f"leaderboard written to {path}")
     if report:
         from .report.html import write_report
-        from .data.results import load_results
 
         try:  # the figures are stored already: a report that cannot be drawn must not fail the run
-            html = write_report(load_results(f"{store_path}:{result.run['run_id']}"), results / "report.html", results_dir=results)
+            html = write_report(result, results / "report.html", results_dir=results)
             stdout.print(f"HTML report written to {html}")
         except Exception as exc:  # noqa: BLE001
             stderr.print(f"warning: no HTML report: {exc}")

@@ -244,7 +244,8 @@ def test_write_report_is_atomic_and_cli_writes_the_same_page(run, tmp_path):
 def test_missing_scores_and_corpus_folders_leave_a_note(run):
     _, results = run
     info = {k: v for k, v in results.run["info"].items() if k not in ("corpus_paths", "seconds")}
-    old = dataclasses.replace(results, scores=[], run={**results.run, "info": info})
+    # an old run: its record's info names the corpora by digest only (no corpora given: read from there)
+    old = dataclasses.replace(results, scores=[], run={**results.run, "info": info}, corpora=[])
     text = render_report(old)
     parsed = Page(text)
     assert parsed.section_imgs["roc"] == 0 and "No per-image scores" in parsed.section_text["roc"]
@@ -256,13 +257,36 @@ def test_missing_scores_and_corpus_folders_leave_a_note(run):
 
 def test_moved_corpora_are_found_by_digest_in_the_results_folder(run):
     folder, results = run
-    nowhere = {label: "/nowhere/" + label for label in results.run["info"]["corpora"]}
-    info = dict(results.run["info"], corpus_paths=nowhere)
-    moved = _cheap(results, run={**results.run, "info": info})
+    nowhere = [dataclasses.replace(c, path="/nowhere/" + c.label) for c in results.corpora]
+    assert len(nowhere) == 2 and all(c.key for c in nowhere)
+    moved = _cheap(results, corpora=nowhere)
     lost = Page(render_report(moved))
     assert lost.section_imgs["gallery"] == 0 and "not found" in lost.section_text["gallery"]
     found = Page(render_report(moved, results_dir=folder))
     assert found.section_imgs["gallery"] == 2
+
+
+def test_moved_corpora_of_a_run_stored_before_the_corpora_table_are_found_by_folder_name(run):
+    folder, results = run
+    nowhere = {c.label: f"/nowhere/{c.label}-{c.key}" for c in results.corpora}  # as info.corpus_paths held them
+    info = dict(results.run["info"], corpus_paths=nowhere)
+    old = _cheap(results, run={**results.run, "info": info}, corpora=[])
+    assert sorted(c.path for c in old.corpora) == sorted(nowhere.values())
+    assert Page(render_report(old)).section_imgs["gallery"] == 0
+    assert Page(render_report(old, results_dir=folder)).section_imgs["gallery"] == 2
+
+
+def test_no_report_scans_the_corpora_folder(run, tmp_path, monkeypatch):
+    """Images come from the recorded folders: a stray corpus of the same digest elsewhere is never looked for."""
+    from pathlib import Path
+
+    folder, results = run
+    globbed = []
+    real_glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: globbed.append(pattern) or real_glob(self, pattern))
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: globbed.append(pattern) or real_glob(self, pattern))
+    render_report(_cheap(results), results_dir=folder)
+    assert not [p for p in globbed if "corpus.json" in p]
 
 
 def test_a_run_without_perturbations_or_cross_generator_rows_notes_their_absence(run):
@@ -335,3 +359,12 @@ def test_the_accuracy_table_has_a_compact_default_a_filter_and_a_toggle(page):
     assert 'class="filter"' in text and "toggle-columns" in text
     options = re.findall(r'<option value="([^"]*)">', text.split('data-key="perturbation"')[1].split("</select>")[0])
     assert options == ["", "none", "jpeg:50", "blur:1", "jpeg:50+blur:1"]  # by kind, then strength
+
+
+def test_styles_and_script_are_the_package_files_inlined(page):
+    from facebench.harness.report.html import static_text
+
+    text, _ = page
+    css, script = static_text("report.css"), static_text("report.js")
+    assert "th[aria-sort=ascending]" in css and "table.sortable" in script
+    assert f"<style>\n{css}</style>" in text and f"<script>\n{script}</script>" in text

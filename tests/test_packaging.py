@@ -30,3 +30,30 @@ def test_readme_quickstart_has_two_commands_and_ci_runs_the_test_one():
 def test_torch_is_pinned():
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch==2.13.0" in dependencies
+
+
+REPORT_STATIC = ROOT / "harness" / "report" / "static"
+
+
+def test_report_styles_and_script_are_declared_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "facebench.harness.report.static" in config["packages"]
+    patterns = config["package-data"]["facebench.harness.report.static"]
+    files = sorted(p.name for p in REPORT_STATIC.iterdir())
+    assert files == ["report.css", "report.js"]
+    for name in files:
+        assert any(Path(name).match(pattern) for pattern in patterns), f"{name} is not declared package data"
+
+
+def test_a_built_package_holds_the_report_styles_and_script(tmp_path):
+    import subprocess
+    import sys
+
+    from facebench.harness.report.html import STATIC_FILES, static_text
+
+    build = subprocess.run([sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py",
+                            "--build-lib", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    built = tmp_path / "facebench" / "harness" / "report" / "static"
+    for name in STATIC_FILES:
+        assert (built / name).read_text(encoding="utf-8") == static_text(name) == (REPORT_STATIC / name).read_text()

@@ -127,4 +127,4 @@ def test_schema_2_store_is_upgraded_and_its_rows_stay_readable(tmp_path):
     assert (new["images_per_s"], new["rounds"], new["images_per_s_q3"], new["round_images_per_s"]) == (
         40.0, 2, 41.0, [39.0, 41.0])
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

@@ -17,6 +17,9 @@ NULL = "null"
 #: The control names; a corpus whose fakes carry only these is a control corpus.
 CONTROLS = (NONE, NULL)
 
+#: The perturbation name of clean (unperturbed) test images, as rows and reports carry it.
+CLEAN = "none"
+
 
 def is_control_artifact(name: str) -> bool:
     """Whether ``name`` is a control (``none`` or ``null``) rather than an artifact."""

@@ -1,4 +1,6 @@
-"""One run's results in one object: load them from the store or a JSON export, write them as JSON.
+"""One run's results in one object, from the run to every report: :func:`save_results` stores
+what :func:`~facebench.harness.run.runner.run_suite` returns; load them from the store or a JSON
+export; write them as JSON.
 
 A results JSON file (``facebench-results``, version 1) holds the run record and its metric,
 throughput, error and per-image score rows, so a baseline can live in a repository or a CI
@@ -13,7 +15,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from ..contracts.errors import UsageError
 from .environment import run_environment
 from ..contracts.filemodes import as_if_created_plainly
 from ..contracts.constants import too_small
-from .store import Store, StoreError, recent_runs_text
+from ..contracts.values import json_safe
+from .corpus_record import CorpusRecord, corpora_from_info
+from .store import Store, StoreError, as_stored, recent_runs_text
 
 FORMAT = "facebench-results"
 VERSION = 1
@@ -46,19 +50,52 @@ class ResultsError(UsageError):
 
 @dataclass
 class Results:
-    """A run record with its metric, throughput, error and per-image score rows."""
+    """A run record with its metric, throughput, error and per-image score rows and the corpora it used."""
 
     run: dict[str, Any]
     metrics: list[dict[str, Any]]
     throughput: list[dict[str, Any]]
     errors: list[dict[str, Any]]
     scores: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    #: Where the results were loaded from (for reports); not exported.
+    #: Where the results were loaded from or stored to (for reports); not exported.
     source: str = ""
+    #: The corpora the run used; when none are given, those the run record's ``info`` names
+    #: (as runs stored before the store recorded corpora name them).
+    corpora: list[CorpusRecord] = field(default_factory=list)
+    #: The run's folder (its ``scores.parquet``), where known.
+    run_dir: Path | None = None
+    #: Tasks the run measured or reused, failed ones included (known only to the process that ran it).
+    task_count: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.corpora:
+            self.corpora = corpora_from_info(self.run.get("info"))
 
     @property
     def run_id(self) -> str:
         return str(self.run.get("run_id", ""))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``run["info"]`` (empty if the run has none)."""
+        info = self.run.get("info")
+        return info if isinstance(info, dict) else {}
+
+    @property
+    def cached_tasks(self) -> int:
+        """How many tasks the run reused from the task cache."""
+        return int(self.info.get("cached_tasks") or 0)
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """Problems the run recovered from (e.g. a batch size backed off): ``{"task", "message"}``."""
+        return list(self.info.get("warnings") or [])
+
+    @property
+    def reused_corpora(self) -> list[str]:
+        """Labels of the corpora served from the corpora cache: their generator throughput rows are
+        the figures of the run that built them."""
+        return list(self.info.get("reused_corpora") or [])
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -71,7 +108,7 @@ class Results:
 
 def results_to_dict(results: Results) -> dict[str, Any]:
     """The JSON-ready form: NaN and infinities become None (null)."""
-    return _json_safe({
+    return json_safe({
         "format": FORMAT,
         "version": VERSION,
         "run": results.run,
@@ -79,6 +116,7 @@ def results_to_dict(results: Results) -> dict[str, Any]:
         "throughput": results.throughput,
         "errors": results.errors,
         "scores": results.scores,
+        "corpora": [asdict(c) for c in results.corpora],
     })
 
 
@@ -101,18 +139,6 @@ def export_json(results: Results, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _json_safe(value.item())
-    return value
 
 
 # --------------------------------------------------------------------------- loading
@@ -197,6 +223,8 @@ def _from_store(path: Path, run_id: str | None) -> Results:
         errors=rows(store.errors(rid), None),
         scores=_read_scores(path.parent / "runs" / rid / "scores.parquet"),
         source=f"{path}:{rid}",
+        corpora=store.corpora(rid),
+        run_dir=path.parent / "runs" / rid,
     )
 
 
@@ -249,7 +277,7 @@ def _from_json(path: Path) -> Results:
     if not isinstance(run, dict) or "run_id" not in run:
         raise ResultsError(f"{path}: the results file has no run record with a run_id")
     lists = {}
-    for key in ("metrics", "throughput", "errors", "scores"):
+    for key in ("metrics", "throughput", "errors", "scores", "corpora"):
         items = data.get(key) or []
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ResultsError(f"{path}: {key!r} must be a list of objects")
@@ -262,4 +290,47 @@ def _from_json(path: Path) -> Results:
         errors=[dict(r) for r in lists["errors"]],
         scores=[_score_row(r) for r in lists["scores"]],
         source=str(path),
+        corpora=_corpus_records(path, lists["corpora"]) if "corpora" in data else [],
+    )
+
+
+def _corpus_records(path: Path, items: list[dict[str, Any]]) -> list[CorpusRecord]:
+    try:
+        return [CorpusRecord(**item) for item in items]
+    except TypeError as exc:
+        raise ResultsError(f"{path}: a 'corpora' entry is not a corpus record ({exc})") from None
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_results(results: Results, store: Store) -> Results:
+    """Store a run's results: the per-image scores as ``results.run_dir/scores.parquet`` (written
+    whole, so a kill leaves no torn file), then the run, its rows and its corpora in ``store`` in
+    one transaction. Returns the results as :func:`load_results` reads them back from there."""
+    scores = results.scores
+    if scores:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if results.run_dir is None:
+            raise ValueError("results with per-image scores need a run_dir to be saved")
+        results.run_dir.mkdir(parents=True, exist_ok=True)
+        partial = results.run_dir / ".scores.parquet.partial"
+        table = pa.Table.from_pylist(scores)
+        pq.write_table(table, partial)
+        os.replace(partial, results.run_dir / "scores.parquet")
+        scores = [_score_row(r) for r in table.to_pylist()]
+    store.write_run(results.run, results.metrics, results.throughput, results.errors, results.corpora)
+    run = {**results.run, "info": json.loads(json.dumps(results.run.get("info", {}), sort_keys=True))}
+    return Results(
+        run=run,
+        metrics=[_floats(as_stored("metrics", r), _FLOATS["metrics"]) for r in results.metrics],
+        throughput=[_floats(as_stored("throughput", r), _FLOATS["throughput"]) for r in results.throughput],
+        errors=[as_stored("errors", r) for r in results.errors],
+        scores=scores,
+        source=f"{store.path}:{results.run_id}",
+        corpora=list(results.corpora),
+        run_dir=results.run_dir,
+        task_count=results.task_count,
     )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from ..contracts.errors import FacebenchError, UsageError
+from .corpus_record import CorpusRecord, corpora_from_info
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +67,13 @@ CREATE TABLE IF NOT EXISTS errors (
     task TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS corpora (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    label TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    path TEXT NOT NULL,
+    corpus_key TEXT NOT NULL
+);
 """
 
 METRIC_COLUMNS = (
@@ -103,6 +113,44 @@ def _value(row: dict[str, Any], column: str) -> Any:
     if column in _OPTIONAL:
         return _OPTIONAL[column]
     raise KeyError(column)
+
+
+def _column_types(schema: str) -> dict[str, dict[str, str]]:
+    """Each table's columns with their SQL types, read from ``schema``."""
+    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", schema, re.S)
+    return {name: dict(re.findall(r"^\s*(\w+) (TEXT|REAL|INTEGER)", body, re.M)) for name, body in tables}
+
+
+_TYPES = _column_types(SCHEMA)
+
+
+def _as_sql_type(value: Any, sql_type: str) -> Any:
+    """``value`` as SQLite hands it back from a column of ``sql_type`` (NaN is stored as NULL)."""
+    if value is None or isinstance(value, str):
+        return value
+    if sql_type == "REAL":
+        value = float(value)
+        return None if math.isnan(value) else value
+    if sql_type == "INTEGER" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if sql_type == "INTEGER" and isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def as_stored(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A ``metrics``, ``throughput`` or ``errors`` row as the store's readers return it once written
+    (without ``run_id``): every column, left-out ones at their defaults, values in their column's
+    SQL type, NaN as None, ``round_images_per_s`` a list."""
+    columns = {"metrics": METRIC_COLUMNS, "throughput": THROUGHPUT_COLUMNS, "errors": ("task", "message")}[table]
+    out = {}
+    for column in columns:
+        if column == "round_images_per_s":
+            rounds = row.get(column)
+            out[column] = None if rounds is None else [float(v) for v in rounds]
+        else:
+            out[column] = _as_sql_type(_value(row, column), _TYPES[table][column])
+    return out
 
 
 class StoreError(FacebenchError):
@@ -171,7 +219,7 @@ class Store:
             elif int(row["value"]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: store schema {row['value']} is newer than this facebench reads")
             elif int(row["value"]) < SCHEMA_VERSION:
-                _upgrade(connection)
+                _upgrade(connection, int(row["value"]))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a readable facebench store: {exc}") from exc
         return connection
@@ -182,21 +230,22 @@ class Store:
         metrics: list[dict[str, Any]],
         throughput: list[dict[str, Any]],
         errors: list[dict[str, str]] = (),
+        corpora: list[CorpusRecord] = (),
     ) -> None:
-        """Insert a run with its rows atomically: either all of it is stored or none.
+        """Insert a run with its rows and the corpora it used atomically: either all of it is stored or none.
 
         A write that fails in SQLite (the disk is full, the file is read-only or locked) is a
         StoreError; the store keeps what it held before.
         """
         try:
-            self._write_run(run, metrics, throughput, errors)
+            self._write_run(run, metrics, throughput, errors, corpora)
         except StoreError:
             raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: run {run['run_id']} was not stored ({exc}); the runs stored before are "
                              "unchanged: fix the cause (e.g. free disk space) and run again") from exc
 
-    def _write_run(self, run, metrics, throughput, errors) -> None:
+    def _write_run(self, run, metrics, throughput, errors, corpora) -> None:
         with closing(self._connect()) as connection, connection:
             connection.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -216,6 +265,7 @@ class Store:
             connection.executemany(
                 "INSERT INTO errors VALUES (?, ?, ?)", [(run["run_id"], e["task"], e["message"]) for e in errors]
             )
+            _insert_corpora(connection, run["run_id"], corpora)
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -252,11 +302,30 @@ class Store:
     def errors(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM errors WHERE run_id = ?", (run_id,))
 
+    def corpora(self, run_id: str) -> list[CorpusRecord]:
+        """The corpora the run used, in the order it recorded them (for a run stored before schema 4:
+        as its record's ``info`` names them, filled in when the store was upgraded)."""
+        rows = self._query("SELECT * FROM corpora WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [CorpusRecord(r["label"], r["digest"], r["path"], r["corpus_key"]) for r in rows]
 
-def _upgrade(connection: sqlite3.Connection) -> None:
-    """Bring a schema-1 or -2 store to the current schema: add the new columns (in the order the
-    schema lists them, so positional inserts still fit); old rows keep their values."""
+
+def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: list[CorpusRecord]) -> None:
+    connection.executemany("INSERT INTO corpora VALUES (?, ?, ?, ?, ?)",
+                           [(run_id, c.label, c.digest, c.path, c.key) for c in corpora])
+
+
+def _upgrade(connection: sqlite3.Connection, version: int) -> None:
+    """Bring a schema-1, -2 or -3 store to the current schema: add the new columns (in the order the
+    schema lists them, so positional inserts still fit); old rows keep their values. Before schema 4
+    a run's corpora were only in its record's ``info``: they are copied into the corpora table."""
     with connection:
+        if version < 4:
+            for run_id, info in connection.execute("SELECT run_id, info FROM runs").fetchall():
+                try:
+                    decoded = json.loads(info)
+                except ValueError:
+                    decoded = {}
+                _insert_corpora(connection, run_id, corpora_from_info(decoded))
         for added in (_ADDED_IN_2, _ADDED_IN_3):
             for table, columns in added.items():
                 present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}

@@ -316,11 +316,9 @@ class RunCorpora:
 
     @classmethod
     def of(cls, results: Results) -> "RunCorpora":
-        """From the run record's ``info`` (``corpora``, ``split``) and the metric rows' ``corpus_digest``."""
-        info = results.run.get("info")  # load_results gives it decoded
-        info = info if isinstance(info, dict) else {}
-        corpora = info.get("corpora")
-        digests = {str(k): str(v) for k, v in corpora.items() if v} if isinstance(corpora, dict) else {}
+        """From the run's corpora, its record's ``split`` and the metric rows' ``corpus_digest``."""
+        info = results.info
+        digests = {c.label: c.digest for c in results.corpora if c.digest}
         for r in results.metrics:
             if r.get("corpus") is not None and r.get("corpus_digest"):
                 digests[str(r["corpus"])] = str(r["corpus_digest"])

@@ -13,7 +13,6 @@ import base64
 import html
 import importlib.util
 import io
-import json
 import math
 import os
 import tempfile
@@ -21,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,11 @@ import numpy as np
 from . import plots
 from ..data.environment import run_calibration
 from ..contracts.errors import FacebenchError
+from ..contracts.constants import CLEAN
 from ..contracts.filemodes import as_if_created_plainly
+from ..contracts.values import is_missing
 from ..run.metrics import MIN_IMAGES_PER_CLASS
-from .text import (BALANCE_NOTE, CLEAN, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
+from .text import (BALANCE_NOTE, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
                                       fmt_interval, perturbation_sort_key, split_controls)
 from ..data.results import Results
@@ -87,10 +89,6 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 @dataclass
 class Section:
     """One ``<section>``: an anchor id, a heading and its HTML body."""
@@ -111,51 +109,34 @@ def _note(text: str) -> str:
 
 
 def open_corpora(results: Results, results_dir: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The run's corpora by label, opened from ``info.corpus_paths``, else found by digest under
-    ``results_dir/corpora``; plus a note for each one that could not be opened."""
+    """The run's corpora by label, opened from the folders the run recorded, else from the corpora
+    cache ``results_dir/corpora`` (the folder its cache key names); a corpus opens only when its
+    digest is the recorded one. Plus a note for each one that could not be opened."""
     from ..data.corpus import Corpus, CorpusError
 
-    info = results.run.get("info") or {}
-    info = info if isinstance(info, dict) else {}
-    digests: dict[str, str] = dict(info.get("corpora") or {})
-    paths: dict[str, str] = dict(info.get("corpus_paths") or {})
     found: dict[str, Any] = {}
     notes: list[str] = []
-    by_digest = _corpora_by_digest(Path(results_dir) / "corpora") if results_dir is not None else {}
-    for label in sorted(set(digests) | set(paths)):
-        candidates = [Path(paths[label])] if label in paths else []
-        if digests.get(label) in by_digest:
-            candidates.append(by_digest[digests[label]])
+    for record in sorted(results.corpora, key=lambda c: c.label):
+        candidates = [Path(record.path)] if record.path else []
+        cached = record.cache_folder(Path(results_dir) / "corpora") if results_dir is not None else None
+        if cached is not None:
+            candidates.append(cached)
         opened = None
         for path in candidates:
             try:
                 corpus = Corpus.open(path)
             except (CorpusError, OSError):
                 continue
-            if digests.get(label) and corpus.digest != digests[label]:
+            if record.digest and corpus.digest != record.digest:
                 continue
             opened = corpus
             break
         if opened is None:
-            where = paths.get(label) or "no folder recorded in the run"
-            notes.append(f"corpus {label!r}: not found ({where}); no images shown for it")
+            where = record.path or "no folder recorded in the run"
+            notes.append(f"corpus {record.label!r}: not found ({where}); no images shown for it")
         else:
-            found[label] = opened
+            found[record.label] = opened
     return found, notes
-
-
-def _corpora_by_digest(folder: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    if not folder.is_dir():
-        return out
-    for meta in folder.glob("*/corpus.json"):
-        try:
-            digest = json.loads(meta.read_text()).get("digest")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(digest, str):
-            out.setdefault(digest, meta.parent)
-    return out
 
 
 def _png_uri(image: Any) -> str:
@@ -203,7 +184,7 @@ def _header(results: Results, board: Leaderboard) -> str:
     ]
     if results.source:
         facts.append(("results", f"<code>{esc(results.source)}</code>"))
-    digests = info.get("corpora") or {}
+    digests = {c.label: c.digest for c in results.corpora if c.digest}
     if digests:
         facts.append(("corpora", ", ".join(
             f'{esc(label)} <code title="{esc(digest)}">{esc(str(digest)[:16])}</code>'
@@ -234,10 +215,10 @@ HOW_TO_READ = (
 
 
 def _num_cell(value: Any, digits: int = 3, low: Any = None, high: Any = None) -> str:
-    if _nan(value) or not math.isfinite(float(value)):
+    if is_missing(value) or not math.isfinite(float(value)):
         return '<td class="num" data-v="">-</td>'
     text = f"{float(value):.{digits}f}"
-    if not _nan(low) and not _nan(high):
+    if not is_missing(low) and not is_missing(high):
         text += f'<span class="ci">{fmt_interval(low, high)}</span>'
     return f'<td class="num" data-v="{float(value)!r}">{text}</td>'
 
@@ -248,7 +229,7 @@ def _metric_cell(cell: Cell, metric: str) -> str:
     if metric not in cell.values and metric != "ap_chance":
         return _num_cell(math.nan)
     value, low, high = cell.values.get(metric, (cell.value(metric), None, None))
-    if _nan(value) or not math.isfinite(float(value)):
+    if is_missing(value) or not math.isfinite(float(value)):
         return _num_cell(value)
     if metric == "auc" and cell.degenerate:
         note, mark = DEGENERATE_NOTE, DEGENERATE_MARK
@@ -295,7 +276,7 @@ def _accuracy_section(board: Leaderboard) -> Section:
     if not cells:
         return Section("accuracy", "Accuracy leaderboard", _note("No metric rows in this run."))
     cross = any(not c.within for c in cells)
-    columns = [col for col in ACCURACY_COLUMNS if any(not _nan(c.value(col[0])) for c in cells)]
+    columns = [col for col in ACCURACY_COLUMNS if any(not is_missing(c.value(col[0])) for c in cells)]
     columns = [col for col in columns if col[0] != "ap_chance" or any(col[0] == "ap" for col in columns)]
     extra = {metric: "" if metric in HEADLINE_METRICS else "extra" for metric, _, _ in columns}
     heads = [_head("detector", sticky=True), _head("corpus")] + ([_head("trained on")] if cross else [])
@@ -399,7 +380,7 @@ def _throughput_section(board: Leaderboard, colours: dict[str, str]) -> Section:
     for r in rows:
         key = (r["kind"], r["name"], r["batch_size"] if r["kind"] == "sweep" else None)
         groups.setdefault(key, {}).setdefault(str(r.get("device") or "?"), r)
-    columns = [c for c in THROUGHPUT_COLUMNS if any(not _nan(r.get(c[0])) for r in rows)]
+    columns = [c for c in THROUGHPUT_COLUMNS if any(not is_missing(r.get(c[0])) for r in rows)]
     heads = [_head("kind"), _head("name")]
     heads += [] if several else [_head("device")]
     heads.append(_head("batch", True, title="batch size" + (" per device" if several else "")))
@@ -442,7 +423,7 @@ def _environment(board: Leaderboard) -> str:
         return _note("The run recorded no environment.")
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(env[k])}</dd></div>" for k in keys)
     calibration = run_calibration(board.run)
-    if not _nan(calibration.get("units_per_s")):
+    if not is_missing(calibration.get("units_per_s")):
         speed = f"{float(calibration['units_per_s']):.1f} units/s ({calibration.get('workload', '?')})"
         items += f"<div><dt>calibration</dt><dd>{esc(speed)}</dd></div>"
     return f'<h3>Environment</h3>\n<dl class="facts small">{items}</dl>'
@@ -477,7 +458,7 @@ def _clean_scores(results: Results) -> dict[str, dict[str, tuple[np.ndarray, np.
     for s in results.scores:
         if (s.get("perturbation") or CLEAN) != CLEAN or (s.get("train_corpus") or s["corpus"]) != s["corpus"]:
             continue
-        if _nan(s.get("score")):
+        if is_missing(s.get("score")):
             continue
         labels, scores = gathered[(s["corpus"], s["detector"])]
         labels.append(int(s["label"]))
@@ -609,7 +590,7 @@ def _misses(results: Results) -> dict[tuple[str, str], Misses]:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for s in results.scores:
         if (s.get("perturbation") or CLEAN) == CLEAN and (s.get("train_corpus") or s["corpus"]) == s["corpus"] \
-                and not _nan(s.get("score")):
+                and not is_missing(s.get("score")):
             groups[(s["corpus"], s["detector"])].append(s)
     out = {}
     for key, rows in sorted(groups.items()):
@@ -684,163 +665,28 @@ def _misses_section(results: Results, corpora: dict[str, Any], has_paths: bool) 
 
 # --------------------------------------------------------------------------- page
 
-STYLE = """
-:root{--fg:#1d1f23;--muted:#5d6470;--line:#d9dde3;--bg:#fff;--head:#f3f5f8;--accent:#2457a6}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
-main{max-width:1240px;margin:0 auto;padding:16px 20px 48px}
-h1{font-size:1.5em;margin:.2em 0 .5em}h2{font-size:1.2em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid var(--line)}
-h3{font-size:1em;margin:1em 0 .4em}h4{font-size:.85em;margin:.2em 0;color:var(--muted);font-weight:600}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--head);padding:0 3px;border-radius:3px}
-.facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:0}.facts div{min-width:0}
-.facts dt{display:inline;color:var(--muted)}.facts dt::after{content:": "}.facts dd{display:inline;margin:0;overflow-wrap:anywhere}
-.facts.small{font-size:.9em}
-tr.small td{color:var(--muted)}
-.env{color:var(--muted);margin:.5em 0 0;overflow-wrap:anywhere}
-.status{padding:0 6px;border-radius:8px;background:#e3f1e5;color:#1c6b2a}.status-partial{background:#fff3d6;color:#8a5a00}
-.status-failed{background:#fde2e1;color:#a3211c}
-td.fail{color:#a3211c;font-weight:600}
-nav{margin:.8em 0;font-size:.92em;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:var(--accent);white-space:nowrap;text-decoration:none}
-nav a:hover{text-decoration:underline}
-.note{color:var(--muted);margin:.3em 0 .6em}
-.howto{background:var(--head);border-left:3px solid var(--accent);padding:8px 12px;margin:1em 0}
-.scroll{overflow-x:auto;max-width:100%;border:1px solid var(--line);border-radius:4px}
-table{border-collapse:collapse;font-size:12.5px;width:100%}
-caption{text-align:left;padding:4px 6px;color:var(--muted)}
-th,td{padding:3px 8px;border-bottom:1px solid var(--line);white-space:nowrap;text-align:left;vertical-align:top}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.scroll.tall{max-height:75vh;overflow:auto}
-thead th{background:var(--head);position:sticky;top:0;z-index:2}
-.sticky{position:sticky;left:0;z-index:1;background:var(--bg);border-right:1px solid var(--line)}
-tbody th.sticky{font-weight:600}thead th.sticky{z-index:3;background:var(--head)}
-tbody tr:nth-child(even) .sticky{background:#fafbfc}tbody tr:hover .sticky{background:#eef3fb}
-th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit;white-space:nowrap}
-th[aria-sort=ascending] button::after{content:" \\25B2";font-size:.8em}
-th[aria-sort=descending] button::after{content:" \\25BC";font-size:.8em}
-tbody tr:nth-child(even){background:#fafbfc}tbody tr:hover{background:#eef3fb}
-.ci{display:block;font-size:.82em;color:var(--muted)}
-td.err{white-space:normal;color:#a3211c;min-width:16em}
-figure{margin:.6em 0 1.2em}figure img{max-width:100%;height:auto;display:block}
-figcaption{color:var(--muted);font-size:.88em;margin-top:.2em}
-.gallery{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}.gallery figure{max-width:100%}
-.plots .panels{display:flex;flex-wrap:wrap;gap:8px 18px;align-items:flex-start}
-.plots .panels img{max-width:100%;height:auto}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px 16px}
-.card{border:1px solid var(--line);border-radius:4px;padding:4px 10px 10px}.card h3{margin:.4em 0}
-.thumbs{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:4px}
-figure.thumb{margin:0;width:82px}figure.thumb img{width:80px;height:80px;border:1px solid var(--line)}
-figure.thumb figcaption{font-size:11px;line-height:1.25;overflow-wrap:anywhere}
-.missing{width:80px;height:80px;border:1px dashed var(--line);font-size:11px;color:var(--muted);padding:4px}
-footer{color:var(--muted);font-size:.85em;margin-top:3em}
-.table-tools{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:.2em 0 .5em;font-size:.92em}
-.table-tools label{color:var(--muted);white-space:nowrap}
-.table-tools input,.table-tools select,.table-tools button{font:inherit;color:var(--fg);border:1px solid var(--line);
-  border-radius:3px;padding:1px 5px;max-width:14em}
-.table-tools input{width:11em}.table-tools select,.table-tools input{background:var(--bg)}
-.table-tools button{background:var(--head);cursor:pointer}
-.table-tools button[aria-pressed=true]{background:#dfe8f6;border-color:var(--accent)}
-.row-count{color:var(--muted);margin-left:auto}
-table.compact:not(.all-columns) .extra{display:none}
-table tr[hidden]{display:none!important}
-tr.degenerate td{color:var(--muted)}
-@media (max-width:640px){main{padding:10px 10px 32px}body{font-size:13px}h1{font-size:1.25em}th,td{padding:3px 5px}
-.row-count{margin-left:0}
-table.stack,table.stack>thead,table.stack>tbody{display:block}
-table.stack thead tr{display:flex;flex-wrap:wrap;gap:2px 12px;padding:4px 8px;background:var(--head)}
-table.stack thead th{position:static;border:0;padding:0;background:none}
-table.stack thead tr::before{content:"sort by";color:var(--muted)}
-table.stack tbody tr{display:grid;grid-template-columns:repeat(auto-fill,minmax(78px,1fr));gap:4px 10px;
-  padding:6px 8px;border-bottom:1px solid var(--line)}
-table.stack tbody th,table.stack tbody td{display:block;position:static;border:0;padding:0;background:none;
-  white-space:normal;overflow-wrap:anywhere}
-table.stack tbody th.sticky{grid-column:1/-1;border:0;background:none}
-table.stack td::before{content:attr(data-label);display:block;font-size:.76em;color:var(--muted)}
-table.stack td.num{text-align:left}
-}
-"""
+#: The page's styles and script, package data files inlined into every page (it loads nothing).
+STATIC_FILES = ("report.css", "report.js")
 
-SCRIPT = """
-(function(){
-  function key(cell, numeric){
-    var v = cell.getAttribute("data-v");
-    if (v === null) v = cell.textContent.trim();
-    if (!numeric) return v.toLowerCase();
-    return v === "" ? null : parseFloat(v);
-  }
-  document.querySelectorAll("table.sortable").forEach(function(table){
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function(th, col){
-      var button = th.querySelector("button");
-      if (!button) return;
-      button.addEventListener("click", function(){
-        var now = th.getAttribute("aria-sort");
-        var dir = now === "ascending" ? "descending" : now === "descending" ? "ascending"
-                  : (th.getAttribute("data-first") || "ascending");
-        var numeric = th.getAttribute("data-type") === "num";
-        var sign = dir === "ascending" ? 1 : -1;
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows).map(function(row, i){
-          return {row: row, i: i, k: key(row.cells[col], numeric), last: row.hasAttribute("data-last") ? 1 : 0};
-        });
-        rows.sort(function(a, b){
-          if (a.last !== b.last) return a.last - b.last;  // rows too small to judge or degenerate: always last
-          if (a.k === null || b.k === null) return (a.k === null) - (b.k === null) || a.i - b.i;
-          if (a.k < b.k) return -sign;
-          if (a.k > b.k) return sign;
-          return a.i - b.i;
-        });
-        rows.forEach(function(r){ body.appendChild(r.row); });
-        Array.prototype.forEach.call(heads, function(h){ h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", dir);
-      });
-    });
-  });
-  document.querySelectorAll(".table-tools").forEach(function(tools){
-    var table = document.getElementById(tools.getAttribute("data-table"));
-    if (!table) return;
-    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-    var box = tools.querySelector("input.filter");
-    var picks = Array.prototype.slice.call(tools.querySelectorAll("select[data-key]"));
-    var count = tools.querySelector(".row-count");
-    function apply(){
-      var words = (box ? box.value : "").toLowerCase().split(/\\s+/).filter(Boolean);
-      var shown = 0;
-      rows.forEach(function(row){
-        var text = row.getAttribute("data-words") || "";
-        var keep = words.every(function(w){ return text.indexOf(w) >= 0; }) && picks.every(function(s){
-          return !s.value || row.getAttribute("data-" + s.getAttribute("data-key")) === s.value;
-        });
-        row.hidden = !keep;
-        if (keep) shown++;
-      });
-      if (count) count.textContent = shown + " of " + rows.length + " rows";
-    }
-    if (box) box.addEventListener("input", apply);
-    picks.forEach(function(s){ s.addEventListener("change", apply); });
-    var toggle = tools.querySelector(".toggle-columns");
-    if (toggle) toggle.addEventListener("click", function(){
-      var on = table.classList.toggle("all-columns");
-      toggle.setAttribute("aria-pressed", on ? "true" : "false");
-    });
-  });
-})();
-"""
+
+def static_text(name: str) -> str:
+    """The text of one of the report's package data files (:data:`STATIC_FILES`)."""
+    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
 
 
 def render_report(results: Results, results_dir: str | Path | None = None) -> str:
     """The run as one self-contained HTML page (a ``str``).
 
     Corpus images for the gallery and the misses come from the folders the run recorded
-    (``info.corpus_paths``), else from ``results_dir/corpora`` by digest; sections without
-    data say so in a line instead.
+    (``results.corpora``), else from the corpora cache under ``results_dir/corpora``; sections
+    without data say so in a line instead.
     """
     if importlib.util.find_spec("matplotlib") is None:
         raise FacebenchError("the HTML report draws its plots with matplotlib, which is not installed; "
                              "pip install matplotlib")
     board = build_leaderboard(results.run, results.metrics, results.throughput, results.errors)
     colours = plots.detector_colours([c.detector for c in board.cells] + [s["detector"] for s in results.scores])
-    info = results.run.get("info") if isinstance(results.run.get("info"), dict) else {}
-    has_paths = bool(info.get("corpus_paths")) or results_dir is not None
+    has_paths = any(c.path for c in results.corpora) or results_dir is not None
     corpora, notes = open_corpora(results, results_dir) if has_paths else ({}, [])
     sections = [s for s in (
         _errors_section(board),
@@ -860,14 +706,14 @@ def render_report(results: Results, results_dir: str | Path | None = None) -> st
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body><main>\n"
+        f"<title>{esc(title)}</title>\n<style>\n{static_text('report.css')}</style>\n</head>\n<body><main>\n"
         + _header(results, board)
         + f'\n<nav aria-label="sections">{nav}</nav>\n'
         + f'<section id="how-to-read" class="howto"><b>How to read this.</b> {esc(HOW_TO_READ)}</section>\n'
         + "\n".join(s.html() for s in sections)
         + f"\n<footer>Written by facebench {esc(results.run.get('facebench_version') or '')} "
         f"(<code>facebench report</code>); self-contained, no network needed.</footer>\n"
-        f"</main>\n<script>{SCRIPT}</script>\n</body></html>\n"
+        f"</main>\n<script>\n{static_text('report.js')}</script>\n</body></html>\n"
     )
 
 

@@ -45,11 +45,11 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from ..contracts.constants import CONTROLS, NONE, NULL
+from ..contracts.constants import CLEAN, CONTROLS, NONE, NULL
+from ..contracts.values import is_missing, json_safe
 from ..data.environment import run_calibration, run_environment, with_current_names
 from ..run.metrics import CALIBRATED_METRICS, MIN_IMAGES_PER_CLASS, METRICS, REFERENCE_METRICS, too_small
 
-CLEAN = "none"
 SENSITIVITY_METRICS = ("score_shift", "flip_rate")
 #: More distinct artifacts than this: per-artifact rows go to their own compact table.
 MAX_INLINE_ARTIFACTS = 3
@@ -99,10 +99,6 @@ _THROUGHPUT_KINDS = {"generator": 0, "detector": 1, "sweep": 2}
 # --------------------------------------------------------------------------- values
 
 
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _float(value: Any) -> float:
     """A metric value as a float; None (NaN read back from SQLite) becomes NaN."""
     return math.nan if value is None else float(value)
@@ -110,12 +106,12 @@ def _float(value: Any) -> float:
 
 def _optional(value: Any) -> float | None:
     """An optional figure (interval bound, latency): None when missing or NaN."""
-    return None if _nan(value) else float(value)
+    return None if is_missing(value) else float(value)
 
 
 def fmt(value: Any, digits: int = 3) -> str:
     """A figure for a table: ``-`` for NaN or None."""
-    if _nan(value):
+    if is_missing(value):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -125,11 +121,11 @@ def fmt(value: Any, digits: int = 3) -> str:
 def fmt_ci(value: Any, low: Any = None, high: Any = None, small: bool = False) -> str:
     """``0.912 [0.88, 0.94]``; the value alone when the interval is missing or NaN;
     ``1.000 (n<30)`` for a row too small for an interval (``small``)."""
-    if _nan(value):
+    if is_missing(value):
         return "-"
     if small:
         return f"{fmt(value)} {SMALL_MARK}"
-    if _nan(low) or _nan(high):
+    if is_missing(low) or is_missing(high):
         return fmt(value)
     return f"{value:.3f} {fmt_interval(low, high)}"
 
@@ -199,12 +195,12 @@ def is_degenerate(cell: Cell) -> bool:
     interval or, with no interval stored, AUC 0.5 and AP at its chance level (both hold when every
     score ties)."""
     value, low, high = cell.values.get("auc", (math.nan, None, None))
-    if _nan(value) or value != 0.5:
+    if is_missing(value) or value != 0.5:
         return False
-    if not _nan(low) and not _nan(high):
+    if not is_missing(low) and not is_missing(high):
         return high == low
     ap, chance = cell.value("ap"), cell.value("ap_chance")
-    return not _nan(ap) and not _nan(chance) and math.isclose(ap, chance, rel_tol=1e-9, abs_tol=1e-12)
+    return not is_missing(ap) and not is_missing(chance) and math.isclose(ap, chance, rel_tol=1e-9, abs_tol=1e-12)
 
 
 @dataclass(frozen=True)
@@ -241,13 +237,13 @@ def normalise_throughput(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(rounds, str):  # as a CSV cell or a store's JSON text
         rounds = json.loads(rounds) if rounds.startswith("[") else [float(v) for v in rounds.split()]
     out["round_images_per_s"] = None if rounds is None else [float(v) for v in rounds]
-    out["rounds"] = None if _nan(out["rounds"]) else int(out["rounds"])
+    out["rounds"] = None if is_missing(out["rounds"]) else int(out["rounds"])
     return out
 
 
 def fmt_iqr(q1: Any, q3: Any, digits: int = 1) -> str:
     """``[3650.1, 3720.9]``, the interquartile range of a throughput figure's rounds; ``-`` when unknown."""
-    return "-" if _nan(q1) or _nan(q3) else f"[{q1:.{digits}f}, {q3:.{digits}f}]"
+    return "-" if is_missing(q1) or is_missing(q3) else f"[{q1:.{digits}f}, {q3:.{digits}f}]"
 
 
 def perturbation_sort_key(name: str) -> tuple:
@@ -398,14 +394,14 @@ def control_verdict(cell: Cell) -> str:
     """
     if cell.artifact == NONE:
         shift = cell.values.get("score_shift", (math.nan, None, None))[0]
-        if _nan(shift):
+        if is_missing(shift):
             return "-"
         return "ok: exact copies, shift 0" if shift == 0 else f"FLAG: identical images scored {shift:+.3g} apart"
     if cell.artifact != NULL:
         return "-"
     value, low, high = cell.values.get("auc", (math.nan, None, None))
-    if _nan(value) or _nan(low) or _nan(high):
-        return "-" if _nan(value) else "no interval"
+    if is_missing(value) or is_missing(low) or is_missing(high):
+        return "-" if is_missing(value) else "no interval"
     if high - low <= 0:
         return "no width: every image scored alike"
     if low <= 0.5 <= high:
@@ -539,7 +535,7 @@ def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
     cells = [c for c in ranked if any(name in c.values for name in SENSITIVITY_METRICS)]
     if not cells:
         return []
-    measured = {c.corpus for c in cells if any(not _nan(c.value(name)) for name in SENSITIVITY_METRICS)}
+    measured = {c.corpus for c in cells if any(not is_missing(c.value(name)) for name in SENSITIVITY_METRICS)}
     notes = tuple(f"corpus {corpus}: {NO_PAIRS_NOTE}" for corpus in sorted({c.corpus for c in cells} - measured))
     cells = [c for c in cells if c.corpus in measured]
     perturbed = any(c.perturbation != CLEAN for c in cells)
@@ -625,7 +621,7 @@ def environment_line(board: Leaderboard) -> str:
     if env.get("git_commit"):
         parts.append(f"commit {str(env['git_commit'])[:12]}")
     calibration = run_calibration(board.run).get("units_per_s")
-    if not _nan(calibration):
+    if not is_missing(calibration):
         parts.append(f"calibration workload {float(calibration):.1f} units/s")
     return ", ".join(parts)
 
@@ -810,16 +806,6 @@ def _joined(values: Any) -> str | None:
     return None if values is None else " ".join(f"{float(v):.6g}" for v in values)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def board_dict(board: Leaderboard) -> dict[str, Any]:
     """The board as plain data: run, environment, one entry per cell (ranked), throughput, errors."""
     ranks: dict[int, int] = {}
@@ -831,7 +817,7 @@ def board_dict(board: Leaderboard) -> dict[str, Any]:
         ranks[id(c)] = rank
     run = {k: board.run.get(k) for k in ("run_id", "suite", "started", "finished", "status", "facebench_version")}
     names = corpus_artifacts(board.cells)
-    return _json_safe({
+    return json_safe({
         "format": "facebench-leaderboard",
         "version": 1,
         "run": run,

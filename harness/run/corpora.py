@@ -12,6 +12,7 @@ from rich.progress import Progress
 from ..contracts import registry
 from ..contracts.errors import FacebenchError
 from ..data.corpus import FORMAT_VERSION, Corpus, CorpusWriter
+from ..data.corpus_record import cache_folder_name
 from ..data.suite import GeneratorSpec
 from .progress import advance, track
 from .provenance import provenance
@@ -60,7 +61,7 @@ def build_corpus(spec: GeneratorSpec, corpora_dir: Path, progress: Progress | No
     generator = registry.create("generator", spec.name, **spec.params)
     reals = registry.create("generator", spec.reals.name, **spec.reals.params) if spec.reals else None
     _, key = corpus_key(spec, generator, reals)
-    path = corpora_dir / f"{spec.label}-{key}"
+    path = corpora_dir / cache_folder_name(spec.label, key)
     cached = (path / "corpus.json").exists()
     if cached and not fresh:
         corpus = Corpus.open(path)

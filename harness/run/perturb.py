@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..contracts.constants import CLEAN
 from ..contracts.errors import FacebenchError
 from ..contracts.seeding import purpose_key, rng_for
 
@@ -152,6 +153,10 @@ def parse(spec: str | Perturbation) -> Perturbation:
             raise PerturbationError(f"'none' cannot be part of a chain: {spec!r}")
         steps.append(_parse_step(part, spec))
     return Perturbation("+".join(s.name for s in steps), tuple(steps))
+
+
+#: Clean images: no perturbation (named :data:`~facebench.harness.contracts.constants.CLEAN`).
+IDENTITY = parse(CLEAN)
 
 
 def parse_grid(specs: str | Iterable[str]) -> tuple[Perturbation, ...]:

@@ -9,24 +9,23 @@ This module puts them in order.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Collection
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.progress import Progress
 
 from ..contracts import registry
 from ..contracts.errors import one_line
 from ..contracts.version import __version__
 from ..data.corpus import Corpus, CorpusError
+from ..data.corpus_record import CorpusRecord, cache_key_of
 from ..data.environment import environment
+from ..data.results import Results, save_results
 from ..data.store import Store
 from ..data.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError, ThroughputSpec
 from .calibration import fitted_and_calibrated
@@ -161,23 +160,6 @@ def run_record(suite: str, started: str, status: str, info: dict[str, Any]) -> d
     }
 
 
-@dataclass
-class RunResult:
-    run: dict[str, Any]
-    metrics: list[dict[str, Any]]
-    throughput: list[dict[str, Any]]
-    errors: list[dict[str, str]]
-    run_dir: Path
-    cached_tasks: int = 0
-    #: Problems recovered from (e.g. a batch size backed off after running out of memory): {"task", "message"}.
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    #: Tasks the run measured or reused (failed ones included).
-    task_count: int = 0
-    #: Labels of the corpora served from the corpus cache: their generator throughput rows are the
-    #: figures of the run that built them.
-    reused_corpora: list[str] = field(default_factory=list)
-
-
 def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
     """The labels of ``suite``'s detectors named in ``names`` (by label or by plug-in name);
     SuiteError naming the known ones for a name that is neither."""
@@ -205,7 +187,7 @@ def check_suite(suite: Suite) -> None:
 
 def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | None = None, show_progress: bool = True,
               use_cache: bool = True, executor: Executor | None = None, fresh: bool = False,
-              fresh_detectors: Collection[str] = ()) -> RunResult:
+              fresh_detectors: Collection[str] = ()) -> Results:
     """Run every generator x detector task of ``suite``; a failing task is recorded, the rest go on.
 
     ``executor`` (an :class:`~facebench.harness.run.executors.Executor`) generates corpora and
@@ -281,12 +263,9 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
          "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
          **({"calibration": calibration} if calibration else {})},
     )
-    run_dir = results_dir / "runs" / run["run_id"]
-    if score_rows:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        partial = run_dir / ".scores.parquet.partial"  # renamed into place whole, so a kill leaves no torn file
-        pq.write_table(pa.Table.from_pylist(score_rows), partial)
-        os.replace(partial, run_dir / "scores.parquet")
-    store.write_run(run, metrics, throughput, errors)
-    return RunResult(run, metrics, throughput, errors, run_dir, reused, warnings, task_count, reused_corpora)
+    records = [CorpusRecord(spec.label, corpus.digest, str(corpus.root.resolve()), cache_key_of(spec.label, corpus.root))
+               for spec, corpus in corpora]
+    result = Results(run, metrics, throughput, errors, score_rows, corpora=records,
+                     run_dir=results_dir / "runs" / run["run_id"], task_count=task_count)
+    return save_results(result, store)
 
