@@ -25,8 +25,8 @@ from ..contracts.errors import FacebenchError
 from ..data.corpus import Corpus
 from ..data.suite import GeneratorSpec
 from .corpora import generate_corpus
-from .perturb import Perturbation
-from .scoring import CLEAN, score_split
+from .perturb import IDENTITY, Perturbation
+from .scoring import score_split
 
 #: Executor name -> ``"module:class"``, relative to this package; imported when asked for.
 EXECUTORS = {"local": ".executors:LocalExecutor", "ray": ".ray_executor:RayExecutor"}
@@ -51,7 +51,7 @@ class Executor(ABC):
 
     @abstractmethod
     def score_split(self, detector: Any, split: Corpus, batch_size: int, label: str,
-                    perturbation: Perturbation = CLEAN, progress: Progress | None = None,
+                    perturbation: Perturbation = IDENTITY, progress: Progress | None = None,
                     description: str = "") -> tuple[list[dict], np.ndarray, dict]:
         """Score every image of ``split`` with the fitted ``detector``, ``batch_size`` images per
         call (:func:`~facebench.harness.run.scoring.batch_size_for`), backing off when out of
@@ -69,8 +69,8 @@ class LocalExecutor(Executor):
     def generate_corpus(self, spec, path, progress=None, *, overwrite=False, generator=None, reals=None):
         return generate_corpus(spec, path, progress, overwrite=overwrite, generator=generator, reals=reals)
 
-    def score_split(self, detector, split, batch_size, label, perturbation=CLEAN, progress=None, description=""):
-        return score_split(detector, split, batch_size, label, perturbation or CLEAN, progress, description)
+    def score_split(self, detector, split, batch_size, label, perturbation=IDENTITY, progress=None, description=""):
+        return score_split(detector, split, batch_size, label, perturbation or IDENTITY, progress, description)
 
 
 def executor_class(name: str) -> type[Executor]:

@@ -26,8 +26,9 @@ from ..data.corpus import Corpus, CorpusWriter, write_record
 from .corpora import check_same_shape, generation_sources
 from .executors import Executor, ExecutorError
 from .progress import advance, track
-from .scoring import CLEAN, SCORED_FIELDS, Backoff, score_images
+from .scoring import SCORED_FIELDS, Backoff, score_images
 from .timing import ThroughputMeter, current_rss_bytes
+from .perturb import IDENTITY
 
 #: Columns of a split's manifest an actor needs to read an image.
 _READ_FIELDS = ("id", "path", "width", "height")
@@ -194,7 +195,7 @@ class RayExecutor(Executor):
         ``actor_score_seconds`` sums the actors' time inside ``detector.score``, from which the
         latency percentiles come.
         """
-        perturbation = perturbation or CLEAN
+        perturbation = perturbation or IDENTITY
         task = track(progress, description, len(split))
         table = split.manifest
         rows = table.select(list(SCORED_FIELDS)).to_pylist()

@@ -32,11 +32,11 @@ from .calibration import fitted_and_calibrated
 from .corpora import REUSED_CORPUS, build_corpus
 from .executors import Executor, LocalExecutor
 from .fitting import fitted_detector, three_way_split
-from .perturb import Perturbation
+from .perturb import IDENTITY, Perturbation
 from .perturb import parse as parse_perturbation
 from .progress import make_progress
 from .rows import metric_rows
-from .scoring import CLEAN, batch_size_for
+from .scoring import batch_size_for
 from .tasks import Evaluation, TaskCache, task_key, task_name
 from .throughput import sweep, time_task
 from .timing import calibrate_machine
@@ -59,7 +59,7 @@ def evaluate_group(
     every task of the group needs it.
     """
     train_label, train_corpus = train
-    perturbations = [CLEAN, *(parse_perturbation(p) for p in suite.protocols.perturbations)]
+    perturbations = [IDENTITY, *(parse_perturbation(p) for p in suite.protocols.perturbations)]
     detector_cls = registry.load("detector", spec.name)
     todo = [(test_label, test_corpus, p) for test_label, test_corpus in tests for p in perturbations]
     keys = {(t, p.name): task_key(spec, detector_cls, train_corpus, c, p.name, suite, (train_label, t)) for t, c, p in todo}
@@ -85,7 +85,7 @@ def evaluate_group(
         if problem:
             evaluation.warnings.append(problem)
         results.append((name, evaluation))
-    own = dict(results).get(task_name(spec.label, train_label, train_label, CLEAN.name))
+    own = dict(results).get(task_name(spec.label, train_label, train_label, IDENTITY.name))
     if isinstance(own, Evaluation) and suite.throughput.measure:
         task = f"time {spec.label} on {train_label}"
         try:
@@ -106,7 +106,7 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float]
     if len(test_split) == 0:
         raise CorpusError(f"{test_corpus.root}: the test split is empty; generate more images")
     batch_size = batch_size_for(spec, detector)
-    description = f"score {spec.label} on {test_label}" + ("" if perturbation is CLEAN else f" ({perturbation.name})")
+    description = f"score {spec.label} on {test_label}" + ("" if perturbation is IDENTITY else f" ({perturbation.name})")
     executor = executor or LocalExecutor()
     rows, scores, throughput = executor.score_split(detector, test_split, batch_size, spec.label, perturbation, progress, description)
     warnings = throughput.pop("warnings", [])
@@ -121,7 +121,7 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float]
         for r, s in zip(rows, scores)
     ]
     # One speed figure per (detector, corpus): clean images, trained where tested.
-    keep_speed = perturbation is CLEAN and train_label == test_label
+    keep_speed = perturbation is IDENTITY and train_label == test_label
     return Evaluation(metrics, throughput if keep_speed else None, score_rows, warnings=warnings)
 
 
@@ -133,7 +133,7 @@ def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label:
     suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap,
                   throughput=throughput)
     detector, threshold = fitted_and_calibrated(spec, corpus_label, corpus, split, progress)
-    evaluation = _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), CLEAN, suite, progress)
+    evaluation = _evaluate_one(detector, spec, threshold, corpus_label, (corpus_label, corpus), IDENTITY, suite, progress)
     evaluation.throughput = (time_task(detector, spec, corpus, suite, evaluation.throughput, progress,
                                        f"time {spec.label}") if throughput.measure else None)
     return evaluation

@@ -12,13 +12,10 @@ from rich.progress import Progress
 from ..contracts.errors import FacebenchError, one_line
 from ..data.corpus import Corpus
 from ..data.suite import DetectorSpec
-from .perturb import Perturbation
-from .perturb import parse as parse_perturbation
+from .perturb import IDENTITY, Perturbation
 from .progress import advance, track
 from .timing import ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory
 
-#: The clean images: no perturbation.
-CLEAN = parse_perturbation("none")
 #: What scoring keeps of each manifest row (the rest, e.g. landmarks and masks, can be large).
 SCORED_FIELDS = ("id", "pair", "label", "artifact_names", "source")
 #: Images per ``score`` call of a detector that states no preference.
@@ -104,7 +101,7 @@ def score_images(detector: Any, images: np.ndarray, size: int, meter: Throughput
     return scores_all, size, first
 
 
-def score_split(detector: Any, split: Corpus, batch_size: int, label: str, perturbation: Perturbation = CLEAN,
+def score_split(detector: Any, split: Corpus, batch_size: int, label: str, perturbation: Perturbation = IDENTITY,
                 progress: Progress | None = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
     """Score every image of ``split`` in batches of ``batch_size``: (rows, scores, throughput).
 
