@@ -456,6 +456,11 @@ class CheckpointDetector(DetectorBase):
         "crop": optional(integer()),
         "device": device(),
     }
+    weights: str
+    arch: str
+    num_classes: int
+    preset: str
+    crop: int | None
 
     def __init__(
         self,

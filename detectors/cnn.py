@@ -177,7 +177,15 @@ class CNNDetector(DetectorBase):
         "with_image": flag(),
         "log_residual": flag(),
     }
+    epochs: int
+    lr: float
+    weight_decay: float
+    seed: int
     input_size: int | None
+    augment: float
+    width: int
+    with_image: bool
+    log_residual: bool
 
     def __init__(
         self,
@@ -298,11 +306,12 @@ class CNNDetector(DetectorBase):
         check_images(images)
         if len(images) == 0:
             return np.zeros(0)
-        self.model.eval()
+        model = self.model
+        model.eval()
         with torch.inference_mode():
-            scores = self.in_batches(self._batch_scores, images)
+            scores = self.in_batches(lambda chunk: self._scores_of(model, chunk), images)
         return np.clip(scores, 0.0, 1.0).astype(np.float64)
 
-    def _batch_scores(self, images: np.ndarray) -> np.ndarray:
-        logits = self.model(_to(self._eval_input(images), torch.device(self.device)))
+    def _scores_of(self, model: NPRNet, images: np.ndarray) -> np.ndarray:
+        logits = model(_to(self._eval_input(images), torch.device(self.device)))
         return torch.sigmoid(logits.double()).cpu().numpy()

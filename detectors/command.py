@@ -330,6 +330,9 @@ class CommandDetector(DetectorBase):
         "workdir": _check_workdir,
         "env": lambda name, env: _parse_env(env),
     }
+    image_format: str
+    workdir: str | None
+    env: dict[str, str]
     device = "external"
 
     def __init__(

@@ -66,6 +66,7 @@ class DCTDetector(LogisticFeatureDetector):
     inputs = ("pixels",)
 
     checks = {"grid": integer(2, 64)}
+    grid: int
 
     def __init__(self, grid: int = GRID, c: float = 0.1, batch_size: int = 64):
         super().__init__(grid=grid, c=c, batch_size=batch_size)

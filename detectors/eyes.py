@@ -403,6 +403,7 @@ class EyePositionDetector(_EyeDetector):
     n_features = 1
 
     checks = {"scale": number()}
+    scale: float
 
     def __init__(self, scale: float = 0.02, localiser: str = "auto", batch_size: int = 64):
         super().__init__(scale=scale, localiser=localiser, batch_size=batch_size)
@@ -434,6 +435,7 @@ class _LogisticEyeDetector(_EyeDetector):
     requires_fit = True
 
     checks = {"c": number()}
+    c: float
 
     def __init__(self, c: float = 1.0, localiser: str = "auto", batch_size: int = 64):
         super().__init__(c=c, localiser=localiser, batch_size=batch_size)

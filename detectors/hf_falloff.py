@@ -150,6 +150,9 @@ class HFFalloffDetector(LogisticFeatureDetector):
         "f_mid": number(),
         "n_bins": integer(16),
     }
+    f_low: float
+    f_mid: float
+    n_bins: int
 
     def __init__(self, f_low: float = 0.25, f_mid: float = 0.05, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
         super().__init__(f_low=f_low, f_mid=f_mid, n_bins=n_bins, c=c, batch_size=batch_size)

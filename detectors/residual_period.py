@@ -159,6 +159,8 @@ class ResidualPeriodDetector(LogisticFeatureDetector):
     inputs = ("pixels",)
 
     checks = {"periods": lambda name, value: check_periods(value), "denoiser": choice(DENOISERS)}
+    periods: tuple[int, ...]
+    denoiser: str
 
     def __init__(self, periods=PERIODS, denoiser: str = "median", c: float = 1.0, batch_size: int = 64):
         super().__init__(periods=periods, denoiser=denoiser, c=c, batch_size=batch_size)

@@ -65,6 +65,8 @@ class SpectrumDetector(FeatureDetector):
         "n_bins": require(lambda n: n >= 4, "{name} must be >= 4, got {value}"),
         "c": require(lambda c: c > 0, "{name} must be > 0, got {value}"),
     }
+    n_bins: int
+    c: float
 
     def __init__(self, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
         super().__init__(n_bins=n_bins, c=c, batch_size=batch_size)

@@ -148,6 +148,9 @@ class SRMDetector(LogisticFeatureDetector):
         "q": number(),
         "t": all_of(integer(), require(lambda t: t <= 4, "{name} must be in 1..4, got {value}")),
     }
+    kernels: tuple[str, ...]
+    q: float
+    t: int
 
     def __init__(self, kernels=KERNELS, q: float = 1.0, t: int = 2, c: float = 0.1, batch_size: int = 64):
         super().__init__(kernels=kernels, q=q, t=t, c=c, batch_size=batch_size)

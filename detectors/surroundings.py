@@ -136,6 +136,7 @@ class BackgroundBlurDetector(LogisticFeatureDetector):
     inputs = ("pixels",)
 
     checks = {"cell": integer(1, 8)}
+    cell: int
 
     def __init__(self, cell: int = 2, c: float = 1.0, batch_size: int = 64):
         super().__init__(cell=cell, c=c, batch_size=batch_size)
