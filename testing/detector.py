@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .runner import run_checks
 from ..harness.contracts.types import Detector
 
 #: Images per class in the default sample, and their side.
@@ -187,12 +188,4 @@ def check_detector(cls: type, *, sample: tuple[np.ndarray, np.ndarray] | None = 
     """
     images, labels = sample if sample is not None else synthetic_sample()
     case = DetectorCase(cls, dict(params), images, np.asarray(labels), atol)
-    for name, check in DETECTOR_CHECKS:
-        try:
-            check(case)
-        except AssertionError as exc:
-            raise AssertionError(f"check_detector({cls.__name__}): check {name!r} failed: {exc}") from exc
-        except Exception as exc:
-            raise AssertionError(
-                f"check_detector({cls.__name__}): check {name!r} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+    run_checks(f"check_detector({cls.__name__})", DETECTOR_CHECKS, case)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .runner import run_checks
 from ..harness.contracts.types import FAKE, REAL, Batch, Record
 
 #: Seeds the checks generate by default.
@@ -111,12 +112,4 @@ def check_generator(cls: type, *, seeds: Sequence[int] = SEEDS, **params: Any) -
     same seeds give the same pixels; a seed gives the same pixels alone as among others.
     """
     case = GeneratorCase(cls, dict(params), tuple(int(s) for s in seeds))
-    for name, check in GENERATOR_CHECKS:
-        try:
-            check(case)
-        except AssertionError as exc:
-            raise AssertionError(f"check_generator({cls.__name__}): check {name!r} failed: {exc}") from exc
-        except Exception as exc:
-            raise AssertionError(
-                f"check_generator({cls.__name__}): check {name!r} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+    run_checks(f"check_generator({cls.__name__})", GENERATOR_CHECKS, case)
