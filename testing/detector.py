@@ -181,7 +181,7 @@ def check_detector(cls: type, *, sample: tuple[np.ndarray, np.ndarray] | None = 
     score, a fit on one class is a ValueError); scores (a float array, one finite score per
     image, inside ``score_range``); determinism; batch independence (one image at a time,
     chunks of 3 (``batch_size`` set to 3) and the whole sample agree within ``atol``); no images give
-    no scores; bad input (float, grey, RGBA, channels-first) is a one-line ValueError.
+    no scores; bad input (float, grey, RGBA, channels-first) is a one-line ValueError (or TypeError).
 
     ``sample``: ``(images, labels)`` to fit and score on (uint8 ``[N, H, W, 3]``, both classes);
     by default :func:`synthetic_sample`.
