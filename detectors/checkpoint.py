@@ -52,8 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cnn import check_device
-from .features import check_positive_int
+from ..harness.contracts.detector import DetectorBase, all_of, choice, device, integer, optional, require
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.types import check_images
 
@@ -421,7 +420,13 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str | P
 # -- the detector ---------------------------------------------------------------------------
 
 
-class CheckpointDetector:
+def _check_weights(name: str, weights: Any) -> str:
+    if weights is None or not isinstance(weights, (str, Path)) or not str(weights):
+        raise ValueError("the checkpoint detector needs weights: the path of a local weights file (.pth, .pt, .safetensors)")
+    return str(weights)
+
+
+class CheckpointDetector(DetectorBase):
     """A pretrained classifier from a local weights file; needs no fit. See the module docstring.
 
     Parameters:
@@ -442,6 +447,20 @@ class CheckpointDetector:
     requires_fit = False
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
+    checks = {
+        "weights": _check_weights,
+        "arch": require(lambda arch: isinstance(arch, str) and bool(arch),
+                        "{name} must be a model name such as 'resnet50', got {value!r}"),
+        "num_classes": integer(),
+        "preset": choice(PRESETS),
+        "crop": optional(integer()),
+        "device": device(),
+    }
+    weights: str
+    arch: str
+    num_classes: int
+    preset: str
+    crop: int | None
 
     def __init__(
         self,
@@ -454,25 +473,14 @@ class CheckpointDetector:
         device: str = "cpu",
         batch_size: int = 32,
     ):
-        if weights is None or not isinstance(weights, (str, Path)) or not str(weights):
-            raise ValueError("the checkpoint detector needs weights: the path of a local weights file (.pth, .pt, .safetensors)")
-        if not isinstance(arch, str) or not arch:
-            raise ValueError(f"arch must be a model name such as 'resnet50', got {arch!r}")
-        self.num_classes = check_positive_int("num_classes", num_classes)
+        super().__init__(weights=weights, arch=arch, num_classes=num_classes, preset=preset, crop=crop, device=device,
+                         batch_size=batch_size)
+        self.fake_index = 0
         if self.num_classes >= 2:
-            self.fake_index = check_positive_int("fake_index", fake_index, minimum=0)
-            if self.fake_index >= self.num_classes:
-                raise ValueError(f"fake_index must be in 0..{self.num_classes - 1} for num_classes={self.num_classes}, got {fake_index}")
-        else:
-            self.fake_index = 0
-        if not isinstance(preset, str) or preset not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        self.preset = preset
-        self.crop = None if crop is None else check_positive_int("crop", crop)
-        self.device = check_device(device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.arch = arch
-        self.weights = str(weights)
+            classes = self.num_classes
+            in_range = require(lambda index: index < classes,
+                               f"{{name}} must be in 0..{classes - 1} for num_classes={classes}, got {{value}}")
+            self.fake_index = all_of(integer(0), in_range)("fake_index", fake_index)
         model = build_model(arch, self.num_classes)  # an unknown arch is reported before the file is read
         state = read_state_dict(self.weights)
         load_weights(model, state, self.weights, f"arch {arch!r} with num_classes={self.num_classes}")

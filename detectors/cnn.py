@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import time
 
 import numpy as np
@@ -41,7 +40,19 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from .features import check_labels, check_positive_float, check_positive_int
+from ..harness.contracts.detector import (
+    DetectorBase,
+    all_of,
+    check_labels,
+    device,
+    flag,
+    integer,
+    non_negative,
+    number,
+    optional,
+    probability,
+    require,
+)
 from ..harness.contracts.types import check_images
 
 #: Smallest image side the network accepts (after cropping to an even size).
@@ -50,16 +61,7 @@ MIN_SIDE = 16
 BLUR_SIGMA_MAX = 3.0
 JPEG_QUALITY = (30, 100)
 
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
-
-
-def check_device(device) -> str:
-    """``device`` if it is "cpu", "cuda" or "cuda:N" and usable here; ValueError otherwise."""
-    if not isinstance(device, str) or not _DEVICE.match(device):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch finds no CUDA device here (torch {torch.__version__})")
-    return device
+_EVEN = "{name} must be even (the NPR residual works on 2x2 blocks), got {value}"
 
 
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
@@ -134,7 +136,7 @@ class NPRNet(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3))).squeeze(1)
 
 
-class CNNDetector:
+class CNNDetector(DetectorBase):
     """A small CNN on the NPR residual, trained on the train split; score = sigmoid(logit).
 
     Parameters:
@@ -163,6 +165,27 @@ class CNNDetector:
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
+    checks = {
+        "epochs": integer(),
+        "lr": number(),
+        "weight_decay": non_negative(),
+        "device": device(),
+        "seed": integer(0),
+        "input_size": optional(all_of(integer(MIN_SIDE), require(lambda side: side % 2 == 0, _EVEN))),
+        "augment": probability(),
+        "width": integer(1, 256),
+        "with_image": flag(),
+        "log_residual": flag(),
+    }
+    epochs: int
+    lr: float
+    weight_decay: float
+    seed: int
+    input_size: int | None
+    augment: float
+    width: int
+    with_image: bool
+    log_residual: bool
 
     def __init__(
         self,
@@ -178,31 +201,9 @@ class CNNDetector:
         with_image: bool = False,
         log_residual: bool = True,
     ):
-        self.epochs = check_positive_int("epochs", epochs)
-        self.lr = check_positive_float("lr", lr)
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < math.inf:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.device = check_device(device)
-        self.seed = check_positive_int("seed", seed, minimum=0)
-        if input_size is not None:
-            input_size = check_positive_int("input_size", input_size, minimum=MIN_SIDE)
-            if input_size % 2:
-                raise ValueError(f"input_size must be even (the NPR residual works on 2x2 blocks), got {input_size}")
-        self.input_size = input_size
-        if isinstance(augment, bool) or not isinstance(augment, (int, float)) or not 0 <= augment <= 1:
-            raise ValueError(f"augment must be a probability in [0, 1], got {augment!r}")
-        self.augment = float(augment)
-        self.width = check_positive_int("width", width)
-        if self.width > 256:
-            raise ValueError(f"width must be <= 256, got {width}")
-        if not isinstance(with_image, bool):
-            raise ValueError(f"with_image must be true or false, got {with_image!r}")
-        self.with_image = with_image
-        if not isinstance(log_residual, bool):
-            raise ValueError(f"log_residual must be true or false, got {log_residual!r}")
-        self.log_residual = log_residual
+        super().__init__(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, device=device,
+                         seed=seed, input_size=input_size, augment=augment, width=width, with_image=with_image,
+                         log_residual=log_residual)
         self.model: NPRNet | None = None
         #: Seconds the last fit took, and the final epoch's mean training loss.
         self.fit_seconds: float | None = None
@@ -305,11 +306,12 @@ class CNNDetector:
         check_images(images)
         if len(images) == 0:
             return np.zeros(0)
-        device = torch.device(self.device)
-        self.model.eval()
-        scores = []
+        model = self.model
+        model.eval()
         with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                logits = self.model(_to(self._eval_input(images[start : start + self.batch_size]), device))
-                scores.append(torch.sigmoid(logits.double()).cpu().numpy())
-        return np.clip(np.concatenate(scores), 0.0, 1.0).astype(np.float64)
+            scores = self.in_batches(lambda chunk: self._scores_of(model, chunk), images)
+        return np.clip(scores, 0.0, 1.0).astype(np.float64)
+
+    def _scores_of(self, model: NPRNet, images: np.ndarray) -> np.ndarray:
+        logits = model(_to(self._eval_input(images), torch.device(self.device)))
+        return torch.sigmoid(logits.double()).cpu().numpy()

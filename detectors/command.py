@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..harness.contracts.detector import DetectorBase, choice, flag, optional, require
 from ..harness.contracts.version import __version__
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.types import check_images
@@ -287,7 +288,20 @@ def _parse_env(env: Any) -> dict[str, str]:
     return out
 
 
-class CommandDetector:
+_SECONDS = "{name} must be a positive number of seconds, got {value!r}"
+
+
+def _seconds(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf
+
+
+def _check_workdir(name: str, workdir: Any) -> str | None:
+    if workdir is not None and not Path(workdir).is_dir():
+        raise ValueError(f"{name} {workdir!r} is not a directory")
+    return str(workdir) if workdir is not None else None
+
+
+class CommandDetector(DetectorBase):
     """Any program as a detector: it reads image paths as JSON lines and prints scores.
 
     Parameters:
@@ -308,6 +322,18 @@ class CommandDetector:
     version = "0.1.0"
     requires_fit = False
     inputs = ("pixels",)
+    checks = {
+        "timeout": require(_seconds, _SECONDS),
+        "fit_timeout": optional(require(_seconds, _SECONDS)),
+        "requires_fit": flag(),
+        "image_format": choice(IMAGE_FORMATS),
+        "workdir": _check_workdir,
+        "env": lambda name, env: _parse_env(env),
+    }
+    image_format: str
+    workdir: str | None
+    env: dict[str, str]
+    device = "external"
 
     def __init__(
         self,
@@ -321,27 +347,10 @@ class CommandDetector:
         fit_timeout: float | None = None,
     ):
         self.argv = _parse_command(command)
-        for key, value in (("timeout", timeout), ("fit_timeout", fit_timeout)):
-            if value is None and key == "fit_timeout":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-                raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if not isinstance(requires_fit, bool):
-            raise ValueError(f"requires_fit must be true or false, got {requires_fit!r}")
-        if image_format not in IMAGE_FORMATS:
-            raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
-        if workdir is not None and not Path(workdir).is_dir():
-            raise ValueError(f"workdir {workdir!r} is not a directory")
+        super().__init__(timeout=timeout, fit_timeout=fit_timeout, batch_size=batch_size, requires_fit=requires_fit,
+                         image_format=image_format, workdir=workdir, env=env)
         self.timeout = float(timeout)
         self.fit_timeout = float(fit_timeout) if fit_timeout is not None else self.timeout
-        self.batch_size = batch_size
-        self.requires_fit = requires_fit
-        self.workdir = str(workdir) if workdir is not None else None
-        self.env = _parse_env(env)
-        self.image_format = image_format
-        self.device = "external"
         #: What the child said in its ready line.
         self.child_name: str | None = None
         self.child_version: str | None = None

@@ -15,13 +15,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from .features import (
-    LogisticFeatureDetector,
-    check_positive_float,
-    check_positive_int,
-    in_chunks,
-    luminance,
-)
+from ..harness.contracts.detector import integer
+from .features import LogisticFeatureDetector, luminance
 
 GRID = 16
 EPS = 1e-3
@@ -70,15 +65,11 @@ class DCTDetector(LogisticFeatureDetector):
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, grid: int = GRID, c: float = 0.1, batch_size: int = 64):
-        grid = check_positive_int("grid", grid, minimum=2)
-        if grid > 64:
-            raise ValueError(f"grid must be <= 64, got {grid}")
-        self.grid = grid
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+    checks = {"grid": integer(2, 64)}
+    grid: int
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(lambda chunk: dct_features(chunk, self.grid), images, self.batch_size)
+    def __init__(self, grid: int = GRID, c: float = 0.1, batch_size: int = 64):
+        super().__init__(grid=grid, c=c, batch_size=batch_size)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return dct_features(images, self.grid)

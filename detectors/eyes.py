@@ -38,8 +38,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .features import check_labels, check_positive_float, check_positive_int
 from ..harness.contracts.constants import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT, LUMA
+from ..harness.contracts.detector import DetectorBase, check_labels, number
 from .localise import BACKENDS, EyeResult, LocaliserError, cache_bypassed, locate_eyes, resolve_backends
 from ..harness.contracts.types import check_images
 
@@ -327,7 +327,7 @@ def iris_colour_features(image: np.ndarray, result: EyeResult) -> np.ndarray | N
 # detectors
 
 
-def _check_localiser(localiser) -> str:
+def _check_localiser(name: str, localiser) -> str:
     if not isinstance(localiser, str) or localiser not in ("auto",) + BACKENDS:
         raise ValueError(f"localiser must be 'auto' or one of {', '.join(BACKENDS)}, got {localiser!r}")
     try:
@@ -337,7 +337,7 @@ def _check_localiser(localiser) -> str:
     return localiser
 
 
-class _EyeDetector:
+class _EyeDetector(DetectorBase):
     """Shared plumbing: localisation, per-image features (None = not measurable), misses."""
 
     #: Scores are probabilities of "fake"; the runner checks it.
@@ -348,10 +348,11 @@ class _EyeDetector:
     #: What the detector reads: pixels, through the eye localiser (never records or ground truth).
     inputs = ("pixels", "eye localiser")
 
-    def __init__(self, localiser: str = "auto", batch_size: int = 64):
-        self.localiser = _check_localiser(localiser)
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.device = "cpu"
+    checks = {"localiser": _check_localiser}
+    localiser: str
+
+    def __init__(self, **params):
+        super().__init__(**params)
         self.misses = 0
         self.last_misses = np.zeros(0, dtype=bool)
 
@@ -365,12 +366,12 @@ class _EyeDetector:
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """float64 [N, k]; a row of NaN where no eyes were found or they could not be measured."""
-        check_images(images)
-        rows: list[np.ndarray | None] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
-            for image, result in zip(chunk, locate_eyes(chunk, self.localiser)):
-                rows.append(None if result is None else self.measure(image, result))
+        return self.in_batches(self.batch_features, images)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        """:meth:`features` of one batch."""
+        rows = [None if result is None else self.measure(image, result)
+                for image, result in zip(images, locate_eyes(images, self.localiser))]
         width = self.n_features
         return np.array([row if row is not None else np.full(width, np.nan) for row in rows], dtype=np.float64).reshape(-1, width)
 
@@ -406,9 +407,11 @@ class EyePositionDetector(_EyeDetector):
     requires_fit = False
     n_features = 1
 
+    checks = {"scale": number()}
+    scale: float
+
     def __init__(self, scale: float = 0.02, localiser: str = "auto", batch_size: int = 64):
-        super().__init__(localiser, batch_size)
-        self.scale = check_positive_float("scale", scale)
+        super().__init__(scale=scale, localiser=localiser, batch_size=batch_size)
 
     def measure(self, image, result):
         return np.array([position_distance(result, *image.shape[:2])])
@@ -436,9 +439,11 @@ class _LogisticEyeDetector(_EyeDetector):
 
     requires_fit = True
 
+    checks = {"c": number()}
+    c: float
+
     def __init__(self, c: float = 1.0, localiser: str = "auto", batch_size: int = 64):
-        super().__init__(localiser, batch_size)
-        self.c = check_positive_float("c", c)
+        super().__init__(c=c, localiser=localiser, batch_size=batch_size)
         self.model: Pipeline | None = None
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:

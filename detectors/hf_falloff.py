@@ -28,13 +28,8 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from .features import (
-    LogisticFeatureDetector,
-    check_positive_float,
-    check_positive_int,
-    in_chunks,
-    luminance,
-)
+from ..harness.contracts.detector import all_of, integer, number, require
+from .features import LogisticFeatureDetector, luminance
 
 N_BINS = 64
 #: Number of features :func:`falloff_features` returns per image.
@@ -150,21 +145,20 @@ class HFFalloffDetector(LogisticFeatureDetector):
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, f_low: float = 0.25, f_mid: float = 0.05, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
-        f_low = check_positive_float("f_low", f_low)
-        f_mid = check_positive_float("f_mid", f_mid)
-        if not 0.05 < f_low < 0.45:
-            raise ValueError(f"f_low must be in (0.05, 0.45) cycles per pixel, got {f_low}")
-        if not f_mid < f_low - 0.05:
-            raise ValueError(f"f_mid must be below f_low - 0.05 = {f_low - 0.05:g}, got {f_mid}")
-        self.f_low = f_low
-        self.f_mid = f_mid
-        self.n_bins = check_positive_int("n_bins", n_bins, minimum=16)
-        bands((np.arange(self.n_bins) + 0.5) * 0.5 / self.n_bins, f_low, f_mid)  # enough rings in each band
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+    checks = {
+        "f_low": all_of(number(), require(lambda f: 0.05 < f < 0.45, "{name} must be in (0.05, 0.45) cycles per pixel, got {value}")),
+        "f_mid": number(),
+        "n_bins": integer(16),
+    }
+    f_low: float
+    f_mid: float
+    n_bins: int
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(lambda chunk: falloff_features(chunk, self.f_low, self.f_mid, self.n_bins), images, self.batch_size)
+    def __init__(self, f_low: float = 0.25, f_mid: float = 0.05, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
+        super().__init__(f_low=f_low, f_mid=f_mid, n_bins=n_bins, c=c, batch_size=batch_size)
+        if not self.f_mid < self.f_low - 0.05:
+            raise ValueError(f"f_mid must be below f_low - 0.05 = {self.f_low - 0.05:g}, got {self.f_mid}")
+        bands((np.arange(self.n_bins) + 0.5) * 0.5 / self.n_bins, self.f_low, self.f_mid)  # enough rings in each band
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return falloff_features(images, self.f_low, self.f_mid, self.n_bins)

@@ -20,13 +20,8 @@ from math import gcd
 import numpy as np
 import scipy.fft
 
-from .features import (
-    LogisticFeatureDetector,
-    check_positive_float,
-    check_positive_int,
-    in_chunks,
-    luminance,
-)
+from ..harness.contracts.detector import choice
+from .features import LogisticFeatureDetector, luminance
 
 PERIODS = (2, 3, 4, 5, 6, 7, 8)
 #: Half-width (in frequency bins) of the neighbourhood whose median is the reference of a peak.
@@ -129,6 +124,24 @@ def period_features(images: np.ndarray, periods: tuple[int, ...] = PERIODS, deno
     return np.column_stack(columns).astype(np.float64)
 
 
+def check_periods(periods) -> tuple[int, ...]:
+    """``periods`` (one or several) as a tuple of distinct ints in 2..32; ValueError otherwise."""
+    if isinstance(periods, (int, np.integer)) and not isinstance(periods, bool):
+        periods = (periods,)
+    try:
+        periods = tuple(periods)
+    except TypeError:
+        raise ValueError(f"periods must be a list of integers in 2..32, got {periods!r}") from None
+    if not periods:
+        raise ValueError("periods must name at least one period")
+    for period in periods:
+        if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or not 2 <= period <= 32:
+            raise ValueError(f"periods must be integers in 2..32, got {period!r}")
+    if len(set(periods)) != len(periods):
+        raise ValueError(f"periods must be distinct, got {list(periods)}")
+    return tuple(int(p) for p in periods)
+
+
 class ResidualPeriodDetector(LogisticFeatureDetector):
     """Peak-to-median ratios at the harmonics k/P of the noise residual's spectrum, into a logistic regression.
 
@@ -145,28 +158,12 @@ class ResidualPeriodDetector(LogisticFeatureDetector):
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, periods=PERIODS, denoiser: str = "median", c: float = 1.0, batch_size: int = 64):
-        if isinstance(periods, (int, np.integer)) and not isinstance(periods, bool):
-            periods = (periods,)
-        try:
-            periods = tuple(periods)
-        except TypeError:
-            raise ValueError(f"periods must be a list of integers in 2..32, got {periods!r}") from None
-        if not periods:
-            raise ValueError("periods must name at least one period")
-        for period in periods:
-            if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or not 2 <= period <= 32:
-                raise ValueError(f"periods must be integers in 2..32, got {period!r}")
-        if len(set(periods)) != len(periods):
-            raise ValueError(f"periods must be distinct, got {list(periods)}")
-        if denoiser not in DENOISERS:
-            raise ValueError(f"denoiser must be one of {', '.join(DENOISERS)}, got {denoiser!r}")
-        self.periods = tuple(int(p) for p in periods)
-        self.denoiser = denoiser
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+    checks = {"periods": lambda name, value: check_periods(value), "denoiser": choice(DENOISERS)}
+    periods: tuple[int, ...]
+    denoiser: str
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(lambda chunk: period_features(chunk, self.periods, self.denoiser), images, self.batch_size)
+    def __init__(self, periods=PERIODS, denoiser: str = "median", c: float = 1.0, batch_size: int = 64):
+        super().__init__(periods=periods, denoiser=denoiser, c=c, batch_size=batch_size)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return period_features(images, self.periods, self.denoiser)

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..harness.contracts.detector import FeatureDetector, require
 from ..harness.contracts.types import check_images
 
 N_BINS = 64
@@ -44,12 +45,13 @@ def radial_spectrum(images: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     return np.asarray(log_power @ _ring_matrix(images.shape[1], images.shape[2], n_bins))
 
 
-class SpectrumDetector:
+class SpectrumDetector(FeatureDetector):
     """Radial log power spectrum features, standardised, into a logistic regression.
 
     Parameters:
         n_bins: number of frequency rings between 0 and 0.5 cycles per pixel.
         c: inverse regularisation strength of the logistic regression.
+        batch_size: images per call the runner sends to ``score``; also the chunk size of feature extraction.
     """
 
     name = "spectrum"
@@ -59,28 +61,23 @@ class SpectrumDetector:
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
-        if n_bins < 4:
-            raise ValueError(f"n_bins must be >= 4, got {n_bins}")
-        if c <= 0:
-            raise ValueError(f"c must be > 0, got {c}")
-        self.n_bins = n_bins
-        self.c = c
-        self.device = "cpu"
-        self.batch_size = batch_size
-        self.model: Pipeline | None = None
+    checks = {
+        "n_bins": require(lambda n: n >= 4, "{name} must be >= 4, got {value}"),
+        "c": require(lambda c: c > 0, "{name} must be > 0, got {value}"),
+    }
+    n_bins: int
+    c: float
 
-    def features(self, images: np.ndarray) -> np.ndarray:
+    def __init__(self, n_bins: int = N_BINS, c: float = 1.0, batch_size: int = 64):
+        super().__init__(n_bins=n_bins, c=c, batch_size=batch_size)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
         return radial_spectrum(images, self.n_bins)
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        labels = np.asarray(labels)
-        if len(np.unique(labels)) != 2:
-            raise ValueError("spectrum detector needs both real and fake images to fit")
-        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=2000))
-        self.model.fit(self.features(images), labels)
+    def make_model(self) -> Pipeline:
+        return make_pipeline(StandardScaler(), LogisticRegression(C=self.c, max_iter=2000))
 
-    def score(self, images: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            raise RuntimeError("spectrum detector is not fitted; call fit() first")
-        return self.model.predict_proba(self.features(images))[:, 1]
+    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
+        if len(np.unique(np.asarray(labels))) != 2:
+            raise ValueError("spectrum detector needs both real and fake images to fit")
+        super().fit(images, labels)

@@ -19,13 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import (
-    LogisticFeatureDetector,
-    check_positive_float,
-    check_positive_int,
-    in_chunks,
-    luminance,
-)
+from ..harness.contracts.detector import all_of, integer, number, require
+from .features import LogisticFeatureDetector, luminance
 
 KV = np.array(
     [
@@ -116,6 +111,21 @@ def srm_features(images: np.ndarray, kernels: tuple[str, ...] = KERNELS, q: floa
     return np.concatenate(blocks, axis=1)
 
 
+def check_kernels(kernels) -> tuple[str, ...]:
+    """``kernels`` (one name or several) as a tuple of distinct names from :data:`KERNELS`; ValueError otherwise."""
+    if isinstance(kernels, str):
+        kernels = (kernels,)
+    kernels = tuple(kernels)
+    if not kernels:
+        raise ValueError(f"kernels must name at least one of {', '.join(KERNELS)}")
+    unknown = [k for k in kernels if k not in KERNELS]
+    if unknown:
+        raise ValueError(f"unknown SRM kernel(s) {', '.join(map(repr, unknown))}; choose from {', '.join(KERNELS)}")
+    if len(set(kernels)) != len(kernels):
+        raise ValueError(f"kernels must be distinct, got {list(kernels)}")
+    return kernels
+
+
 class SRMDetector(LogisticFeatureDetector):
     """Co-occurrences of quantised SRM residuals, standardised, into a logistic regression.
 
@@ -133,26 +143,17 @@ class SRMDetector(LogisticFeatureDetector):
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, kernels=KERNELS, q: float = 1.0, t: int = 2, c: float = 0.1, batch_size: int = 64):
-        if isinstance(kernels, str):
-            kernels = (kernels,)
-        kernels = tuple(kernels)
-        if not kernels:
-            raise ValueError(f"kernels must name at least one of {', '.join(KERNELS)}")
-        unknown = [k for k in kernels if k not in KERNELS]
-        if unknown:
-            raise ValueError(f"unknown SRM kernel(s) {', '.join(map(repr, unknown))}; choose from {', '.join(KERNELS)}")
-        if len(set(kernels)) != len(kernels):
-            raise ValueError(f"kernels must be distinct, got {list(kernels)}")
-        self.kernels = kernels
-        self.q = check_positive_float("q", q)
-        self.t = check_positive_int("t", t)
-        if self.t > 4:
-            raise ValueError(f"t must be in 1..4, got {t}")
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+    checks = {
+        "kernels": lambda name, value: check_kernels(value),
+        "q": number(),
+        "t": all_of(integer(), require(lambda t: t <= 4, "{name} must be in 1..4, got {value}")),
+    }
+    kernels: tuple[str, ...]
+    q: float
+    t: int
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(lambda chunk: srm_features(chunk, self.kernels, self.q, self.t), images, self.batch_size)
+    def __init__(self, kernels=KERNELS, q: float = 1.0, t: int = 2, c: float = 0.1, batch_size: int = 64):
+        super().__init__(kernels=kernels, q=q, t=t, c=c, batch_size=batch_size)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return srm_features(images, self.kernels, self.q, self.t)

@@ -40,13 +40,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .features import (
-    LogisticFeatureDetector,
-    check_positive_float,
-    check_positive_int,
-    in_chunks,
-    luminance,
-)
+from ..harness.contracts.detector import integer
+from .features import LogisticFeatureDetector, luminance
 from ..harness.contracts.types import check_images
 from ..harness.contracts.constants import LUMA
 
@@ -140,18 +135,14 @@ class BackgroundBlurDetector(LogisticFeatureDetector):
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
 
-    def __init__(self, cell: int = 2, c: float = 1.0, batch_size: int = 64):
-        cell = check_positive_int("cell", cell, minimum=1)
-        if cell > 8:
-            raise ValueError(f"cell must be <= 8, got {cell}")
-        self.cell = cell
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+    checks = {"cell": integer(1, 8)}
+    cell: int
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(lambda chunk: blur_features(chunk, self.cell), images, self.batch_size)
+    def __init__(self, cell: int = 2, c: float = 1.0, batch_size: int = 64):
+        super().__init__(cell=cell, c=c, batch_size=batch_size)
+
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return blur_features(images, self.cell)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,10 +285,7 @@ class EarringDetector(LogisticFeatureDetector):
     inputs = ("pixels",)
 
     def __init__(self, c: float = 1.0, batch_size: int = 64):
-        self.c = check_positive_float("c", c)
-        self.device = "cpu"
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self._reset()
+        super().__init__(c=c, batch_size=batch_size)
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return in_chunks(earring_features, images, self.batch_size)
+    def batch_features(self, images: np.ndarray) -> np.ndarray:
+        return earring_features(images)
