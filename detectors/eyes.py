@@ -398,6 +398,7 @@ class EyePositionDetector(_EyeDetector):
     """
 
     name = "eye_position"
+    targets = ("eyes_fixed",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = False
     n_features = 1
 
@@ -487,6 +488,7 @@ class PupilDetector(_LogisticEyeDetector):
     """
 
     name = "pupil"
+    targets = ("irregular_pupils",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 4
 
     def measure(self, image, result):
@@ -511,6 +513,7 @@ class CornealDetector(_LogisticEyeDetector):
     """
 
     name = "corneal"
+    targets = ("highlight_mismatch",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 2
 
     def measure(self, image, result):
@@ -532,6 +535,7 @@ class IrisColourDetector(_LogisticEyeDetector):
     """
 
     name = "iris_colour"
+    targets = ("iris_mismatch",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 2
 
     def measure(self, image, result):

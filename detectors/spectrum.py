@@ -53,6 +53,7 @@ class SpectrumDetector:
     """
 
     name = "spectrum"
+    targets = ("upsampling",)  # the artifacts it claims to respond to (the known-answer matrix)
     score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = True

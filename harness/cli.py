@@ -705,16 +705,16 @@ def known_answer_matrix(
         "(cells that cannot be judged at this size do not fail).")] = False,
 ) -> None:
     """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
-    from ..generators.artifacts import ARTIFACTS
-    from .run import matrix as km
-    from .contracts.registry import available
+    from .contracts.registry import names
+    from .report import matrix as km
     from .run.runner import run_suite
 
-    chosen_detectors = _split_names(detectors) or [d for d in km.TARGETS if d in available("detector")]
-    chosen_artifacts = _split_names(artifacts) or list(ARTIFACTS)
-    unknown = [a for a in chosen_artifacts if a not in ARTIFACTS]
+    known = names("artifact")
+    chosen_detectors = _split_names(detectors) or list(km.targets())
+    chosen_artifacts = _split_names(artifacts) or known
+    unknown = [a for a in chosen_artifacts if a not in known]
     if unknown:
-        raise FacebenchError(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(ARTIFACTS)}")
+        raise FacebenchError(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(known)}")
     suite = km.matrix_suite(chosen_artifacts, chosen_detectors, count=count, resolution=resolution)
     result = run_suite(suite, results)
     for error in result.errors:

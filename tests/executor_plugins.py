@@ -16,6 +16,8 @@ CRASH_SEED = 4
 class CrashyGenerator(ParametricGenerator):
     """The parametric generator, whose worker dies (os._exit) on the first attempt at one shard."""
 
+    name = "crashy"
+
     def generate(self, seeds):
         folder = os.environ.get(CRASH_DIR)
         if folder and seeds and seeds[0] == CRASH_SEED:

@@ -85,8 +85,8 @@ def ray_runtime(tmp_path_factory):
     # workers are separate processes: they import the test plug-ins from here, and see the crash folder
     patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
     patch.setenv("FACEBENCH_TEST_CRASH_DIR", str(crash_dir))
-    patch.setitem(registry.BUILTINS["generator"], "crashy", "executor_plugins:CrashyGenerator")
-    patch.setitem(registry.BUILTINS["detector"], "broken", "executor_plugins:BrokenDetector")
+    patch.setitem(registry.BUILTINS, "generator", (*registry.BUILTINS["generator"], "executor_plugins:CrashyGenerator"))
+    patch.setitem(registry.BUILTINS, "detector", (*registry.BUILTINS["detector"], "executor_plugins:BrokenDetector"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     executor = get_executor("ray")
     yield executor, crash_dir

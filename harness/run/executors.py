@@ -9,6 +9,8 @@ digest and the same scores for the same suite.
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,7 +18,6 @@ import numpy as np
 
 from ..contracts.errors import FacebenchError
 
-EXECUTORS = ("local", "ray")
 
 
 class ExecutorError(FacebenchError):
@@ -58,19 +59,19 @@ class LocalExecutor:
 
 
 def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
-    """The executor called ``name``: ``"local"`` or ``"ray"`` (``address``: None starts a local
-    Ray runtime, ``"auto"`` or ``"ray://host:10001"`` connects to a cluster)."""
-    if name == "local":
-        if address is not None:
-            raise ExecutorError("--address is for the ray executor; add --executor ray")
-        return LocalExecutor()
-    if name == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
-                                "(or pip install 'ray[data]>=2.9')") from None
-        from .ray_executor import RayExecutor
+    """The executor plug-in called ``name`` (built-ins: ``"local"`` and ``"ray"``; ``address``, for
+    executors that take one: None starts a local Ray runtime, ``"auto"`` or ``"ray://host:10001"``
+    connects to a cluster)."""
+    from ..contracts import registry
 
-        return RayExecutor(address=address, **options)
-    raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
+    if name not in registry.names("executor"):
+        raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(registry.names('executor'))}")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
+                            "(or pip install 'ray[data]>=2.9')")
+    cls = registry.load("executor", name)
+    if "address" in inspect.signature(cls).parameters:
+        options["address"] = address
+    elif address is not None:
+        raise ExecutorError(f"--address is for the ray executor; add --executor ray (the {name} executor takes none)")
+    return cls(**options)
