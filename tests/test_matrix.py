@@ -7,7 +7,7 @@ import math
 import pytest
 
 from facebench.generators.artifacts import ARTIFACTS
-from facebench.harness.run import matrix as km
+from facebench.harness.report import matrix as km
 from facebench.harness.contracts import registry
 
 

@@ -387,9 +387,21 @@ def value_from_text(text: str, annotation: Any, default: Any = inspect.Parameter
     if _takes_text(annotation):
         return text
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text  # a bare word is a string
+    if isinstance(value, int) and not isinstance(value, bool) and _takes_float(annotation):
+        return float(value)  # -p rotate=10 is 10.0, as the option it replaces gave it
+    return value
+
+
+def _takes_float(annotation: Any) -> bool:
+    if annotation is float:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return float in args and int not in args
+    return False
 
 
 def _takes_text(annotation: Any) -> bool:
