@@ -549,7 +549,7 @@ def _resolve_relative(module_name: str, level: int, name: str | None) -> str | N
     return ".".join(base + ([name] if name else []))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_file(module_name: str) -> Path | None:
     parts = module_name.split(".")
     if len(parts) < 2 or parts[0] != "facebench":
@@ -565,7 +565,7 @@ def _module_file(module_name: str) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse_module(module_name: str) -> ast.Module | None:
     path = _module_file(module_name)
     if path is None:

@@ -19,7 +19,6 @@ import numpy as np
 from ..contracts.errors import FacebenchError
 
 
-
 class ExecutorError(FacebenchError):
     """An executor is unknown, or its runtime is missing or unreachable."""
 
