@@ -29,7 +29,7 @@ def detector_names(requested: str | None) -> list[str]:
 
     if requested:
         return [name.strip() for name in requested.split(",") if name.strip()]
-    return [name for name in registry.BUILTINS["detector"] if name not in NEEDS_INPUT]
+    return [name for name in registry.names("detector") if name not in NEEDS_INPUT]
 
 
 def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:

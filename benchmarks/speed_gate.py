@@ -27,6 +27,7 @@ SLOWDOWN = 0.3  # set from --slowdown before any run
 class Slowed:
     """A detector whose ``score`` takes 1 / (1 - SLOWDOWN) times as long as the wrapped one's."""
 
+    name = "slowed"
     requires_fit = True
     version = "1"
 
@@ -92,7 +93,7 @@ def main() -> None:
     from facebench.harness.contracts import registry
     from facebench.harness.run.runner import run_suite
 
-    registry.BUILTINS["detector"]["slowed"] = "__main__:Slowed"
+    registry.register("detector", "__main__:Slowed")
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
     same, slow = make_suite(detectors, False, args), make_suite(detectors, True, args)
 

@@ -61,6 +61,7 @@ class DCTDetector(LogisticFeatureDetector):
 
     name = "dct"
     version = "0.1.0"
+    targets = ("upsampling",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)

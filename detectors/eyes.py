@@ -404,6 +404,7 @@ class EyePositionDetector(_EyeDetector):
     """
 
     name = "eye_position"
+    targets = ("eyes_fixed",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = False
     n_features = 1
 
@@ -497,6 +498,7 @@ class PupilDetector(_LogisticEyeDetector):
     """
 
     name = "pupil"
+    targets = ("irregular_pupils",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 4
 
     def measure(self, image, result):
@@ -521,6 +523,7 @@ class CornealDetector(_LogisticEyeDetector):
     """
 
     name = "corneal"
+    targets = ("highlight_mismatch",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 2
 
     def measure(self, image, result):
@@ -542,6 +545,7 @@ class IrisColourDetector(_LogisticEyeDetector):
     """
 
     name = "iris_colour"
+    targets = ("iris_mismatch",)  # the artifacts it claims to respond to (the known-answer matrix)
     n_features = 2
 
     def measure(self, image, result):

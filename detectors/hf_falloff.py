@@ -141,6 +141,7 @@ class HFFalloffDetector(LogisticFeatureDetector):
 
     name = "hf_falloff"
     version = "0.1.0"
+    targets = ("hf_smooth", "hf_excess")  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)

@@ -42,18 +42,19 @@ import warnings
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..harness.contracts import registry
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.types import check_images
 from ..harness.contracts.constants import LUMA
 
-#: Backends in order of preference (``auto`` tries them in this order).
-BACKENDS = ("dlib", "opencv", "builtin")
+#: Backends in order of preference (``auto`` tries them in this order): the localiser plug-ins in
+#: the registry's order.
+BACKENDS = tuple(registry.names("localiser"))
 
 INSTALL_HINTS = {
     "dlib": "pip install dlib-bin face_recognition_models",
@@ -382,7 +383,7 @@ def refine_pair(
 # backends
 
 
-class _Builtin:
+class BuiltinLocaliser:
     """Whole-image search for a pair of irises between the whites of the eyes (numpy/scipy).
 
     1. Iris responses (:func:`iris_response` with the vertical check) at radii from 0.9% to
@@ -513,7 +514,7 @@ def _dlib_model_path() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-class _Dlib:
+class DlibLocaliser:
     """dlib HOG face detector + 5-point landmarks (eye corners); the iris refinement does the rest."""
 
     name = "dlib"
@@ -543,7 +544,7 @@ class _Dlib:
         return refine_pair(image, plane, tuple(left), tuple(right), confidence, self.name)
 
 
-class _OpenCV:
+class OpenCVLocaliser:
     """Haar cascades: the largest frontal face, then one eye box in each upper quarter of it."""
 
     name = "opencv"
@@ -585,7 +586,6 @@ class _OpenCV:
         return refine_pair(image, plane, eyes[0], eyes[1], confidence, self.name)
 
 
-_FACTORIES: dict[str, Callable[[], object]] = {"dlib": _Dlib, "opencv": _OpenCV, "builtin": _Builtin}
 _MODULES = {"dlib": ("dlib",), "opencv": ("cv2",), "builtin": ()}
 _instances: dict[str, object] = {}
 _lock = threading.Lock()
@@ -611,7 +611,7 @@ def _backend(name: str):
             if not _installed(name):
                 raise LocaliserError(f"eye localiser backend {name!r} is not installed: {INSTALL_HINTS[name]}")
             try:
-                _instances[name] = _FACTORIES[name]()
+                _instances[name] = registry.load("localiser", name)()
             except LocaliserError:
                 raise
             except Exception as exc:  # a broken install: an import error, a model file that will not load

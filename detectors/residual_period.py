@@ -154,6 +154,7 @@ class ResidualPeriodDetector(LogisticFeatureDetector):
 
     name = "residual_period"
     version = "0.1.0"
+    targets = ("periodic",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)

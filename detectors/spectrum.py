@@ -55,6 +55,7 @@ class SpectrumDetector(FeatureDetector):
     """
 
     name = "spectrum"
+    targets = ("upsampling",)  # the artifacts it claims to respond to (the known-answer matrix)
     score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = True

@@ -139,6 +139,7 @@ class SRMDetector(LogisticFeatureDetector):
 
     name = "srm"
     version = "0.1.0"
+    targets = ("missing_camera_noise",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)

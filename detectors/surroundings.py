@@ -131,6 +131,7 @@ class BackgroundBlurDetector(LogisticFeatureDetector):
 
     name = "bg_blur"
     version = "0.1.0"
+    targets = ("background_blur",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
@@ -280,6 +281,7 @@ class EarringDetector(LogisticFeatureDetector):
 
     name = "earring"
     version = "0.1.0"
+    targets = ("earring_single",)  # the artifacts it claims to respond to (the known-answer matrix)
     requires_fit = True
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)

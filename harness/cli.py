@@ -158,17 +158,28 @@ def warn_shadowed(kind: str, name: str) -> None:
         stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
 
 
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``["resolution=128", "artifacts=eyes_fixed"]`` -> ``{"resolution": 128, "artifacts": "eyes_fixed"}``."""
-    params: dict[str, Any] = {}
+def parse_params(items: list[str] | None, plugin: type | None = None) -> dict[str, Any]:
+    """``["resolution=128", "artifacts=eyes_fixed"]`` -> ``{"resolution": 128, "artifacts": "eyes_fixed"}``.
+
+    With the ``plugin`` class, each value is read as its constructor parameter's type says
+    (:func:`facebench.harness.contracts.registry.value_from_text`): ``-p prompt=true`` stays the word.
+    """
+    from .contracts.registry import params_from_text
+
+    texts: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        texts[key.strip()] = value
+    if plugin is not None:
+        return params_from_text(plugin, texts)
+    params: dict[str, Any] = {}
+    for key, value in texts.items():
         try:
-            params[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+            params[key] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
-            params[key.strip()] = value  # a bare word is a string
+            params[key] = value  # a bare word is a string
     return params
 
 
@@ -195,8 +206,7 @@ def list_plugins() -> None:
 
     Built-ins are read without importing them; `facebench info NAME` shows one in full.
     """
-    from ..generators.artifacts import ARTIFACTS
-    from .contracts.registry import KINDS, inspect_all, shadow_message, shadowed
+    from .contracts.registry import ENTRY_POINT_GROUPS, attributes, inspect_all, names, shadow_message, shadowed
 
     table = Table(title="facebench plug-ins")
     for column in ("kind", "name", "version", "origin", "inputs", "fits", "status"):
@@ -212,12 +222,14 @@ def list_plugins() -> None:
     artifacts = Table(title="artifacts (--artifacts NAME[:STRENGTH],...)")
     for column in ("name", "needs", "mask", "what it is"):
         artifacts.add_column(column)
-    for name, cls in ARTIFACTS.items():
-        artifacts.add_row(name, ", ".join(cls.needs) or "pixels", "yes" if cls.local else "-", cls.summary)
+    for name in names("artifact"):
+        cls = attributes("artifact", name)  # read from the source: listing imports no artifact
+        artifacts.add_row(name, ", ".join(cls.get("needs", ())) or "pixels", "yes" if cls.get("local") else "-",
+                          cls.get("summary", ""))
     stdout.print(artifacts)
     if broken:
         stderr.print(f"{broken} plug-in(s) failed to import; the others work.")
-    for kind in KINDS:
+    for kind in ENTRY_POINT_GROUPS:
         for info in shadowed(kind):
             stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
 
@@ -229,12 +241,12 @@ def info(
                                          "spectrum, upsampling, jpeg.")],
 ) -> None:
     """Show one plug-in in full: its parameters (type, default, one line each), inputs and needs."""
-    from ..generators.artifacts import ARTIFACTS
     from .contracts import registry
-    from .run.perturb import DEFAULT_GRID, describe_kinds
+    from .contracts.perturbations import DEFAULT_GRID, describe_kinds
 
+    artifacts = registry.names("artifact")
     found = False
-    for kind in registry.KINDS:
+    for kind in registry.VERSIONED_KINDS:
         if name in registry.available(kind):
             warn_shadowed(kind, name)
             cls = registry.load(kind, name)
@@ -243,8 +255,8 @@ def info(
                 extra["learns"] = "yes (fits on the train split)" if getattr(cls, "requires_fit", False) else "no"
             _print_plugin(kind, name, cls, registry.available(kind)[name].origin, extra)
             found = True
-    if name in ARTIFACTS:
-        cls = ARTIFACTS[name]
+    if name in artifacts:
+        cls = registry.load("artifact", name)
         extra = {"needs": ", ".join(cls.needs) or "pixels", "mask": "yes" if cls.local else "no",
                  "use": f"--artifacts {name}[KEY=VALUE;...]:STRENGTH (strength 0..1, default 1)"}
         _print_plugin("artifact", name, cls, "builtin", extra)
@@ -259,7 +271,7 @@ def info(
     if not found:
         import difflib
 
-        known = [*registry.available("generator"), *registry.available("detector"), *ARTIFACTS, *kinds]
+        known = [*registry.available("generator"), *registry.available("detector"), *artifacts, *kinds]
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "`facebench list` shows them all"
         raise UsageError(f"no generator, detector, artifact or perturbation is named {name!r}; {hint}")
@@ -333,25 +345,12 @@ def generate(
     batch_size: Annotated[
         Optional[int], typer.Option("--batch-size", min=1, help="Seeds per generator call (default 32); also the plug-in's batch_size where it has one.")
     ] = None,
-    network: Annotated[Optional[str], typer.Option("--network", help="Network file (stylegan2, stylegan3): .pkl or .safetensors.")] = None,
-    truncation: Annotated[Optional[float], typer.Option("--truncation", help="Truncation psi (stylegan2, stylegan3).")] = None,
-    noise_mode: Annotated[Optional[str], typer.Option("--noise-mode", help="const, random or none (stylegan2).")] = None,
-    class_idx: Annotated[Optional[int], typer.Option("--class-idx", help="Class of a class-conditional model (stylegan2, stylegan3).")] = None,
-    translate: Annotated[Optional[str], typer.Option("--translate", help="Translate the image by 'x,y' image widths (stylegan3).")] = None,
-    rotate: Annotated[Optional[float], typer.Option("--rotate", help="Rotate the image by this many degrees (stylegan3).")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="cpu or cuda, for plug-ins that run on a GPU.")] = None,
-    pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="Local diffusers pipeline folder (diffusion).")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Denoising steps (diffusion).")] = None,
-    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (diffusion).")] = None,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", help="One prompt for every image (diffusion).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing corpus at --out.")] = False,
 ) -> None:
     """Generate a corpus of real images and their fakes.
 
-    --network, --truncation, --noise-mode, --class-idx, --translate, --rotate and --device are
-    shortcuts for the plug-in parameters network, truncation_psi, noise_mode, class_idx,
-    translate, rotate and device; --pipeline,
-    --steps, --guidance and --prompt for pipeline, steps, guidance and prompt.
+    The generator's own settings (a network file, truncation, a pipeline, steps, a device, ...)
+    are -p KEY=VALUE; `facebench info GENERATOR` lists them.
     """
     from .contracts import registry
     from .run.corpora import generate_corpus
@@ -359,12 +358,11 @@ def generate(
     from .data.suite import GeneratorSpec
 
     warn_shadowed("generator", generator)
-    params = parse_params(param)
-    shortcuts = {"artifacts": artifacts, "network": network, "truncation_psi": truncation, "noise_mode": noise_mode,
-                 "class_idx": class_idx, "translate": translate, "rotate": rotate, "device": device, "pipeline": pipeline, "steps": steps, "guidance": guidance,
-                 "prompt": prompt}
-    params.update({key: value for key, value in shortcuts.items() if value is not None})
-    if batch_size is not None and "batch_size" in inspect.signature(registry.load("generator", generator)).parameters:
+    cls = registry.load("generator", generator)
+    params = parse_params(param, cls)
+    if artifacts is not None:
+        params["artifacts"] = artifacts
+    if batch_size is not None and "batch_size" in inspect.signature(cls).parameters:
         params.setdefault("batch_size", batch_size)
     spec = GeneratorSpec(name=generator, label=out.name, count=n, seed_start=seed_start, batch_size=batch_size or 32,
                          params=params)
@@ -416,7 +414,8 @@ def detect(
     from .run.timing import calibrate_machine
 
     warn_shadowed("detector", detector)
-    params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
+    cls = registry.load("detector", detector)
+    params = registry.check_params(cls, parse_params(param, cls), f"detector {detector!r}")
     corpus = Corpus.open(corpus_path)
     label = detector
     if detector == "command":  # label it by the name the program announces in its ready line
@@ -706,16 +705,16 @@ def known_answer_matrix(
         "(cells that cannot be judged at this size do not fail).")] = False,
 ) -> None:
     """Score every detector on every single-artifact parametric corpus: the known-answer matrix."""
-    from ..generators.artifacts import ARTIFACTS
+    from .contracts.registry import names
     from .report import matrix as km
-    from .contracts.registry import available
     from .run.runner import run_suite
 
-    chosen_detectors = _split_names(detectors) or [d for d in km.TARGETS if d in available("detector")]
-    chosen_artifacts = _split_names(artifacts) or list(ARTIFACTS)
-    unknown = [a for a in chosen_artifacts if a not in ARTIFACTS]
+    known = names("artifact")
+    chosen_detectors = _split_names(detectors) or list(km.targets())
+    chosen_artifacts = _split_names(artifacts) or known
+    unknown = [a for a in chosen_artifacts if a not in known]
     if unknown:
-        raise FacebenchError(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(ARTIFACTS)}")
+        raise FacebenchError(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(known)}")
     suite = km.matrix_suite(chosen_artifacts, chosen_detectors, count=count, resolution=resolution)
     result = run_suite(suite, results)
     for error in result.errors:

@@ -80,7 +80,7 @@ def probe(tmp_path, monkeypatch):
     module = f"probe_{tmp_path.name.replace('-', '_')}"
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    monkeypatch.setitem(registry.BUILTINS["detector"], "probe", f"{module}:ProbeDetector")
+    monkeypatch.setitem(registry.BUILTINS, "detector", (*registry.BUILTINS["detector"], f"{module}:ProbeDetector"))
 
     def write(expression: str) -> Path:
         path = folder / f"{module}.py"

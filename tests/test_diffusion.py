@@ -319,18 +319,18 @@ runner = CliRunner()
 
 def test_cli_generate_writes_a_corpus_with_step_timing(pipelines, tmp_path):
     out = tmp_path / "corpus"
-    result = runner.invoke(app, ["generate", "diffusion", "--pipeline", str(pipelines["sd"]), "--n", "4", "--steps", "2",
-                                 "--guidance", "5", "--batch-size", "2", "--out", str(out)])
+    result = runner.invoke(app, ["generate", "diffusion", "-p", f"pipeline={pipelines['sd']}", "--n", "4", "-p", "steps=2",
+                                 "-p", "guidance=5", "--batch-size", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "wrote 4 images (0 real, 4 fake)" in result.output
     corpus = Corpus.open(out)
     assert corpus.meta["counts"]["fake"] == 4
     throughput = corpus.meta["throughput"]
     assert throughput["steps_timed"] >= 4 and throughput["step_ms_p50"] > 0  # 2 calls of 2 steps (+ PNDM warm-up)
-    prompted = runner.invoke(app, ["generate", "diffusion", "--pipeline", str(pipelines["ddpm"]), "--n", "1",
-                                   "--prompt", "a face", "--out", str(tmp_path / "bad")])
+    prompted = runner.invoke(app, ["generate", "diffusion", "-p", f"pipeline={pipelines['ddpm']}", "--n", "1",
+                                   "-p", "prompt=a face", "--out", str(tmp_path / "bad")])
     assert prompted.exit_code != 0 and "DDPMPipeline is unconditional: it takes no prompt" in prompted.output
-    missing = runner.invoke(app, ["generate", "diffusion", "--pipeline", str(tmp_path / "nope"), "--n", "1",
+    missing = runner.invoke(app, ["generate", "diffusion", "-p", f"pipeline={tmp_path / 'nope'}", "--n", "1",
                                   "--out", str(tmp_path / "bad2")])
     assert missing.exit_code != 0 and "does not exist" in missing.output
 

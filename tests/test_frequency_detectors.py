@@ -38,13 +38,8 @@ DETECTORS = {
     "residual_period": ResidualPeriodDetector,
     "srm": SRMDetector,
 }
-TARGETS = [
-    ("dct", "upsampling"),
-    ("hf_falloff", "hf_smooth"),
-    ("hf_falloff", "hf_excess"),
-    ("residual_period", "periodic"),
-    ("srm", "missing_camera_noise"),
-]
+#: Each detector on every artifact its class declares it targets.
+TARGETS = [(name, artifact) for name, cls in DETECTORS.items() for artifact in cls.targets]
 RESOLUTION = 128
 SEEDS = 60
 TRAIN_SEEDS = 30

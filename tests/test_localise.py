@@ -126,12 +126,22 @@ def test_a_backend_that_is_not_installed_says_what_to_install(backend, hint, onl
     assert localise.resolve_backends("auto") == ["builtin"]
 
 
-def test_auto_skips_a_broken_backend_with_a_warning(monkeypatch, faces):
-    def broken():
+class BrokenDlib:
+    """A dlib backend whose model file will not load."""
+
+    name = "dlib"
+
+    def __init__(self):
         raise RuntimeError("corrupt model file")
 
+
+def test_auto_skips_a_broken_backend_with_a_warning(monkeypatch, faces):
+    from facebench.harness.contracts import registry
+
     monkeypatch.setattr(localise, "_installed", lambda name: name in ("dlib", "builtin"))
-    monkeypatch.setattr(localise, "_FACTORIES", {**localise._FACTORIES, "dlib": broken})
+    monkeypatch.setitem(registry.BUILTINS, "localiser", tuple(
+        f"{__name__}:BrokenDlib" if target.endswith(":DlibLocaliser") else target
+        for target in registry.BUILTINS["localiser"]))
     monkeypatch.setattr(localise, "_instances", {})
     monkeypatch.setattr(localise, "_warned", set())
     with pytest.warns(RuntimeWarning, match="skipping backend 'dlib'.*corrupt model file"):

@@ -82,7 +82,7 @@ def first_run(tmp_path_factory):
     from facebench.harness.contracts import registry
 
     patch = pytest.MonkeyPatch()
-    patch.setitem(registry.BUILTINS["detector"], "shifted", f"{__name__}:ShiftedSpectrum")
+    patch.setitem(registry.BUILTINS, "detector", (*registry.BUILTINS["detector"], f"{__name__}:ShiftedSpectrum"))
     root = tmp_path_factory.mktemp("protocols")
     path = root / "suite.toml"
     path.write_text(SUITE)

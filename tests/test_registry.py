@@ -116,5 +116,55 @@ def test_bad_parameter_value_is_a_plugin_error():
 def test_every_builtin_detector_declares_probability_scores():
     from facebench.harness.contracts import registry
 
-    for name in registry.BUILTINS["detector"]:
+    for name in registry.names("detector"):
         assert registry.load("detector", name).score_range == (0.0, 1.0), name
+
+
+@pytest.mark.parametrize("kind", registry.KINDS)
+def test_every_builtin_of_every_kind_loads_and_declares_its_name_once(kind):
+    """The registry lists built-ins by target only: the name is the class's, read from its source."""
+    import importlib.util
+
+    assert len(set(registry.names(kind))) == len(registry.BUILTINS[kind]) > 0
+    for target in registry.BUILTINS[kind]:
+        read = registry.static_attributes(target)
+        assert read is not None and isinstance(read.get("name"), str), target
+        if target.endswith(":RayExecutor") and importlib.util.find_spec("ray") is None:
+            continue
+        cls = registry.load(kind, read["name"])
+        assert f"{cls.__module__}:{cls.__qualname__}".endswith(target.partition(":")[2])
+        assert cls.name == read["name"], target
+
+
+def test_register_refuses_a_second_plug_in_with_a_builtin_name(monkeypatch):
+    monkeypatch.setitem(registry.BUILTINS, "detector", registry.BUILTINS["detector"])
+    with pytest.raises(PluginError, match="already named 'spectrum'"):
+        registry.register("detector", f"{__name__}:SpectrumTwin")
+
+
+class SpectrumTwin:
+    name = "spectrum"
+
+
+def test_detectors_declare_the_artifacts_they_target():
+    targets = registry.targets("detector")
+    assert targets["spectrum"] == ("upsampling",) and targets["hf_falloff"] == ("hf_smooth", "hf_excess")
+    assert "cnn" not in targets and "command" not in targets  # learned and external detectors claim no cue
+    for name, artifacts in targets.items():
+        assert registry.load("detector", name).targets == artifacts
+        assert set(artifacts) <= set(registry.names("artifact")), name
+
+
+def test_unknown_parameter_lists_the_valid_ones():
+    with pytest.raises(PluginError, match=r"no parameter 'zzz' \(its parameters: n_bins, .*batch_size\)"):
+        registry.create("detector", "spectrum", zzz=3)
+
+
+@pytest.mark.parametrize(("text", "annotation", "default", "value"), [
+    ("20", int, 1, 20), ("0.7", float, 1.0, 0.7), ("true", bool, False, True), ("true", str, "", "true"),
+    ("2024", "x", 0, 2024), ("a face", str | None, None, "a face"), ("0.1,0", str, "0,0", "0.1,0"),
+    ("[0.1, 0]", list[float], None, [0.1, 0]), ("7", __import__("inspect").Parameter.empty, 1.5, 7.0), ("10", float | None, None, 10.0), ("3", int | None, None, 3),
+])
+def test_command_line_values_follow_the_parameter_type(text, annotation, default, value):
+    read = registry.value_from_text(text, annotation, default)
+    assert read == value and type(read) is type(value)

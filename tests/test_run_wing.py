@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from facebench.harness.data.suite import DetectorSpec, parse_suite
-from facebench.harness.run.executors import EXECUTORS, Executor, ExecutorError, LocalExecutor, executor_class
+from facebench.harness.contracts import registry
+from facebench.harness.run.executors import Executor, ExecutorError, LocalExecutor, executor_class
 from facebench.harness.run.runner import run_suite
 from facebench.harness.run.scoring import Backoff, batch_size_for, score_images
 from facebench.harness.run.throughput import time_detector, uncached
@@ -62,7 +63,7 @@ def test_the_run_wing_has_no_import_cycle():
 
 
 def test_every_executor_implements_the_interface():
-    for name in EXECUTORS:
+    for name in registry.names("executor"):
         if name == "ray":
             pytest.importorskip("ray")
         cls = executor_class(name)

@@ -218,16 +218,17 @@ def test_class_conditional_models_need_a_class(tmp_path):
     assert not np.array_equal(a.images, b.images) and b.records[0].meta["class_idx"] == 2
 
 
-def test_generate_command_with_the_stylegan2_options(network_file, tmp_path):
+def test_generate_command_with_the_stylegan2_parameters(network_file, tmp_path):
     out = tmp_path / "corpus"
-    result = CliRunner().invoke(app, ["generate", "stylegan2", "--network", network_file, "--n", "5", "--truncation", "0.7",
-                                      "--noise-mode", "const", "--batch-size", "2", "--device", "cpu", "--out", str(out)])
+    result = CliRunner().invoke(app, ["generate", "stylegan2", "-p", f"network={network_file}", "--n", "5",
+                                      "-p", "truncation_psi=0.7", "-p", "noise_mode=const", "--batch-size", "2",
+                                      "-p", "device=cpu", "--out", str(out)])
     assert result.exit_code == 0, result.output
     corpus = Corpus.open(out)
     assert corpus.meta["counts"] == {"images": 5, "real": 0, "fake": 5}
     assert corpus.meta["generators"][0]["params"]["truncation_psi"] == 0.7
     assert all(r.meta["truncation_psi"] == 0.7 for r in corpus.records())
-    bad = CliRunner().invoke(app, ["generate", "stylegan2", "--network", str(tmp_path / "nope.pkl"), "--n", "1", "--out", str(tmp_path / "x")])
+    bad = CliRunner().invoke(app, ["generate", "stylegan2", "-p", f"network={tmp_path / 'nope.pkl'}", "--n", "1", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no such network file" in bad.output
 
 

@@ -261,8 +261,8 @@ def test_generate_command_writes_a_corpus_that_verifies(small_pickle, tmp_path):
     from facebench.harness.data.corpus import Corpus
 
     out = tmp_path / "corpus"
-    result = CliRunner().invoke(app, ["generate", "stylegan3", "--network", str(small_pickle), "--n", "4",
-                                      "--truncation", "0.7", "--translate", "0.1,0", "--rotate", "10",
+    result = CliRunner().invoke(app, ["generate", "stylegan3", "-p", f"network={small_pickle}", "--n", "4",
+                                      "-p", "truncation_psi=0.7", "-p", "translate=0.1,0", "-p", "rotate=10",
                                       "--batch-size", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     corpus = Corpus.open(out)

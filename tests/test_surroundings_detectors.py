@@ -53,7 +53,7 @@ from facebench.harness.contracts.types import Detector
 from conftest import ParametricCorpora, check_fit_contract, check_score_contract, few_of, fitted_auc
 
 DETECTORS = {"bg_blur": BackgroundBlurDetector, "earring": EarringDetector}
-TARGETS = {"bg_blur": "background_blur", "earring": "earring_single"}
+TARGETS = {name: cls.targets[0] for name, cls in DETECTORS.items()}  # the artifact each declares it targets
 RESOLUTION = 256
 SEEDS = 80
 TRAIN_SEEDS = 40

@@ -1,11 +1,7 @@
-"""Every built-in artifact by name. Each artifact module lists its classes in ``ARTIFACT_CLASSES``."""
+"""Every built-in artifact by name, in the registry's order (``facebench.harness.contracts.registry``)."""
 
 from __future__ import annotations
 
-from . import frequency, geometry
-from . import scene, sensor
-from . import shortcuts, surroundings
+from ...harness.contracts import registry
 
-_MODULES = (frequency, geometry, sensor, scene, surroundings, shortcuts)
-
-ARTIFACTS: dict[str, type] = {cls.name: cls for module in _MODULES for cls in module.ARTIFACT_CLASSES}
+ARTIFACTS: dict[str, type] = {name: registry.load("artifact", name) for name in registry.names("artifact")}

@@ -194,6 +194,3 @@ class PeriodicArtifact(PixelArtifact):
         tiled = np.tile(self.pattern(), tiles)[:height, :width]
         scale = strength * self.amplitude * np.maximum(self.local_std(x), self.floor)
         return to_uint8(x + (scale * tiled)[..., None]), record
-
-
-ARTIFACT_CLASSES = (UpsamplingArtifact, HFSmoothArtifact, HFExcessArtifact, PeriodicArtifact)

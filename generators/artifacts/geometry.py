@@ -78,6 +78,3 @@ def warp_similarity(image: np.ndarray, scale_rot: complex, offset: complex, *, n
     mode = "RGB" if image.ndim == 3 else "L"
     warped = Image.fromarray(padded, mode).transform((width, height), Image.AFFINE, coefficients, resample=resample)
     return np.asarray(warped)
-
-
-ARTIFACT_CLASSES = (EyesFixedArtifact,)

@@ -127,6 +127,3 @@ class EarringSingleArtifact(SceneArtifact):
             **{f"earring_{side}": self.ADDED_KIND, f"earring_size_{side}": strength,
                f"earring_{other}": 0},
         )
-
-
-ARTIFACT_CLASSES = (IrregularPupilsArtifact, HighlightMismatchArtifact, IrisColorMismatchArtifact, EarringSingleArtifact)

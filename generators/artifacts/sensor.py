@@ -55,6 +55,3 @@ class FormatArtifact(CameraArtifact):
 def has_camera_route(artifact: Any) -> bool:
     """True when a generator with a camera should make ``artifact`` through :meth:`camera_settings`."""
     return hasattr(artifact, "camera_settings")
-
-
-ARTIFACT_CLASSES = (MissingCameraNoiseArtifact, FormatArtifact)

@@ -55,6 +55,3 @@ class SizeArtifact(PixelArtifact):
         extra = {"factor": self.factor(strength), "intermediate_size": list(self.intermediate_size(height, width, strength))}
         records = [r.with_changes(artifacts={**r.artifacts, self.name: {**r.artifacts[self.name], **extra}}) for r in out.records]
         return type(out)(out.images, records)
-
-
-ARTIFACT_CLASSES = (SizeArtifact,)

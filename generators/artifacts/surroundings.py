@@ -218,6 +218,3 @@ class BlobArtifact(PixelArtifact):
         out = image.copy()
         out[mask] = changed[mask]
         return out, record.with_changes(masks={**record.masks, self.name: mask})
-
-
-ARTIFACT_CLASSES = (BackgroundBlurArtifact, HairBleedArtifact, BlobArtifact)

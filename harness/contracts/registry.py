@@ -1,6 +1,10 @@
-"""One door to every plug-in: built-ins by lazy "module:Attr" targets, others by entry points.
+"""One door to every plug-in of every kind: built-ins by lazy "module:Class" targets, others by entry points.
 
-Third-party packages declare::
+A kind is a family of plug-ins found by name: generators, detectors, artifacts, perturbations,
+executors and eye localisers. A plug-in declares its name once, as its class's ``name``
+attribute; the registry lists built-ins by target only and reads the name from the source.
+
+Third-party packages declare (for the kinds with an entry-point group, :data:`ENTRY_POINT_GROUPS`)::
 
     [project.entry-points."facebench.detectors"]
     my_detector = "my_pkg.module:MyDetector"
@@ -9,14 +13,15 @@ A plug-in that fails to import is reported with its error and never breaks the o
 An entry point with a built-in's name is never used; :func:`shadowed` lists such entry points
 so that the CLI can say so.
 
-Listing needs no import: a built-in's class attributes (version, inputs, ...) are read from
-its source (:func:`static_attributes`), so ``facebench list`` never loads torch.
+Listing needs no import: a built-in's class attributes (name, version, inputs, targets, ...) are
+read from its source (:func:`static_attributes`), so ``facebench list`` never loads torch.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -30,38 +35,78 @@ from typing import Any, Literal
 
 from .errors import EXIT_USAGE, FacebenchError, UsageError
 
-Kind = Literal["generator", "detector"]
-KINDS: tuple[Kind, ...] = ("generator", "detector")
+Kind = Literal["generator", "detector", "artifact", "perturbation", "executor", "localiser"]
+#: Every kind of plug-in, in the order ``facebench info`` looks a name up.
+KINDS: tuple[Kind, ...] = ("generator", "detector", "artifact", "perturbation", "executor", "localiser")
+#: The kinds a suite names and ``facebench list``'s first table shows: versioned, configured with ``-p``.
+VERSIONED_KINDS: tuple[Kind, ...] = ("generator", "detector")
 
+#: The kinds third parties can add to, and the entry-point group each is found under.
 ENTRY_POINT_GROUPS: dict[str, str] = {
     "generator": "facebench.generators",
     "detector": "facebench.detectors",
+    "executor": "facebench.executors",
 }
 
-BUILTINS: dict[str, dict[str, str]] = {
-    "generator": {
-        "parametric": "facebench.generators.parametric:ParametricGenerator",
-        "stylegan2": "facebench.generators.stylegan2.generator:StyleGAN2Generator",
-        "stylegan3": "facebench.generators.stylegan3.generator:StyleGAN3Generator",
-        "folder": "facebench.generators.folder:FolderGenerator",
-        "diffusion": "facebench.generators.diffusion:DiffusionGenerator",
-    },
-    "detector": {
-        "spectrum": "facebench.detectors.spectrum:SpectrumDetector",
-        "dct": "facebench.detectors.dct:DCTDetector",
-        "hf_falloff": "facebench.detectors.hf_falloff:HFFalloffDetector",
-        "residual_period": "facebench.detectors.residual_period:ResidualPeriodDetector",
-        "srm": "facebench.detectors.srm:SRMDetector",
-        "command": "facebench.detectors.command:CommandDetector",
-        "eye_position": "facebench.detectors.eyes:EyePositionDetector",
-        "pupil": "facebench.detectors.eyes:PupilDetector",
-        "corneal": "facebench.detectors.eyes:CornealDetector",
-        "iris_colour": "facebench.detectors.eyes:IrisColourDetector",
-        "bg_blur": "facebench.detectors.surroundings:BackgroundBlurDetector",
-        "earring": "facebench.detectors.surroundings:EarringDetector",
-        "cnn": "facebench.detectors.cnn:CNNDetector",
-        "checkpoint": "facebench.detectors.checkpoint:CheckpointDetector",
-    },
+#: Built-in plug-ins of each kind as "module:Class" targets, in the order they are listed; each class
+#: declares its own ``name``.
+BUILTINS: dict[str, tuple[str, ...]] = {
+    "generator": (
+        "facebench.generators.parametric:ParametricGenerator",
+        "facebench.generators.stylegan2.generator:StyleGAN2Generator",
+        "facebench.generators.stylegan3.generator:StyleGAN3Generator",
+        "facebench.generators.folder:FolderGenerator",
+        "facebench.generators.diffusion:DiffusionGenerator",
+    ),
+    "detector": (
+        "facebench.detectors.spectrum:SpectrumDetector",
+        "facebench.detectors.dct:DCTDetector",
+        "facebench.detectors.hf_falloff:HFFalloffDetector",
+        "facebench.detectors.residual_period:ResidualPeriodDetector",
+        "facebench.detectors.srm:SRMDetector",
+        "facebench.detectors.command:CommandDetector",
+        "facebench.detectors.eyes:EyePositionDetector",
+        "facebench.detectors.eyes:PupilDetector",
+        "facebench.detectors.eyes:CornealDetector",
+        "facebench.detectors.eyes:IrisColourDetector",
+        "facebench.detectors.surroundings:BackgroundBlurDetector",
+        "facebench.detectors.surroundings:EarringDetector",
+        "facebench.detectors.cnn:CNNDetector",
+        "facebench.detectors.checkpoint:CheckpointDetector",
+    ),
+    "artifact": (
+        "facebench.generators.artifacts.frequency:UpsamplingArtifact",
+        "facebench.generators.artifacts.frequency:HFSmoothArtifact",
+        "facebench.generators.artifacts.frequency:HFExcessArtifact",
+        "facebench.generators.artifacts.frequency:PeriodicArtifact",
+        "facebench.generators.artifacts.geometry:EyesFixedArtifact",
+        "facebench.generators.artifacts.sensor:MissingCameraNoiseArtifact",
+        "facebench.generators.artifacts.sensor:FormatArtifact",
+        "facebench.generators.artifacts.scene:IrregularPupilsArtifact",
+        "facebench.generators.artifacts.scene:HighlightMismatchArtifact",
+        "facebench.generators.artifacts.scene:IrisColorMismatchArtifact",
+        "facebench.generators.artifacts.scene:EarringSingleArtifact",
+        "facebench.generators.artifacts.surroundings:BackgroundBlurArtifact",
+        "facebench.generators.artifacts.surroundings:HairBleedArtifact",
+        "facebench.generators.artifacts.surroundings:BlobArtifact",
+        "facebench.generators.artifacts.shortcuts:SizeArtifact",
+    ),
+    "perturbation": (
+        "facebench.harness.run.perturb:JpegPerturbation",
+        "facebench.harness.run.perturb:BlurPerturbation",
+        "facebench.harness.run.perturb:ResizePerturbation",
+        "facebench.harness.run.perturb:NoisePerturbation",
+        "facebench.harness.run.perturb:CropPerturbation",
+    ),
+    "executor": (
+        "facebench.harness.run.executors:LocalExecutor",
+        "facebench.harness.run.ray_executor:RayExecutor",
+    ),
+    "localiser": (
+        "facebench.detectors.localise:DlibLocaliser",
+        "facebench.detectors.localise:OpenCVLocaliser",
+        "facebench.detectors.localise:BuiltinLocaliser",
+    ),
 }
 
 
@@ -83,17 +128,68 @@ def _check_kind(kind: str) -> None:
 
 
 def _entry_point_infos(kind: Kind) -> list[PluginInfo]:
+    group = ENTRY_POINT_GROUPS.get(kind)
+    if group is None:
+        return []
     infos = []
-    for ep in entry_points(group=ENTRY_POINT_GROUPS[kind]):
+    for ep in entry_points(group=group):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         infos.append(PluginInfo(kind, ep.name, ep.value, f"entry point ({dist})"))
     return infos
 
 
-def available(kind: Kind) -> dict[str, PluginInfo]:
-    """Every plug-in of ``kind`` by name, without importing any of them."""
+_declared_names: dict[str, str] = {}
+
+
+def declared_name(target: str) -> str:
+    """The ``name`` the class at ``target`` declares: read from its source where it can be, else imported.
+
+    A target that cannot be read nor imported answers its class's name (not remembered), so that
+    :func:`load` reports the import error under a name.
+    """
+    if target in _declared_names:
+        return _declared_names[target]
+    attributes = static_attributes(target)
+    name = attributes.get("name") if attributes is not None else None
+    if not isinstance(name, str):
+        try:
+            name = getattr(_import_target(target), "name", None)
+        except Exception:  # noqa: BLE001 - reported by load()
+            return target.rpartition(":")[2]
+    if not isinstance(name, str):
+        return target.rpartition(":")[2]
+    _declared_names[target] = name
+    return name
+
+
+def _builtin_infos(kind: Kind) -> list[PluginInfo]:
+    return [PluginInfo(kind, declared_name(target), target, "builtin") for target in BUILTINS[kind]]
+
+
+def register(kind: Kind, target: str) -> str:
+    """Add ``target`` ("module:Class") to the built-ins of ``kind`` for this process; its name is its
+    class's ``name``, which must be new. Returns the name. (Tests and benchmarks use this; packages
+    use entry points.)"""
     _check_kind(kind)
-    found = {name: PluginInfo(kind, name, target, "builtin") for name, target in BUILTINS[kind].items()}
+    name = declared_name(target)
+    if target not in BUILTINS[kind]:
+        if name in {info.name for info in _builtin_infos(kind)}:
+            raise PluginError(f"a built-in {kind} is already named {name!r}; give {target} another name")
+        BUILTINS[kind] = (*BUILTINS[kind], target)
+    return name
+
+
+def names(kind: Kind) -> list[str]:
+    """Every plug-in name of ``kind``: built-ins in their listed order, then entry points."""
+    _check_kind(kind)
+    builtins = [info.name for info in _builtin_infos(kind)]
+    return builtins + [info.name for info in _entry_point_infos(kind) if info.name not in builtins]
+
+
+def available(kind: Kind) -> dict[str, PluginInfo]:
+    """Every plug-in of ``kind`` by name (sorted), without importing any of them."""
+    _check_kind(kind)
+    found = {info.name: info for info in _builtin_infos(kind)}
     for info in _entry_point_infos(kind):
         if info.name not in found:  # a built-in name is never shadowed by a third-party plug-in
             found[info.name] = info
@@ -103,8 +199,9 @@ def available(kind: Kind) -> dict[str, PluginInfo]:
 def shadowed(kind: Kind, name: str | None = None) -> list[PluginInfo]:
     """Entry points of ``kind`` (named ``name``, or all) that are ignored because a built-in has their name."""
     _check_kind(kind)
+    builtins = {info.name for info in _builtin_infos(kind)}
     return [info for info in _entry_point_infos(kind)
-            if info.name in BUILTINS[kind] and (name is None or info.name == name)]
+            if info.name in builtins and (name is None or info.name == name)]
 
 
 def shadow_message(info: PluginInfo) -> str:
@@ -194,8 +291,8 @@ def check_params(cls: type, params: dict[str, Any], what: str) -> dict[str, Any]
             if takes_any:
                 continue
             close = difflib.get_close_matches(key, list(declared), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; accepted: {', '.join(declared) or 'none'}"
-            raise PluginError(f"{what} has no parameter {key!r}{hint}")
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PluginError(f"{what} has no parameter {key!r}{hint} (its parameters: {', '.join(declared) or 'none'})")
         param = declared[key]
         try:
             checked[key] = convert_value(value, param.annotation)
@@ -274,6 +371,59 @@ def convert_value(value: Any, annotation: Any) -> Any:
     if isinstance(annotation, type) and not isinstance(value, annotation):
         raise TypeError(value)
     return value
+
+
+def value_from_text(text: str, annotation: Any, default: Any = inspect.Parameter.empty) -> Any:
+    """A command-line ``KEY=VALUE``'s text as the parameter wants it, before :func:`convert_value` checks it.
+
+    Where the parameter takes a string or a path, the text as typed (``-p prompt=true`` is the word);
+    otherwise its TOML value (``7``, ``0.5``, ``true``, ``[1, 2]``), or the text where it is no TOML
+    value. Without an annotation, the default's type decides.
+    """
+    import tomllib
+
+    if annotation is inspect.Parameter.empty and default not in (inspect.Parameter.empty, None):
+        annotation = type(default)
+    if _takes_text(annotation):
+        return text
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word is a string
+    if isinstance(value, int) and not isinstance(value, bool) and _takes_float(annotation):
+        return float(value)  # -p rotate=10 is 10.0, as the option it replaces gave it
+    return value
+
+
+def _takes_float(annotation: Any) -> bool:
+    if annotation is float:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return float in args and int not in args
+    return False
+
+
+def _takes_text(annotation: Any) -> bool:
+    if annotation in (str, Path, os.PathLike):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_takes_text(a) for a in args)
+    return False
+
+
+def params_from_text(cls: type, texts: dict[str, str]) -> dict[str, Any]:
+    """``{"steps": "20"}`` -> ``{"steps": 20}``, each text read as :func:`value_from_text` says for
+    ``cls``'s constructor parameter of that name (an unknown name keeps its TOML value; check_params
+    then names it)."""
+    declared = {p.name: p for p in parameters(cls)}
+    out = {}
+    for key, text in texts.items():
+        param = declared.get(key)
+        out[key] = (value_from_text(text, param.annotation, param.default) if param is not None
+                    else value_from_text(text, inspect.Parameter.empty))
+    return out
 
 
 def _fits(value: Any, annotation: Any) -> bool:
@@ -387,6 +537,19 @@ def static_attributes(target: str) -> dict[str, Any] | None:
     return _base_attributes(module_name, tree, class_name, depth=-1)  # defined there, or imported into it
 
 
+def _resolve_relative(module_name: str, level: int, name: str | None) -> str | None:
+    """The absolute name of ``from <level dots><name> import ...`` written in module ``module_name``."""
+    path = _module_file(module_name)
+    if path is None:
+        return None
+    package = module_name.split(".") if path.name == "__init__.py" else module_name.split(".")[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+@functools.cache
 def _module_file(module_name: str) -> Path | None:
     parts = module_name.split(".")
     if len(parts) < 2 or parts[0] != "facebench":
@@ -402,6 +565,7 @@ def _module_file(module_name: str) -> Path | None:
     return None
 
 
+@functools.cache
 def _parse_module(module_name: str) -> ast.Module | None:
     path = _module_file(module_name)
     if path is None:
@@ -442,22 +606,15 @@ def _base_attributes(module_name: str, tree: ast.Module, name: str, depth: int) 
     if any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
         return _class_attributes(module_name, tree, name, depth + 1)
     for statement in tree.body:
-        if isinstance(statement, ast.ImportFrom) and statement.module:
-            source = _absolute_module(module_name, statement.module, statement.level)
+        if isinstance(statement, ast.ImportFrom) and (statement.module or statement.level):
+            source = (statement.module if statement.level == 0
+                      else _resolve_relative(module_name, statement.level, statement.module))
             for alias in statement.names:
-                if (alias.asname or alias.name) == name:
+                if source is not None and (alias.asname or alias.name) == name:
                     other = _parse_module(source)
                     return None if other is None else _class_attributes(source, other, alias.name, depth + 1)
     return None
 
-
-def _absolute_module(importer: str, module: str, level: int) -> str:
-    """The absolute name of ``from <level dots><module> import ...`` written in module ``importer``."""
-    if level == 0:
-        return module
-    path = _module_file(importer)
-    package = importer.split(".") if path is not None and path.name == "__init__.py" else importer.split(".")[:-1]
-    return ".".join(package[: len(package) - (level - 1)] + [module])
 
 
 @dataclass(frozen=True)
@@ -470,14 +627,14 @@ class PluginStatus:
     requires_fit: bool | None = None
 
 
-def inspect_all() -> list[PluginStatus]:
-    """Every plug-in's version, inputs and fitting, or its import error.
+def inspect_all(kinds: tuple[Kind, ...] = VERSIONED_KINDS) -> list[PluginStatus]:
+    """Every plug-in's version, inputs and fitting, or its import error, for each of ``kinds``.
 
     Built-ins are read from their source without importing them (fast: no torch); entry
     points are imported, so a broken one shows its error.
     """
     statuses = []
-    for kind in KINDS:
+    for kind in kinds:
         for info in available(kind).values():
             attributes = static_attributes(info.target) if info.origin == "builtin" else None
             if attributes is None or "version" not in attributes:
@@ -495,3 +652,37 @@ def vars_of(cls: type) -> dict[str, Any]:
     """The attributes :func:`inspect_all` reports, of an imported plug-in class."""
     return {key: getattr(cls, key) for key in ("version", "inputs", "requires_fit", "score_range", "__doc__")
             if hasattr(cls, key)}
+
+
+def attributes(kind: Kind, name: str) -> dict[str, Any]:
+    """The class attributes of plug-in ``name`` that can be known: a built-in's literal attributes read
+    from its source without importing it (``name``, ``version``, ``targets``, ``needs``, ...), else the
+    imported class's public attributes."""
+    info = available(kind).get(name)
+    if info is None:
+        load(kind, name)  # raises the "unknown ... did you mean" error
+        raise AssertionError("unreachable")
+    if info.origin == "builtin":
+        read = static_attributes(info.target)
+        if read is not None and "name" in read:
+            return read
+    cls = load(kind, name)
+    return {key: getattr(cls, key) for key in dir(cls) if not key.startswith("_") or key == "__doc__"}
+
+
+def targets(kind: Kind = "detector") -> dict[str, tuple[str, ...]]:
+    """The artifacts each plug-in of ``kind`` declares it targets (its ``targets`` attribute), in
+    :func:`names` order; plug-ins that declare none are left out. Built-ins are not imported."""
+    plugins = available(kind)
+    found = {}
+    for name in names(kind):
+        info = plugins[name]
+        read = static_attributes(info.target) if info.origin == "builtin" else None
+        if read is None or "name" not in read:
+            try:
+                read = {"targets": getattr(load(kind, name), "targets", ())}
+            except PluginError:  # a broken third-party plug-in targets nothing
+                continue
+        if read.get("targets"):
+            found[name] = tuple(read["targets"])
+    return found

@@ -192,7 +192,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
 
 
 def _protocols(table: dict[str, Any], where: str) -> ProtocolSpec:
-    from ..run.perturb import PerturbationError, parse_grid
+    from ..contracts.perturbations import PerturbationError, parse_grid
 
     _take(table, {"cross_generator": bool, "perturbations": list, "sensitivity": bool}, where)
     specs = table.get("perturbations", [])

@@ -14,6 +14,7 @@ level cannot be judged at this sample size: a third state, neither pass nor fail
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from enum import Enum
@@ -23,24 +24,17 @@ from PIL import Image, ImageDraw, ImageFont
 from rich import box
 from rich.table import Table
 
+from ..contracts import registry
 from ..contracts.constants import MIN_IMAGES_PER_CLASS
 from .text import fmt_interval
 from ..data.suite import DetectorSpec, GeneratorSpec, SplitSpec, Suite
 
-#: What each cue detector claims to respond to.
-TARGETS: dict[str, tuple[str, ...]] = {
-    "spectrum": ("upsampling",),
-    "dct": ("upsampling",),
-    "hf_falloff": ("hf_smooth", "hf_excess"),
-    "residual_period": ("periodic",),
-    "srm": ("missing_camera_noise",),
-    "eye_position": ("eyes_fixed",),
-    "pupil": ("irregular_pupils",),
-    "corneal": ("highlight_mismatch",),
-    "iris_colour": ("iris_mismatch",),
-    "bg_blur": ("background_blur",),
-    "earring": ("earring_single",),
-}
+@functools.lru_cache(maxsize=1)
+def targets() -> dict[str, tuple[str, ...]]:
+    """What each cue detector claims to respond to: the ``targets`` its class declares, by detector,
+    in the registry's order (read without importing the detectors)."""
+    return registry.targets("detector")
+
 
 #: The artifacts that change the whole photograph's high frequencies after the camera.
 _SPECTRAL = ("upsampling", "hf_smooth", "hf_excess", "periodic", "size", "format")
@@ -176,15 +170,15 @@ def build_matrix(metrics: Iterable[dict[str, Any]], detectors: Sequence[str], ar
 
 def verdict(matrix: Matrix, detector: str, artifact: str) -> Verdict | None:
     """The cell's verdict from its AUC interval; None for a detector that claims no cue (learned, external)."""
-    targets = TARGETS.get(detector)
-    if targets is None:
+    claimed = targets().get(detector)
+    if claimed is None:
         return None
     if math.isnan(matrix.value(detector, artifact)) or matrix.too_small_for(detector):
         return Verdict.NOT_JUDGED
     low, high = matrix.interval(detector, artifact)
     if math.isnan(low) or math.isnan(high) or matrix.too_few_images(detector, artifact):
         return Verdict.UNDECIDED
-    if artifact in targets:
+    if artifact in claimed:
         if low >= PASS_AUC:
             return Verdict.MET
         return Verdict.MISSED if high < PASS_AUC else Verdict.UNDECIDED
@@ -285,7 +279,7 @@ def markdown(matrix: Matrix) -> str:
         cells = []
         for artifact in matrix.artifacts:
             text = _cell_text(matrix, detector, artifact, with_interval=True)
-            if artifact in TARGETS.get(detector, ()):
+            if artifact in targets().get(detector, ()):
                 text = f"**{text}**"
             judged = verdict(matrix, detector, artifact)
             if judged in MARKS and judged is not Verdict.NOT_JUDGED:
@@ -318,7 +312,7 @@ def rich_table(matrix: Matrix) -> Table:
             if judged in MARKS and judged is not Verdict.NOT_JUDGED and text != "-":
                 text += MARKS[judged]
             style = _STYLES.get(judged, "") if judged is not None else ""
-            if artifact in TARGETS.get(detector, ()):
+            if artifact in targets().get(detector, ()):
                 style = f"{style} underline".strip()
             cells.append(f"[{style}]{text}[/]" if style else text)
         table.add_row(artifact, *cells)
@@ -430,7 +424,7 @@ def _draw_cell(draw: ImageDraw.ImageDraw, matrix: Matrix, detector: str, artifac
     if judged is Verdict.NOT_JUDGED:  # faded towards grey: shown, not judged
         fill = tuple((c + 2 * 225) // 3 for c in fill)
     draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=fill, outline=(200, 200, 200))
-    if artifact in TARGETS.get(detector, ()):
+    if artifact in targets().get(detector, ()):
         draw.rectangle([x + 1, y + 1, x + cell - 2, y + cell - 2], outline="black", width=2)
     if judged is not None and judged.fails:  # unexpected: an amber frame and a black "!" badge
         draw.rectangle([x + 3, y + 3, x + cell - 4, y + cell - 4], outline=(255, 190, 0), width=3)

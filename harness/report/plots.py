@@ -173,7 +173,7 @@ def robustness(aucs: Mapping[str, Mapping[str, float]], clean: Mapping[str, floa
     (``jpeg:50+blur:2``); ``clean[detector]`` is drawn at each kind's identity value (JPEG 100,
     blur 0, ...) as a hollow marker, and as a dashed reference over the chain bars.
     """
-    from ..run.perturb import parse
+    from ..contracts.perturbations import parse
 
     kinds: dict[str, dict[str, list[tuple[float, float]]]] = {}
     chains: list[str] = []

@@ -250,7 +250,7 @@ def perturbation_sort_key(name: str) -> tuple:
     """Sort key of a perturbation name: ``none`` first, then single steps by kind (jpeg, blur, resize,
     noise, crop) and strength (weakest first: ``jpeg:95`` before ``jpeg:30``, ``noise:2`` before
     ``noise:10``), then chains, then names that do not parse (as text)."""
-    from ..run.perturb import PerturbationError, describe_kinds, parse
+    from ..contracts.perturbations import PerturbationError, describe_kinds, parse
 
     if name == CLEAN:
         return (0,)

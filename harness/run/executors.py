@@ -13,7 +13,8 @@ optional.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,6 @@ from ..data.suite import GeneratorSpec
 from .corpora import generate_corpus
 from .perturb import IDENTITY, Perturbation
 from .scoring import score_split
-
-#: Executor name -> ``"module:class"``, relative to this package; imported when asked for.
-EXECUTORS = {"local": ".executors:LocalExecutor", "ray": ".ray_executor:RayExecutor"}
 
 
 class ExecutorError(FacebenchError):
@@ -75,22 +73,23 @@ class LocalExecutor(Executor):
 
 def executor_class(name: str) -> type[Executor]:
     """The executor class called ``name``; ExecutorError naming the known ones for another name."""
-    if name not in EXECUTORS:
-        raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
-    module, attribute = EXECUTORS[name].split(":")
-    return getattr(importlib.import_module(module, __package__), attribute)
+    from ..contracts import registry
+
+    if name not in registry.names("executor"):
+        raise ExecutorError(f"unknown executor {name!r}; expected one of {', '.join(registry.names('executor'))}")
+    return registry.load("executor", name)
 
 
 def get_executor(name: str = "local", address: str | None = None, **options: Any) -> Executor:
-    """The executor called ``name``: ``"local"`` or ``"ray"`` (``address``: None starts a local
-    Ray runtime, ``"auto"`` or ``"ray://host:10001"`` connects to a cluster)."""
-    if name == "local" and address is not None:
-        raise ExecutorError("--address is for the ray executor; add --executor ray")
-    if name == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
-                                "(or pip install 'ray[data]>=2.9')") from None
-    cls: Any = executor_class(name)
-    return cls() if name == "local" else cls(address=address, **options)
+    """The executor plug-in called ``name`` (built-ins: ``"local"`` and ``"ray"``; ``address``, for
+    executors that take one: None starts a local Ray runtime, ``"auto"`` or ``"ray://host:10001"``
+    connects to a cluster)."""
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
+                            "(or pip install 'ray[data]>=2.9')")
+    cls = executor_class(name)
+    if "address" in inspect.signature(cls).parameters:
+        options["address"] = address
+    elif address is not None:
+        raise ExecutorError(f"--address is for the ray executor; add --executor ray (the {name} executor takes none)")
+    return cls(**options)

@@ -22,12 +22,16 @@ def pause(stage: str) -> None:
 
 
 class SlowParametric(ParametricGenerator):
+    name = "slow_parametric"
+
     def generate(self, seeds):
         pause("GENERATE")
         return super().generate(seeds)
 
 
 class SlowSpectrum(SpectrumDetector):
+    name = "slow_spectrum"
+
     def score(self, images):
         pause("SCORE")
         return super().score(images)
@@ -36,8 +40,8 @@ class SlowSpectrum(SpectrumDetector):
 def register(module: str = __name__) -> None:
     from facebench.harness.contracts import registry
 
-    registry.BUILTINS["generator"]["slow_parametric"] = f"{module}:SlowParametric"
-    registry.BUILTINS["detector"]["slow_spectrum"] = f"{module}:SlowSpectrum"
+    registry.register("generator", f"{module}:SlowParametric")
+    registry.register("detector", f"{module}:SlowSpectrum")
 
 
 if __name__ == "__main__":

@@ -49,11 +49,13 @@ class Misbehaving:
 
 
 class Raises(Misbehaving):
+    name = "raises"
     def misbehave(self, images):
         raise RuntimeError("the model fell over on this batch")
 
 
 class ReturnsNaN(Misbehaving):
+    name = "nan"
     def misbehave(self, images):
         out = self.good(images)
         out[1] = np.nan
@@ -61,21 +63,25 @@ class ReturnsNaN(Misbehaving):
 
 
 class ReturnsInf(Misbehaving):
+    name = "inf"
     def misbehave(self, images):
         return np.full(len(images), np.inf)
 
 
 class WrongLength(Misbehaving):
+    name = "wrong_length"
     def misbehave(self, images):
         return self.good(images)[:-1]
 
 
 class NotNumbers(Misbehaving):
+    name = "not_numbers"
     def misbehave(self, images):
         return ["high"] * len(images)
 
 
 class OutOfRange(Misbehaving):
+    name = "out_of_range"
     score_range = (0.0, 1.0)
 
     def misbehave(self, images):
@@ -84,6 +90,7 @@ class OutOfRange(Misbehaving):
 
 class Unbounded(Misbehaving):
     """Declares no score_range: any finite score is fine (logits, distances, ...)."""
+    name = "unbounded"
 
     def score(self, images):
         return 1000.0 * self.good(images) - 300.0
@@ -91,6 +98,7 @@ class Unbounded(Misbehaving):
 
 class OutOfMemory(Misbehaving):
     """Runs out of memory on any batch of more than two images, as a GPU model might."""
+    name = "oom"
 
     limit = 2
     error = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -107,6 +115,7 @@ class OutOfMemory(Misbehaving):
 
 
 class OutOfMemoryAlways(OutOfMemory):
+    name = "oom_always"
     limit = 0
     error = MemoryError()
 
@@ -129,7 +138,8 @@ SUITE = {
 @pytest.fixture(autouse=True)
 def test_detectors(monkeypatch):
     for name, cls in {**BAD, "unbounded": Unbounded, "oom": OutOfMemory, "oom_always": OutOfMemoryAlways}.items():
-        monkeypatch.setitem(registry.BUILTINS["detector"], name, f"{__name__}:{cls.__name__}")
+        assert cls.name == name
+        monkeypatch.setitem(registry.BUILTINS, "detector", (*registry.BUILTINS["detector"], f"{__name__}:{cls.__name__}"))
 
 
 @pytest.fixture(scope="module")
