@@ -61,6 +61,9 @@ BUILTINS: dict[str, dict[str, str]] = {
         "earring": "facebench.detectors.surroundings:EarringDetector",
         "cnn": "facebench.detectors.cnn:CNNDetector",
         "checkpoint": "facebench.detectors.checkpoint:CheckpointDetector",
+        "npr": "facebench.detectors.npr:NPRDetector",
+        "cnndetection": "facebench.detectors.cnndetection:CNNDetectionDetector",
+        "univfd": "facebench.detectors.univfd:UnivFDDetector",
     },
 }
 
