@@ -9,6 +9,7 @@ read by :mod:`facebench.detectors.clip_vision` without running their code.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,16 +108,16 @@ def seeded_weights(template: dict[str, torch.Tensor], seed: int) -> dict[str, to
 
     Matrices and kernels ~ N(0, 1/fan_in); 1-D ``weight`` (norm scales) ~ 1 + N(0, 0.1);
     ``running_var`` ~ U(0.5, 1.5); other 1-D tensors ~ N(0, 0.1); integer counters 0. Each key
-    draws from its own generator (seed and the key's position in sorted order), so a model with
-    the same keys gets the same weights whatever order its modules are declared in.
+    draws from its own generator (seed and the key's CRC-32), so a key gets the same values
+    whatever other keys the template has and in whatever order.
     """
     out: dict[str, torch.Tensor] = {}
-    for index, key in enumerate(sorted(template)):
+    for key in sorted(template):
         like = template[key]
         if not like.is_floating_point():
             out[key] = torch.zeros_like(like)
             continue
-        generator = torch.Generator().manual_seed(seed * 100_003 + index)
+        generator = torch.Generator().manual_seed(seed * 2**32 + zlib.crc32(key.encode()))
         shape = tuple(like.shape)
         if key.endswith("running_var"):
             value = 0.5 + torch.rand(shape, generator=generator)

@@ -15,8 +15,10 @@ import torch
 
 from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.checkpoint import Bottleneck, ResNet
+from facebench.detectors.clip_vision import ClipVision, read_clip_visual, read_torchscript_tensors
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import WeightsError, seeded_weights
+from facebench.detectors.univfd import UnivFDDetector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "published"
 TOLERANCE = 1e-4
@@ -156,3 +158,111 @@ def test_file_with_code_is_refused(tmp_path):
 def test_missing_weights_parameter():
     with pytest.raises(ValueError, match="npr detector needs weights"):
         NPRDetector()
+
+
+# -- univfd ---------------------------------------------------------------------------------
+
+
+def univfd_fc_file(tmp_path: Path, seed: int, width: int = 32) -> Path:
+    path = tmp_path / "fc_weights.pth"
+    torch.save(seeded_weights({"weight": torch.zeros(1, width), "bias": torch.zeros(1)}, seed), path)
+    return path
+
+
+def univfd_logits(detector, groups) -> list[torch.Tensor]:
+    return [detector.logits(group.numpy()) for group in groups]
+
+
+def test_univfd_matches_reference_on_openai_torchscript_archive(tmp_path):
+    data = fixture("univfd")
+    detector = UnivFDDetector(weights=str(univfd_fc_file(tmp_path, data["seed"])),
+                              clip=str(FIXTURES / "clip_vit_tiny.pt"), batch_size=1)
+    assert detector.resolution == 32
+    for index, (ours, reference) in enumerate(zip(univfd_logits(detector, data["groups"]), data["archive_logits"])):
+        assert_parity(f"univfd (TorchScript CLIP, group {index})", ours, reference)
+
+
+def tiny_clip_state_file(tmp_path: Path, data: dict, width: int = 128) -> Path:
+    """The two-head encoder of the fixture as a state dict, rounded to half precision where the reference rounds."""
+    encoder = ClipVision(width=width, layers=2, patch=8, grid=4, output_dim=32)
+    template = {f"visual.{k}": v for k, v in encoder.state_dict().items()}
+    state = seeded_weights(template, data["seed"] + 1)
+    for key in data["half_keys"]:
+        state[key] = state[key].half()
+    path = tmp_path / "clip_tiny_state.pth"
+    torch.save(state, path)
+    return path
+
+
+def test_univfd_matches_reference_on_a_two_head_state_dict(tmp_path):
+    data = fixture("univfd")
+    detector = UnivFDDetector(weights=str(univfd_fc_file(tmp_path, data["seed"])), clip=str(tiny_clip_state_file(tmp_path, data)))
+    for index, (ours, reference) in enumerate(zip(univfd_logits(detector, data["groups"]), data["state_logits"])):
+        assert_parity(f"univfd (two-head CLIP state dict, group {index})", ours, reference)
+
+
+def test_torchscript_reader_reads_what_torch_jit_load_reads():
+    ours = read_torchscript_tensors(FIXTURES / "clip_vit_tiny.pt")
+    theirs = torch.jit.load(str(FIXTURES / "clip_vit_tiny.pt"), map_location="cpu").state_dict()  # our own fixture
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        assert ours[key].dtype == value.dtype and torch.equal(ours[key], value), key
+
+
+def test_torchscript_reader_refuses_other_globals(tmp_path):
+    import zipfile
+
+    source = FIXTURES / "clip_vit_tiny.pt"
+    bad = tmp_path / "ViT-L-14.pt"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith("/data.pkl"):
+                data = data.replace(b"collections\nOrderedDict", b"os\nsystem\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"[:23])
+            zout.writestr(item, data)
+    with pytest.raises(WeightsError) as exc:
+        read_clip_visual(bad, "univfd")
+    assert "refused" in one_line(exc, bad) and "os.system" in str(exc.value)
+
+
+def test_univfd_clip_of_the_wrong_width(tmp_path):
+    data = fixture("univfd")
+    fc = univfd_fc_file(tmp_path, data["seed"], width=768)
+    clip = FIXTURES / "clip_vit_tiny.pt"
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(fc), clip=str(clip))
+    text = one_line(exc, fc)
+    assert "768-d features" in text and str(clip) in text and "32-d" in text
+
+
+def test_univfd_refuses_a_resnet_as_fc(tmp_path):
+    path = npr_file(tmp_path, fixture("npr"))
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(path), clip=str(FIXTURES / "clip_vit_tiny.pt"))
+    assert "looks like npr" in one_line(exc, path)
+
+
+def test_univfd_refuses_a_resnet_as_clip(tmp_path):
+    path = npr_file(tmp_path, fixture("npr"))
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(path))
+    assert "no visual.* keys" in one_line(exc, path)
+
+
+def test_univfd_truncated_clip_archive(tmp_path):
+    path = tmp_path / "ViT-L-14.pt"
+    path.write_bytes((FIXTURES / "clip_vit_tiny.pt").read_bytes()[:100_000])
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(path))
+    one_line(exc, path)
+
+
+def test_univfd_clip_with_an_extra_key(tmp_path):
+    data = fixture("univfd")
+    path = tiny_clip_state_file(tmp_path, data)
+    state = torch.load(path, weights_only=True)
+    state["visual.extra"] = torch.zeros(3)
+    torch.save(state, path)
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(path))
+    assert "1 unexpected keys: extra" in one_line(exc, path)
