@@ -2,7 +2,7 @@
 
 The networks get seeded random weights of the published shapes (NPR: ResNet-50 stem and stages
 1-2; CNNDetection: ResNet-50; UnivFD: CLIP ViT-L/14 image encoder, 24 blocks of width 1024,
-patch 14, 768-d projection), saved in the published file layouts and loaded through the
+patch 14, 768-d projection; RINE: the same encoder and the 4class head), saved in the published file layouts and loaded through the
 detectors, so the figure includes their preprocessing. Speed does not depend on weight values.
 
     .venv/bin/python benchmarks/published_throughput.py [--device cuda] [--detectors npr,univfd]
@@ -28,6 +28,7 @@ from facebench.detectors.clip_vision import ClipVision
 from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import seeded_weights
+from facebench.detectors.rine import RINEDetector, RINEHead
 from facebench.detectors.univfd import UnivFDDetector
 
 SIDE = 224
@@ -52,7 +53,14 @@ def make_detector(name: str, folder: Path, device: str, batch_size: int):
             torch.save({k: v.half() for k, v in state.items()}, clip)  # the release holds half precision
             torch.save(seeded_weights({"weight": torch.zeros(1, 768), "bias": torch.zeros(1)}, 0), fc)
         return UnivFDDetector(weights=str(fc), clip=str(clip), device=device, batch_size=batch_size)
-    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd")
+    if name == "rine":
+        clip, head = folder / "ViT-L-14.pth", folder / "model_4class_trainable.pth"
+        if not clip.exists():
+            make_detector("univfd", folder, device, batch_size)
+        if not head.exists():  # the 4class layout: two projection layers of 1024 features
+            torch.save(seeded_weights(RINEHead(24, 1024, 2, 1024).state_dict(), 0), head)
+        return RINEDetector(weights=str(head), clip=str(clip), device=device, batch_size=batch_size)
+    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd, rine")
 
 
 def images_per_second(detector, batch: int, device: str, min_seconds: float) -> float:
@@ -72,7 +80,7 @@ def images_per_second(detector, batch: int, device: str, min_seconds: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--detectors", default="npr,cnndetection,univfd")
+    parser.add_argument("--detectors", default="npr,cnndetection,univfd,rine")
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--max-load", type=float, default=1.5)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import seeded_weights
+from facebench.detectors.rine import RINEHead
 from facebench.detectors.univfd import UnivFDDetector
 from facebench.harness.cli import app
 from facebench.harness.run.provenance import param_files
@@ -27,7 +28,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def weights(tmp_path) -> dict[str, Path]:
-    """Tiny weight files of the three detectors, in their published layouts."""
+    """Tiny weight files of the four detectors, in their published layouts."""
     folder = tmp_path / "weights"
     folder.mkdir()
     paths = {"npr": folder / "NPR.pth", "cnndetection": folder / "blur_jpg_prob0.5.pth",
@@ -35,6 +36,8 @@ def weights(tmp_path) -> dict[str, Path]:
     torch.save(seeded_weights(NPRNet((1, 1)).state_dict(), 1), paths["npr"])
     torch.save({"model": seeded_weights(ResNet(Bottleneck, (1, 1, 1, 1), num_classes=1).state_dict(), 2)}, paths["cnndetection"])
     torch.save(seeded_weights({"weight": torch.zeros(1, 32), "bias": torch.zeros(1)}, 3), paths["fc"])
+    paths["rine"] = folder / "model_tiny_trainable.pth"
+    torch.save(seeded_weights(RINEHead(2, 64, 2, 16).state_dict(), 4), paths["rine"])
     return paths
 
 
@@ -96,7 +99,7 @@ def test_score_rejects_an_output_that_is_not_csv_or_json(tmp_path, weights):
     assert result.exit_code == 2 and ".csv or .json" in result.output
 
 
-@pytest.mark.parametrize("name", ["npr", "cnndetection", "univfd"])
+@pytest.mark.parametrize("name", ["npr", "cnndetection", "univfd", "rine"])
 def test_info_shows_the_card(name):
     result = runner.invoke(app, ["info", name])
     assert result.exit_code == 0, result.output
@@ -130,6 +133,7 @@ def test_the_example_suite_runs_end_to_end_on_tiny_weights(tmp_path, weights):
         "/path/to/fake-images": tmp_path / "fakes", "/path/to/real-photos": tmp_path / "photos",
         "/path/to/NPR.pth": weights["npr"], "/path/to/blur_jpg_prob0.5.pth": weights["cnndetection"],
         "/path/to/fc_weights.pth": weights["fc"], "/path/to/ViT-L-14.pt": weights["clip"],
+        "/path/to/model_4class_trainable.pth": weights["rine"],
         "count = 200": "count = 8", "resolution = 256": "resolution = 48", 'perturbations = ["default"]': "perturbations = []",
         "resamples = 1000": "resamples = 50", "batch_sizes = [1, 16]": "measure = false",  # timing is the benchmark's business
     }
@@ -142,4 +146,4 @@ def test_the_example_suite_runs_end_to_end_on_tiny_weights(tmp_path, weights):
     assert result.errors == []
     rows = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
     detectors = {row["detector"] for row in rows if row["metric"] == "auc"}
-    assert detectors == {"npr", "cnndetection", "univfd"}
+    assert detectors == {"npr", "cnndetection", "univfd", "rine"}

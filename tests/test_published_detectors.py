@@ -18,6 +18,7 @@ from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.clip_vision import ClipVision, read_clip_visual, read_torchscript_tensors
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import WeightsError, seeded_weights
+from facebench.detectors.rine import RINEDetector, RINEHead, head_sizes
 from facebench.detectors.univfd import UnivFDDetector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "published"
@@ -266,3 +267,56 @@ def test_univfd_clip_with_an_extra_key(tmp_path):
     with pytest.raises(WeightsError) as exc:
         UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(path))
     assert "1 unexpected keys: extra" in one_line(exc, path)
+
+
+# -- rine -----------------------------------------------------------------------------------
+
+
+def rine_file(tmp_path: Path, data: dict, blocks: int = 2, width: int = 64) -> Path:
+    template = RINEHead(blocks, width, data["layers"], data["features"]).state_dict()
+    path = tmp_path / "model_tiny_trainable.pth"
+    torch.save(seeded_weights(template, data["seed"]), path)
+    return path
+
+
+def test_rine_matches_reference(tmp_path):
+    data = fixture("rine")
+    detector = RINEDetector(weights=str(rine_file(tmp_path, data)), clip=str(FIXTURES / "clip_vit_tiny.pt"), batch_size=2)
+    for index, (group, reference) in enumerate(zip(data["groups"], data["logits"])):
+        assert_parity(f"rine (group {index})", detector.logits(group.numpy()), reference)
+
+
+def test_rine_reads_its_sizes_from_the_published_layout():
+    # model_2class_trainable.pth: alpha [1, 24, 128], proj1.1 [128, 1024], four projection layers
+    head = RINEHead(24, 1024, 4, 128)
+    state = seeded_weights(head.state_dict(), 0)
+    assert head_sizes(state, "model_2class_trainable.pth") == (24, 1024, 4, 128)
+    assert sorted(k for k in state if k.startswith("proj1.")) == sorted(
+        f"proj1.{i}.{p}" for i in (1, 4, 7, 10) for p in ("weight", "bias"))
+    assert sorted(k for k in state if k.startswith("head.")) == sorted(f"head.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias"))
+
+
+def test_rine_with_a_clip_of_the_wrong_size(tmp_path):
+    data = fixture("rine")
+    path = rine_file(tmp_path, data, blocks=24, width=1024)
+    with pytest.raises(WeightsError) as exc:
+        RINEDetector(weights=str(path), clip=str(FIXTURES / "clip_vit_tiny.pt"))
+    assert "24 blocks of width 1024" in one_line(exc, path) and "2 of width 64" in str(exc.value)
+
+
+def test_rine_refuses_univfd_weights(tmp_path):
+    path = univfd_fc_file(tmp_path, 0)
+    with pytest.raises(WeightsError) as exc:
+        RINEDetector(weights=str(path), clip=str(FIXTURES / "clip_vit_tiny.pt"))
+    assert "looks like univfd" in one_line(exc, path)
+
+
+def test_rine_head_with_an_extra_key(tmp_path):
+    data = fixture("rine")
+    path = rine_file(tmp_path, data)
+    state = torch.load(path, weights_only=True)
+    state["head.9.weight"] = torch.zeros(1, 16)
+    torch.save(state, path)
+    with pytest.raises(WeightsError) as exc:
+        RINEDetector(weights=str(path), clip=str(FIXTURES / "clip_vit_tiny.pt"))
+    assert "unexpected keys: head.9.weight" in one_line(exc, path)

@@ -64,6 +64,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "npr": "facebench.detectors.npr:NPRDetector",
         "cnndetection": "facebench.detectors.cnndetection:CNNDetectionDetector",
         "univfd": "facebench.detectors.univfd:UnivFDDetector",
+        "rine": "facebench.detectors.rine:RINEDetector",
     },
 }
 
