@@ -62,8 +62,8 @@ def test_score_prints_one_score_per_image_and_writes_csv_and_json(tmp_path, weig
     assert [line.split("\t")[1] for line in lines] == [str(p) for p in images]
     printed = np.array([float(line.split("\t")[0]) for line in lines])
     detector = NPRDetector(weights=str(weights["npr"]))
-    expected = np.concatenate([detector.score(np.stack([np.asarray(Image.open(p)) for p in images[:3]])),
-                               detector.score(np.asarray(Image.open(images[3]))[None])])
+    expected = np.concatenate([detector.score(np.stack([np.array(Image.open(p)) for p in images[:3]])),
+                               detector.score(np.array(Image.open(images[3]))[None])])
     assert np.allclose(printed, expected, atol=1e-6)
     with out_csv.open() as file:
         rows = list(csv.DictReader(file))
@@ -75,6 +75,7 @@ def test_score_prints_one_score_per_image_and_writes_csv_and_json(tmp_path, weig
     assert result.exit_code == 0, result.output
     record = json.loads(out_json.read_text())
     assert record["detector"] == "univfd" and len(record["scores"]) == 3
+    assert {Path(name).name for name in record["files"]} == {"fc_weights.pth", "clip_vit_tiny.pt"}
     assert all(0.0 <= row["score"] <= 1.0 for row in record["scores"])
 
 

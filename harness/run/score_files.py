@@ -19,6 +19,7 @@ from PIL import Image
 from ..contracts import registry
 from ..contracts.errors import UsageError
 from ..contracts.images import to_rgb
+from .provenance import param_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -96,5 +97,6 @@ def write_scores(rows: list[ImageScore], path: Path, detector: str, params: dict
                 writer.writerow([row.path, repr(row.score), row.height, row.width])
     elif path.suffix.lower() == ".json":
         record = {"detector": detector, "params": {k: str(v) for k, v in params.items()},
+                  "files": param_files(registry.load("detector", detector), params),  # each weight file's size and sha256
                   "scores": [row.__dict__ for row in rows]}
         path.write_text(json.dumps(record, indent=2) + "\n")
