@@ -5,8 +5,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"harness": "facebench.harness", "generators": "facebench.generators", "detectors": "facebench.detectors",
-           "testing": "facebench.testing"}
+FOLDERS = {"harness": "facebench.harness", "generators": "facebench.generators", "detectors": "facebench.detectors"}
 
 
 def test_every_python_package_folder_is_installed():
