@@ -11,6 +11,11 @@ Files read (:func:`read_clip_visual`):
   storage's bytes with ``torch.frombuffer``. Any other global in the pickle is refused.
 - a state dict in OpenAI's key layout (``visual.conv1.weight``, ...): ``.pth``/``.pt`` through
   ``torch.load(weights_only=True)``, or ``.safetensors``.
+- a transformers-format CLIP folder (what ``CLIPModel.save_pretrained`` writes: ``config.json``
+  and ``model.safetensors`` or ``pytorch_model.bin``): its ``vision_model.*`` and
+  ``visual_projection`` tensors are renamed to OpenAI's layout (q, k and v projections joined
+  into ``in_proj``; ``proj`` is ``visual_projection.weight`` transposed); heads come from the
+  config, whose activation must be quick_gelu (OpenAI's CLIPs) and LayerNorm epsilon 1e-5.
 
 The network (:class:`ClipVision`) has OpenAI's module names (``conv1``, ``class_embedding``,
 ``positional_embedding``, ``ln_pre``, ``transformer.resblocks.N.{ln_1,attn,ln_2,mlp}``,
@@ -159,8 +164,10 @@ def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 def read_clip_visual(path: str | Path, detector: str) -> dict[str, torch.Tensor]:
     """The image encoder's weights (``visual.*`` keys, prefix removed) in an OpenAI CLIP file."""
     path = Path(path)
+    if path.is_dir():
+        return read_transformers_visual(path, detector)[0]
     if not path.is_file():
-        raise WeightsError(f"{detector} CLIP weights {str(path)!r}: no such file")
+        raise WeightsError(f"{detector} CLIP weights {str(path)!r}: no such file or folder")
     if is_torchscript_archive(path):
         state = read_torchscript_tensors(path)
     else:
@@ -172,6 +179,82 @@ def read_clip_visual(path: str | Path, detector: str) -> dict[str, torch.Tensor]
     if "proj" not in visual or "conv1.weight" not in visual:
         raise WeightsError(f"{detector} CLIP weights {str(path)!r}: not a ViT image encoder (no visual.proj or visual.conv1.weight)")
     return visual
+
+
+def read_transformers_visual(folder: Path, detector: str) -> tuple[dict[str, torch.Tensor], int]:
+    """OpenAI-layout image encoder weights and the head count of a transformers CLIP folder."""
+    import json
+
+    where = f"{detector} CLIP folder {str(folder)!r}"
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{where}: no readable config.json ({type(exc).__name__}: {exc})") from None
+    vision = config.get("vision_config", config)
+    activation, eps = vision.get("hidden_act", "quick_gelu"), float(vision.get("layer_norm_eps", 1e-5))
+    if activation != "quick_gelu" or eps != 1e-5:
+        raise WeightsError(f"{where}: hidden_act {activation!r} and layer_norm_eps {eps} in config.json; "
+                           "only OpenAI's CLIPs (quick_gelu, 1e-5) are supported")
+    heads = vision.get("num_attention_heads")
+    if not isinstance(heads, int) or heads < 1:
+        raise WeightsError(f"{where}: config.json has no num_attention_heads for the image encoder")
+    files = [folder / name for name in ("model.safetensors", "pytorch_model.bin") if (folder / name).is_file()]
+    if not files:
+        raise WeightsError(f"{where}: neither model.safetensors nor pytorch_model.bin (sharded folders are not supported)")
+    state = read_weights(files[0], detector)
+    return transformers_to_openai(state, str(files[0]), detector), heads
+
+
+#: transformers' names inside an encoder layer -> OpenAI's (q, k, v are joined separately).
+LAYER_NAMES = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+               "self_attn.out_proj": "attn.out_proj"}
+TOP_NAMES = {"embeddings.class_embedding": "class_embedding", "embeddings.patch_embedding.weight": "conv1.weight",
+             "embeddings.position_embedding.weight": "positional_embedding", "pre_layrnorm.weight": "ln_pre.weight",
+             "pre_layrnorm.bias": "ln_pre.bias", "post_layernorm.weight": "ln_post.weight", "post_layernorm.bias": "ln_post.bias"}
+
+
+def transformers_to_openai(state: dict[str, torch.Tensor], path: str, detector: str) -> dict[str, torch.Tensor]:
+    """``vision_model.*`` and ``visual_projection.weight`` renamed to OpenAI's visual keys; the text tower is left out;
+    a vision key with no OpenAI name is kept under its own name, so the strict load reports it."""
+    if "visual_projection.weight" not in state:
+        raise WeightsError(f"{detector} CLIP weights {path!r}: no visual_projection.weight, so not a CLIP model "
+                           "with an image projection (CLIPModel or CLIPVisionModelWithProjection)")
+    out = {"proj": state["visual_projection.weight"].t().contiguous()}
+    joined: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        if not key.startswith("vision_model.") or key == "vision_model.embeddings.position_ids":
+            continue
+        name = key[len("vision_model."):]
+        if name in TOP_NAMES:
+            out[TOP_NAMES[name]] = value
+            continue
+        parts = name.split(".")
+        if parts[:2] == ["encoder", "layers"] and len(parts) >= 4:
+            block, rest = parts[2], ".".join(parts[3:])
+            if rest.startswith("self_attn.") and rest.split(".")[1] in ("q_proj", "k_proj", "v_proj"):
+                joined.setdefault(f"{block}.{rest.split('.')[-1]}", {})[rest.split(".")[1]] = value
+                continue
+            module, _, leaf = rest.rpartition(".")
+            if module in LAYER_NAMES:
+                out[f"transformer.resblocks.{block}.{LAYER_NAMES[module]}.{leaf}"] = value
+                continue
+        out[name] = value  # unknown: reported by the strict load
+    for key, parts in joined.items():
+        block, leaf = key.split(".")
+        if set(parts) != {"q_proj", "k_proj", "v_proj"}:
+            raise WeightsError(f"{detector} CLIP weights {path!r}: block {block} lacks some of its q/k/v_proj.{leaf}")
+        target = "in_proj_weight" if leaf == "weight" else "in_proj_bias"
+        out[f"transformer.resblocks.{block}.attn.{target}"] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
+    return out
+
+
+def read_clip_encoder(path: str | Path, detector: str) -> ClipVision:
+    """The image encoder in ``path`` (an OpenAI file or a transformers folder), loaded strictly."""
+    path = Path(path)
+    if path.is_dir():
+        visual, heads = read_transformers_visual(path, detector)
+        return ClipVision.from_state(visual, str(path), detector, heads)
+    return ClipVision.from_state(read_clip_visual(path, detector), str(path), detector)
 
 
 # -- the network ----------------------------------------------------------------------------
@@ -235,22 +318,26 @@ class Transformer(nn.Module):
 class ClipVision(nn.Module):
     """CLIP's ViT image encoder; sizes from a ``visual.*`` state dict via :meth:`from_state`."""
 
-    def __init__(self, width: int, layers: int, patch: int, grid: int, output_dim: int):
+    def __init__(self, width: int, layers: int, patch: int, grid: int, output_dim: int, heads: int | None = None):
         super().__init__()
-        if width % HEAD_WIDTH:
+        if heads is None and width % HEAD_WIDTH:
             raise ValueError(f"CLIP width {width} is not a multiple of {HEAD_WIDTH} (heads are width / {HEAD_WIDTH})")
+        heads = heads or width // HEAD_WIDTH
+        if width % heads:
+            raise ValueError(f"CLIP width {width} is not a multiple of its {heads} heads")
         self.resolution = patch * grid
         self.conv1 = nn.Conv2d(3, width, patch, stride=patch, bias=False)
         self.class_embedding = nn.Parameter(torch.zeros(width))
         self.positional_embedding = nn.Parameter(torch.zeros(grid * grid + 1, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = Transformer(width, layers, width // HEAD_WIDTH)
+        self.transformer = Transformer(width, layers, heads)
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(torch.zeros(width, output_dim))
 
     @classmethod
-    def from_state(cls, visual: dict[str, torch.Tensor], path: str, detector: str) -> ClipVision:
-        """The encoder shaped by ``visual`` (``visual.`` prefix removed), with those weights loaded strictly."""
+    def from_state(cls, visual: dict[str, torch.Tensor], path: str, detector: str, heads: int | None = None) -> ClipVision:
+        """The encoder shaped by ``visual`` (``visual.`` prefix removed), with those weights loaded strictly;
+        ``heads`` defaults to width / 64, OpenAI's rule."""
         conv = visual["conv1.weight"]
         width, patch = int(conv.shape[0]), int(conv.shape[-1])
         positions = int(visual["positional_embedding"].shape[0]) if "positional_embedding" in visual else 1
@@ -258,9 +345,9 @@ class ClipVision(nn.Module):
         if grid * grid + 1 != positions:
             raise WeightsError(f"{detector} CLIP weights {path!r}: {positions} positions is not a square grid plus the class token")
         layers = len({key.split(".")[2] for key in visual if key.startswith("transformer.resblocks.")})
-        if width % HEAD_WIDTH:
-            raise WeightsError(f"{detector} CLIP weights {path!r}: width {width} is not a multiple of {HEAD_WIDTH}")
-        model = cls(width, layers, patch, grid, int(visual["proj"].shape[1]))
+        if (heads and width % heads) or (not heads and width % HEAD_WIDTH):
+            raise WeightsError(f"{detector} CLIP weights {path!r}: width {width} is not a multiple of {heads or HEAD_WIDTH}")
+        model = cls(width, layers, patch, grid, int(visual["proj"].shape[1]), heads)
         load_strict(model, visual, path, f"{detector} CLIP")
         return model.eval()
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .clip_vision import ClipVision, clip_preprocess, read_clip_visual
+from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
 from .cnn import check_device
 from .features import check_positive_int
 from .published import WeightsError, check_weights_path, load_strict, looks_like, read_weights, run_batches, sigmoid_scores
@@ -79,13 +79,15 @@ class RINEDetector:
         Weights: ``model_1class_trainable.pth``, ``model_2class_trainable.pth``,
             ``model_4class_trainable.pth`` or ``model_ldm_trainable.pth`` (``alpha``, ``proj1.*``,
             ``proj2.*``, ``head.*``; the published files hold CUDA tensors, read onto the CPU)
-            for ``weights``; OpenAI's ``ViT-L-14.pt`` for ``clip``. Both loaded strictly;
+            for ``weights``; OpenAI's ``ViT-L-14.pt`` (or a transformers CLIP folder) for ``clip``.
+            Both loaded strictly;
             nothing is downloaded.
         Score: sigmoid of the logit, the probability that the image is generated.
 
     Parameters:
         weights: path to RINE's trained head, e.g. model_4class_trainable.pth.
-        clip: path to OpenAI's CLIP ViT-L/14 weights, ViT-L-14.pt.
+        clip: path to OpenAI's CLIP ViT-L/14 weights, ViT-L-14.pt, or a transformers CLIP folder
+            (e.g. a saved openai/clip-vit-large-patch14).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
     """
@@ -101,7 +103,7 @@ class RINEDetector:
         self.clip = check_weights_path("rine", "clip", clip)
         self.device = check_device(device)
         self.batch_size = check_positive_int("batch_size", batch_size)
-        encoder = ClipVision.from_state(read_clip_visual(self.clip, "rine"), self.clip, "rine")
+        encoder = read_clip_encoder(self.clip, "rine")
         state = read_weights(self.weights, "rine")
         blocks, width, layers, features = head_sizes(state, self.weights)
         layer_count = len(encoder.transformer.resblocks)

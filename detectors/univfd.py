@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .clip_vision import ClipVision, clip_preprocess, read_clip_visual
+from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
 from .cnn import check_device
 from .features import check_positive_int
 from .published import WeightsError, check_weights_path, looks_like, read_weights, run_batches, sigmoid_scores
@@ -59,13 +59,15 @@ class UnivFDDetector:
             (the reference's CPU path).
         Weights: ``fc_weights.pth`` (``weight`` [1, 768], ``bias`` [1]) for ``weights``; OpenAI's
             ``ViT-L-14.pt`` (a TorchScript archive, whose tensors are read without running its
-            code) or a state dict in OpenAI's key layout for ``clip``. Both loaded strictly.
+            code), a state dict in OpenAI's key layout, or a transformers CLIP folder
+            (``config.json`` + ``model.safetensors``) for ``clip``. Both loaded strictly.
             Nothing is downloaded.
         Score: sigmoid of the logit, the probability that the image is generated.
 
     Parameters:
         weights: path to UnivFD's linear layer, fc_weights.pth.
-        clip: path to OpenAI's CLIP ViT-L/14 weights, ViT-L-14.pt.
+        clip: path to OpenAI's CLIP ViT-L/14 weights, ViT-L-14.pt, or a transformers CLIP folder
+            (e.g. a saved openai/clip-vit-large-patch14).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
     """
@@ -81,7 +83,7 @@ class UnivFDDetector:
         self.clip = check_weights_path("univfd", "clip", clip)
         self.device = check_device(device)
         self.batch_size = check_positive_int("batch_size", batch_size)
-        encoder = ClipVision.from_state(read_clip_visual(self.clip, "univfd"), self.clip, "univfd")
+        encoder = read_clip_encoder(self.clip, "univfd")
         model = UnivFDNet(encoder)
         load_fc(model.fc, read_weights(self.weights, "univfd"), self.weights, self.clip, encoder)
         self.model = model.to(self.device).eval()

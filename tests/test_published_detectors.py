@@ -15,7 +15,7 @@ import torch
 
 from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.checkpoint import Bottleneck, ResNet
-from facebench.detectors.clip_vision import ClipVision, read_clip_visual, read_torchscript_tensors
+from facebench.detectors.clip_vision import ClipVision, clip_preprocess, read_clip_encoder, read_clip_visual, read_torchscript_tensors
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import WeightsError, seeded_weights
 from facebench.detectors.rine import RINEDetector, RINEHead, head_sizes
@@ -320,3 +320,63 @@ def test_rine_head_with_an_extra_key(tmp_path):
     with pytest.raises(WeightsError) as exc:
         RINEDetector(weights=str(path), clip=str(FIXTURES / "clip_vit_tiny.pt"))
     assert "unexpected keys: head.9.weight" in one_line(exc, path)
+
+
+# -- transformers-format CLIP folders -------------------------------------------------------
+
+
+def transformers_clip_folder(tmp_path: Path, width: int = 128, heads: int = 2, act: str = "quick_gelu") -> Path:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.CLIPConfig(
+        vision_config=dict(hidden_size=width, intermediate_size=4 * width, num_attention_heads=heads, num_hidden_layers=2,
+                           patch_size=8, image_size=32, hidden_act=act),
+        text_config=dict(hidden_size=64, intermediate_size=128, num_attention_heads=1, num_hidden_layers=1,
+                         vocab_size=50, max_position_embeddings=8, bos_token_id=0, eos_token_id=1, pad_token_id=1),
+        projection_dim=32)
+    model = transformers.CLIPModel(config).eval()
+    model.load_state_dict(seeded_weights(model.state_dict(), 7))
+    folder = tmp_path / f"clip-{width}"
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_transformers_clip_folder_matches_transformers(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    folder = transformers_clip_folder(tmp_path)
+    reference = transformers.CLIPModel.from_pretrained(folder).eval()
+    images = fixture("univfd")["groups"][0].numpy()
+    x = clip_preprocess(images, 32)
+    with torch.no_grad():
+        theirs = reference.get_image_features(pixel_values=x)
+        theirs = theirs if isinstance(theirs, torch.Tensor) else theirs.pooler_output
+        ours, _ = read_clip_encoder(folder, "univfd")(x)
+    assert_parity("CLIP image features (transformers folder, two heads)", ours, theirs)
+
+    detector = UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(folder))
+    fc = seeded_weights({"weight": torch.zeros(1, 32), "bias": torch.zeros(1)}, 0)
+    expected = theirs.double() @ fc["weight"].double().t() + fc["bias"].double()
+    assert_parity("univfd (transformers folder)", detector.logits(images), expected)
+
+
+def test_transformers_clip_folder_of_the_wrong_width(tmp_path):
+    folder = transformers_clip_folder(tmp_path)
+    fc = univfd_fc_file(tmp_path, 0, width=768)
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(fc), clip=str(folder))
+    text = one_line(exc, fc)
+    assert str(folder) in text and "768-d features" in text and "width 128" in text
+
+
+def test_transformers_clip_folder_with_gelu_is_refused(tmp_path):
+    folder = transformers_clip_folder(tmp_path, act="gelu")
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(folder))
+    assert "hidden_act 'gelu'" in one_line(exc, folder)
+
+
+def test_transformers_clip_folder_without_weights(tmp_path):
+    folder = transformers_clip_folder(tmp_path)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(WeightsError) as exc:
+        UnivFDDetector(weights=str(univfd_fc_file(tmp_path, 0)), clip=str(folder))
+    assert "neither model.safetensors" in one_line(exc, folder)
