@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.clip_vision import ClipVision
 from facebench.detectors.cnndetection import CNNDetectionDetector

@@ -383,7 +383,7 @@ def clip_preprocess(images: np.ndarray, side: int, device: str | torch.device = 
         pad_w, pad_h = max(side - width, 0), max(side - height, 0)
         x = F.pad(x, (pad_w // 2, (pad_w + 1) // 2, pad_h // 2, (pad_h + 1) // 2), value=0.0)
         height, width = x.shape[2:]
-    top, left = int(round((height - side) / 2.0)), int(round((width - side) / 2.0))
+    top, left = round((height - side) / 2.0), round((width - side) / 2.0)  # Python's round, as torchvision
     x = x[:, :, top : top + side, left : left + side]
     mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, ResNet, preprocess
 from .cnn import check_device
 from .features import check_positive_int
-from .published import block_counts, check_weights_path, load_strict, read_weights, run_batches, sigmoid_scores
-from ..harness.contracts.types import check_images
+from .published import (
+    block_counts,
+    check_weights_path,
+    load_strict,
+    read_weights,
+    run_batches,
+    sigmoid_scores,
+)
 
 #: Blocks per stage of ResNet-50.
 RESNET50_BLOCKS = (3, 4, 6, 3)

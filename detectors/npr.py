@@ -6,11 +6,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, preprocess
 from .cnn import check_device, npr_residual
 from .features import check_positive_int
-from .published import block_counts, check_weights_path, load_strict, read_weights, run_batches, sigmoid_scores
-from ..harness.contracts.types import check_images
+from .published import (
+    block_counts,
+    check_weights_path,
+    load_strict,
+    read_weights,
+    run_batches,
+    sigmoid_scores,
+)
 
 #: Blocks in layer1 and layer2 of the published network (ResNet-50's first two stages).
 PUBLISHED_BLOCKS = (3, 4)

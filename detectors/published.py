@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, read_state_dict
 from ..harness.contracts.errors import FacebenchError
+from .checkpoint import CheckpointError, read_state_dict
 
 LISTED_KEYS = 5
 

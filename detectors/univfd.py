@@ -6,11 +6,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..harness.contracts.types import check_images
 from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
 from .cnn import check_device
 from .features import check_positive_int
-from .published import WeightsError, check_weights_path, looks_like, read_weights, run_batches, sigmoid_scores
-from ..harness.contracts.types import check_images
+from .published import (
+    WeightsError,
+    check_weights_path,
+    looks_like,
+    read_weights,
+    run_batches,
+    sigmoid_scores,
+)
 
 
 class UnivFDNet(nn.Module):

@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from typer.testing import CliRunner
-
 from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import seeded_weights
@@ -19,6 +16,8 @@ from facebench.detectors.rine import RINEHead
 from facebench.detectors.univfd import UnivFDDetector
 from facebench.harness.cli import app
 from facebench.harness.run.provenance import param_files
+from PIL import Image
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "published"

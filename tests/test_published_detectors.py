@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.checkpoint import Bottleneck, ResNet
-from facebench.detectors.clip_vision import ClipVision, clip_preprocess, read_clip_encoder, read_clip_visual, read_torchscript_tensors
+from facebench.detectors.clip_vision import (
+    ClipVision,
+    clip_preprocess,
+    read_clip_encoder,
+    read_clip_visual,
+    read_torchscript_tensors,
+)
+from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.published import WeightsError, seeded_weights
 from facebench.detectors.rine import RINEDetector, RINEHead, head_sizes
@@ -328,10 +333,10 @@ def test_rine_head_with_an_extra_key(tmp_path):
 def transformers_clip_folder(tmp_path: Path, width: int = 128, heads: int = 2, act: str = "quick_gelu") -> Path:
     transformers = pytest.importorskip("transformers")
     config = transformers.CLIPConfig(
-        vision_config=dict(hidden_size=width, intermediate_size=4 * width, num_attention_heads=heads, num_hidden_layers=2,
-                           patch_size=8, image_size=32, hidden_act=act),
-        text_config=dict(hidden_size=64, intermediate_size=128, num_attention_heads=1, num_hidden_layers=1,
-                         vocab_size=50, max_position_embeddings=8, bos_token_id=0, eos_token_id=1, pad_token_id=1),
+        vision_config={"hidden_size": width, "intermediate_size": 4 * width, "num_attention_heads": heads,
+                       "num_hidden_layers": 2, "patch_size": 8, "image_size": 32, "hidden_act": act},
+        text_config={"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 1, "num_hidden_layers": 1,
+                     "vocab_size": 50, "max_position_embeddings": 8, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
         projection_dim=32)
     model = transformers.CLIPModel(config).eval()
     model.load_state_dict(seeded_weights(model.state_dict(), 7))
