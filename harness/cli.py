@@ -277,6 +277,12 @@ def info(
         raise UsageError(f"no generator, detector, artifact or perturbation is named {name!r}; {hint}")
 
 
+def plugin_card(doc: str) -> str:
+    """The "Card:" section of a plug-in's docstring (paper, input policy, weight files, score), indented, or ""."""
+    sections = [part for part in doc.split("\n\n") if part.lstrip().startswith("Card:")]
+    return "\n".join("  " + line.rstrip() for line in sections[0].replace("``", "").splitlines()) if sections else ""
+
+
 def _print_plugin(kind: str, name: str, cls: type, origin: str, extra: dict[str, str]) -> None:
     from .contracts.registry import parameters
 
@@ -285,6 +291,9 @@ def _print_plugin(kind: str, name: str, cls: type, origin: str, extra: dict[str,
     stdout.print(f"{kind} {name} ({origin}{version})", markup=False, highlight=False)
     if doc:
         stdout.print(f"  {doc}", markup=False, highlight=False)
+    card = plugin_card(inspect.getdoc(cls) or "")
+    if card:
+        stdout.print(card, markup=False, highlight=False, soft_wrap=True)
     for key, value in extra.items():
         stdout.print(f"  {key}: {value}", markup=False, highlight=False)
     params = parameters(cls)
@@ -440,6 +449,29 @@ def detect(
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
     for warning in warnings:
         stderr.print(f"warning: {warning['task']}: {warning['message']}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def score(
+    detector: Annotated[str, typer.Argument(help="A detector that needs no fit, e.g. npr.")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE_OR_FOLDER...", help="Image files and folders of them.")],
+    param: ParamOption = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the scores to this .csv or .json file.")] = None,
+) -> None:
+    """Print each image's score and path (tab-separated), with no corpus to build; -o also writes CSV or JSON."""
+    from .contracts import registry
+    from .run.score_files import check_output, image_files, make_scorer, score_paths, write_scores
+
+    warn_shadowed("detector", detector)
+    check_output(output)
+    files = image_files(images)
+    params = registry.check_params(registry.load("detector", detector), parse_params(param), f"detector {detector!r}")
+    rows = score_paths(make_scorer(detector, params), files)
+    for row in rows:
+        typer.echo(f"{row.score:.6f}\t{row.path}")  # tab-separated, unwrapped: for cut and sort
+    if output is not None:
+        write_scores(rows, output, detector, params)
 
 
 def _shipped_suites() -> list[str]:

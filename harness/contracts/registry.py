@@ -73,6 +73,10 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "facebench.detectors.surroundings:EarringDetector",
         "facebench.detectors.cnn:CNNDetector",
         "facebench.detectors.checkpoint:CheckpointDetector",
+        "facebench.detectors.npr:NPRDetector",
+        "facebench.detectors.cnndetection:CNNDetectionDetector",
+        "facebench.detectors.univfd:UnivFDDetector",
+        "facebench.detectors.rine:RINEDetector",
     ),
     "artifact": (
         "facebench.generators.artifacts.frequency:UpsamplingArtifact",

@@ -1,0 +1,112 @@
+"""NPR: a small ResNet on neighbouring-pixel residuals (Tan et al., CVPR 2024)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..harness.contracts.types import check_images
+from .checkpoint import PRESETS, Bottleneck, preprocess
+from .cnn import check_device, npr_residual
+from .features import check_positive_int
+from .published import (
+    block_counts,
+    check_weights_path,
+    load_strict,
+    read_weights,
+    run_batches,
+    sigmoid_scores,
+)
+
+#: Blocks in layer1 and layer2 of the published network (ResNet-50's first two stages).
+PUBLISHED_BLOCKS = (3, 4)
+
+
+class NPRNet(nn.Module):
+    """The cut-down ResNet-50 of NPR: a 3x3 stride-2 stem, max pool, ResNet-50's layer1 and
+    layer2 (bottlenecks, 64 and 128 wide), global average pool and ``fc1`` to one logit, fed
+    with ``(x - up(down(x))) * 2/3``. Module names follow the published ``NPR.pth``."""
+
+    def __init__(self, blocks: tuple[int, int] = PUBLISHED_BLOCKS, outputs: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = 64
+        for index, (depth, width) in enumerate(zip(blocks, (64, 128))):
+            stage = []
+            for position in range(depth):
+                stage.append(Bottleneck(channels, width, 2 if index > 0 and position == 0 else 1))
+                channels = width * Bottleneck.expansion
+            setattr(self, f"layer{index + 1}", nn.Sequential(*stage))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(channels, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(npr_residual(x) * (2.0 / 3.0))
+        x = self.maxpool(self.relu(self.bn1(x)))
+        x = self.layer2(self.layer1(x))
+        return self.fc1(torch.flatten(self.avgpool(x), 1))
+
+
+def even_crop(x: torch.Tensor) -> torch.Tensor:
+    """``x`` without its last row and/or column where height or width is odd."""
+    height, width = x.shape[-2:]
+    return x[..., : height - height % 2, : width - width % 2]
+
+
+class NPRDetector:
+    """NPR (Tan et al., "Rethinking the Up-Sampling Operations in CNN-based Generative Network for
+    Generalizable Deepfake Detection", CVPR 2024); needs no fit.
+
+    Card:
+        Paper: arXiv 2312.10461; reference code github.com/chuangchuangtan/NPR-DeepfakeDetection.
+        Network: ResNet-50's stem and first two stages (stem conv 3x3 stride 2), ``fc1`` to one
+            logit, on the neighbouring-pixel residual ``x - up(down(x))`` (nearest, factor 2) of
+            the ImageNet-normalised image, times 2/3. The number of blocks per stage is read
+            from the file (the published file has 3 and 4).
+        Input policy: native size, no resize and no crop (resizing destroys the up-sampling
+            traces NPR reads; the reference resizes only to batch images of mixed sizes).
+            The residual needs even sizes: the reference fails on an odd height or width; here
+            the last row and/or column of such an image is dropped.
+        Weights: ``NPR.pth`` (or ``model_epoch_last_3090.pth``), a bare state dict, loaded
+            strictly (``torch.load(weights_only=True)``, or ``.safetensors``).
+        Score: sigmoid of the logit, the probability that the image is generated.
+
+    Parameters:
+        weights: path to the NPR weight file.
+        device: "cpu", "cuda" or "cuda:N".
+        batch_size: images per forward pass.
+    """
+
+    name = "npr"
+    score_range = (0.0, 1.0)
+    version = "0.1.0"
+    requires_fit = False
+    inputs = ("pixels",)
+
+    def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32):
+        self.weights = check_weights_path("npr", "weights", weights)
+        self.device = check_device(device)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        state = read_weights(self.weights, "npr")
+        model = NPRNet(block_counts(state, ("layer1", "layer2"), PUBLISHED_BLOCKS))
+        load_strict(model, state, self.weights, "npr")
+        self.model = model.to(self.device).eval()
+
+    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """Nothing to learn: the weights are fixed."""
+
+    def prepare(self, images: np.ndarray) -> torch.Tensor:
+        """ImageNet-normalised float input, odd last row/column dropped."""
+        return even_crop(preprocess(images, PRESETS["wang2020"], None, self.device))
+
+    def logits(self, images: np.ndarray) -> torch.Tensor:
+        """float64 ``[N, 1]`` fake logits, on the CPU."""
+        check_images(images)
+        return run_batches(self.model, images, self.batch_size, self.prepare)
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        return sigmoid_scores(self.logits(images))
