@@ -7,8 +7,8 @@ import torch
 
 from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, ResNet, preprocess
-from .cnn import check_device
-from .features import check_positive_int
+from ..harness.contracts.detector import check_device, integer
+
 from .published import (
     block_counts,
     check_weights_path,
@@ -55,9 +55,9 @@ class CNNDetectionDetector:
 
     def __init__(self, weights: str | None = None, crop: int | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("cnndetection", "weights", weights)
-        self.crop = None if crop is None else check_positive_int("crop", crop)
+        self.crop = None if crop is None else integer()("crop", crop)
         self.device = check_device(device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = integer()("batch_size", batch_size)
         state = read_weights(self.weights, "cnndetection")
         depths = block_counts(state, ("layer1", "layer2", "layer3", "layer4"), RESNET50_BLOCKS)
         model = ResNet(Bottleneck, depths, num_classes=1)  # type: ignore[arg-type]

@@ -8,8 +8,9 @@ from torch import nn
 
 from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, preprocess
-from .cnn import check_device, npr_residual
-from .features import check_positive_int
+from ..harness.contracts.detector import check_device, integer
+from .cnn import npr_residual
+
 from .published import (
     block_counts,
     check_weights_path,
@@ -90,7 +91,7 @@ class NPRDetector:
     def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("npr", "weights", weights)
         self.device = check_device(device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = integer()("batch_size", batch_size)
         state = read_weights(self.weights, "npr")
         model = NPRNet(block_counts(state, ("layer1", "layer2"), PUBLISHED_BLOCKS))
         load_strict(model, state, self.weights, "npr")

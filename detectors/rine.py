@@ -8,8 +8,8 @@ from torch import nn
 
 from ..harness.contracts.types import check_images
 from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
-from .cnn import check_device
-from .features import check_positive_int
+from ..harness.contracts.detector import check_device, integer
+
 from .published import (
     WeightsError,
     check_weights_path,
@@ -110,7 +110,7 @@ class RINEDetector:
         self.weights = check_weights_path("rine", "weights", weights)
         self.clip = check_weights_path("rine", "clip", clip)
         self.device = check_device(device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = integer()("batch_size", batch_size)
         encoder = read_clip_encoder(self.clip, "rine")
         state = read_weights(self.weights, "rine")
         blocks, width, layers, features = head_sizes(state, self.weights)

@@ -8,8 +8,8 @@ from torch import nn
 
 from ..harness.contracts.types import check_images
 from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
-from .cnn import check_device
-from .features import check_positive_int
+from ..harness.contracts.detector import check_device, integer
+
 from .published import (
     WeightsError,
     check_weights_path,
@@ -89,7 +89,7 @@ class UnivFDDetector:
         self.weights = check_weights_path("univfd", "weights", weights)
         self.clip = check_weights_path("univfd", "clip", clip)
         self.device = check_device(device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = integer()("batch_size", batch_size)
         encoder = read_clip_encoder(self.clip, "univfd")
         model = UnivFDNet(encoder)
         load_fc(model.fc, read_weights(self.weights, "univfd"), self.weights, self.clip, encoder)

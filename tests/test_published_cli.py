@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -147,3 +148,9 @@ def test_the_example_suite_runs_end_to_end_on_tiny_weights(tmp_path, weights):
     rows = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
     detectors = {row["detector"] for row in rows if row["metric"] == "auc"}
     assert detectors == {"npr", "cnndetection", "univfd", "rine"}
+    # the run's record names every weight file each detector loaded, with its sha256
+    recorded = result.run["info"]["detector_files"]
+    assert set(recorded) == {"npr", "cnndetection", "univfd", "rine"}
+    npr_files = recorded["npr"]
+    assert npr_files[str(Path(weights["npr"]).resolve())]["sha256"] == hashlib.sha256(Path(weights["npr"]).read_bytes()).hexdigest()
+    assert len(recorded["univfd"]) == 2  # the CLIP backbone and the linear head

@@ -124,6 +124,11 @@ def device() -> Check:
     return check
 
 
+def check_device(value: Any) -> str:
+    """``value`` checked as a detector's ``device`` parameter (see :func:`device`)."""
+    return device()("device", value)
+
+
 def require(test: Callable[[Any], bool], message: str) -> Check:
     """A value for which ``test(value)`` is true; otherwise ``message`` formatted with ``{name}`` and ``{value}``."""
 

@@ -34,6 +34,7 @@ from .executors import Executor, LocalExecutor
 from .fitting import fitted_detector, three_way_split
 from .perturb import IDENTITY, Perturbation
 from .perturb import parse as parse_perturbation
+from .provenance import param_files
 from .progress import make_progress
 from .rows import metric_rows
 from .scoring import batch_size_for
@@ -259,6 +260,9 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         {"suite_source": suite.source, "corpora": {spec.label: corpus.digest for spec, corpus in corpora},
          "corpus_paths": {spec.label: str(corpus.root.resolve()) for spec, corpus in corpora},
          "split": asdict(suite.split),
+         # the weight files (and other files) each detector loaded, by size and sha256
+         "detector_files": {spec.label: files for spec in suite.detectors
+                            if (files := param_files(registry.load("detector", spec.name), spec.params))},
          "cached_tasks": reused, "reused_corpora": reused_corpora,
          "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
          **({"calibration": calibration} if calibration else {})},
