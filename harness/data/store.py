@@ -97,7 +97,8 @@ _ADDED_IN_3 = {
     "throughput": {"rounds": "INTEGER", "images_per_s_q1": "REAL", "images_per_s_q3": "REAL",
                    "round_images_per_s": "TEXT"},
 }
-_OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
+_OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none",
+             "ci_low": None, "ci_high": None,
              "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None,
              "rounds": None, "images_per_s_q1": None, "images_per_s_q3": None, "round_images_per_s": None}
 

@@ -654,7 +654,7 @@ def _misses_section(results: Results, corpora: dict[str, Any], has_paths: bool) 
             cards.append(f'<div class="card">{heading}'
                          f'{_note(f"Every test image scored {found.tie:.3f}: no misses to rank.")}</div>')
             continue
-        strip = lambda rows: "".join(_thumb(uris.get((corpus, r["id"])), r) for r in rows)  # noqa: E731
+        strip = lambda rows, corpus=corpus: "".join(_thumb(uris.get((corpus, r["id"])), r) for r in rows)  # noqa: E731
         cards.append(
             f'<div class="card">{heading}'
             f'<h4>reals scored most fake</h4><div class="thumbs">{strip(found.reals)}</div>'
