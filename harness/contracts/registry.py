@@ -481,7 +481,7 @@ def type_text(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _type_hints(cls: type) -> dict[str, Any]:
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
     """``cls.__init__``'s resolved annotations; where they cannot be resolved, the strings as written."""
     init = cls.__init__
     try:

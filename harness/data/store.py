@@ -8,7 +8,7 @@ import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..contracts.errors import FacebenchError, UsageError
 from .corpus_record import CorpusRecord, corpora_from_info
@@ -230,8 +230,8 @@ class Store:
         run: dict[str, Any],
         metrics: list[dict[str, Any]],
         throughput: list[dict[str, Any]],
-        errors: list[dict[str, str]] = (),
-        corpora: list[CorpusRecord] = (),
+        errors: Sequence[dict[str, str]] = (),
+        corpora: Sequence[CorpusRecord] = (),
     ) -> None:
         """Insert a run with its rows and the corpora it used atomically: either all of it is stored or none.
 
@@ -310,7 +310,7 @@ class Store:
         return [CorpusRecord(r["label"], r["digest"], r["path"], r["corpus_key"]) for r in rows]
 
 
-def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: list[CorpusRecord]) -> None:
+def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: Sequence[CorpusRecord]) -> None:
     connection.executemany("INSERT INTO corpora VALUES (?, ?, ?, ?, ?)",
                            [(run_id, c.label, c.digest, c.path, c.key) for c in corpora])
 
