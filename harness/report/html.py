@@ -149,7 +149,7 @@ def _png_uri(image: Any) -> str:
 
 
 def _duration(run: dict[str, Any]) -> str:
-    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    info = run["info"] if isinstance(run.get("info"), dict) else {}
     seconds = info.get("seconds")
     if seconds is None:
         try:
@@ -169,7 +169,7 @@ def _when(stamp: Any) -> str:
 
 def _header(results: Results, board: Leaderboard) -> str:
     run = results.run
-    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    info = run["info"] if isinstance(run.get("info"), dict) else {}
     env = board.environment
     status = str(run.get("status") or "?")
     facts = [
