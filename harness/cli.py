@@ -436,7 +436,7 @@ def detect(
     info = {"corpus": str(corpus_path), "split": split, "warnings": warnings,
             "calibration": calibrate_machine()}  # as a suite run records it, so compare can relate machines
     run = run_record(f"detect {label}", started, "ok", info)
-    throughput = [{"kind": "detector", "name": label, **result.throughput}]
+    throughput = [{"kind": "detector", "name": label, **(result.throughput or {})}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
     for warning in warnings:
@@ -809,4 +809,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -178,7 +178,8 @@ def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
 
 def check_suite(suite: Suite) -> None:
     """Fail before any work if a plug-in of ``suite`` is unknown, broken, or given unknown parameters."""
-    for kind, specs in (("generator", suite.generators), ("detector", suite.detectors)):
+    plugins: tuple[tuple[registry.Kind, tuple[Any, ...]], ...] = (("generator", suite.generators), ("detector", suite.detectors))
+    for kind, specs in plugins:
         for spec in specs:
             cls = registry.load(kind, spec.name)
             registry.check_params(cls, spec.params, f"{suite.source}: {kind} {spec.label!r}")
