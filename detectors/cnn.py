@@ -249,7 +249,7 @@ class CNNDetector(DetectorBase):
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
         check_images(images)
         labels = check_labels(self.name, images, labels).astype(np.float32)
-        crop_side(*images.shape[1:3], self.input_size)  # size check before any work
+        crop_side(images.shape[1], images.shape[2], self.input_size)  # size check before any work
         started = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         device = torch.device(self.device)

@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -55,6 +55,13 @@ class CommandDetectorError(FacebenchError):
 
 def _clip(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """One of the child's standard streams, which Popen opened as a pipe (so never None)."""
+    if stream is None:
+        raise RuntimeError("the child process's standard streams must be pipes")
+    return stream
 
 
 def _exit_text(code: int) -> str:
@@ -86,7 +93,7 @@ class _Child:
         except OSError as exc:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise self._start_error(exc, argv, cwd, label) from None
-        self.stdin_fd = self.proc.stdin.fileno()
+        self.stdin_fd = _pipe(self.proc.stdin).fileno()
         os.set_blocking(self.stdin_fd, False)
         self.out_thread = threading.Thread(target=self._read_stdout, name="facebench-command-stdout", daemon=True)
         self.err_thread = threading.Thread(target=self._read_stderr, name="facebench-command-stderr", daemon=True)
@@ -111,7 +118,7 @@ class _Child:
     def _read_stdout(self) -> None:
         try:
             while True:
-                line = self.proc.stdout.readline(MAX_LINE_BYTES)
+                line = _pipe(self.proc.stdout).readline(MAX_LINE_BYTES)
                 if not line:
                     break
                 self.lines.put(line)
@@ -122,7 +129,7 @@ class _Child:
 
     def _read_stderr(self) -> None:
         try:
-            for raw in iter(self.proc.stderr.readline, b""):
+            for raw in iter(_pipe(self.proc.stderr).readline, b""):
                 text = raw.decode("utf-8", "replace").strip()
                 if text:
                     self.stderr_tail.append(_clip(text, 300))
@@ -219,7 +226,7 @@ class _Child:
             except CommandDetectorError:
                 pass
             try:
-                self.proc.stdin.close()  # end of input: a child that reads until EOF stops too
+                _pipe(self.proc.stdin).close()  # end of input: a child that reads until EOF stops too
             except OSError:
                 pass
             try:
@@ -247,7 +254,7 @@ class _Child:
                 thread.join(timeout=1.0)
             if thread is None or not thread.is_alive():
                 try:
-                    stream.close()
+                    _pipe(stream).close()
                 except OSError:
                     pass
         shutil.rmtree(self.tmpdir, ignore_errors=True)

@@ -277,17 +277,19 @@ def corneal_features(image: np.ndarray, result: EyeResult) -> np.ndarray | None:
     while the other has one counts as distance 2 and IoU 0; no highlight in either eye (or an
     eye off the image) gives None.
     """
-    maps = [highlight_map(image, c, r) for c, r in zip(result.centres(), result.radius)]
-    if any(m is None for m in maps):
+    all_maps = [highlight_map(image, c, r) for c, r in zip(result.centres(), result.radius)]
+    maps = [m for m in all_maps if m is not None]
+    if len(maps) < len(all_maps):
         return None
     peaks = [float(m[0][np.hypot(m[1], m[2]) <= HIGHLIGHT_EXTENT].max()) for m in maps]
     threshold = max(HIGHLIGHT_MIN, HIGHLIGHT_RELATIVE * max(peaks))
     found = [highlight(*m, threshold) for m in maps]
     if all(f is None for f in found):
         return None
-    if any(f is None for f in found):
+    pair = [f for f in found if f is not None]
+    if len(pair) < len(found):
         return np.array([2.0, 1.0])
-    (c0, m0), (c1, m1) = found
+    (c0, m0), (c1, m1) = pair
     iou = float((m0 & m1).sum()) / max(float((m0 | m1).sum()), 1.0)
     return np.array([float(np.hypot(*(c0 - c1))), 1.0 - iou])
 
@@ -316,8 +318,9 @@ def iris_colour(image: np.ndarray, centre, radius: float) -> np.ndarray | None:
 
 def iris_colour_features(image: np.ndarray, result: EyeResult) -> np.ndarray | None:
     """[chromatic distance (a*, b*), lightness distance |L1 - L2|] between the two irises."""
-    labs = [iris_colour(image, c, r) for c, r in zip(result.centres(), result.radius)]
-    if any(lab is None for lab in labs):
+    all_labs = [iris_colour(image, c, r) for c, r in zip(result.centres(), result.radius)]
+    labs = [lab for lab in all_labs if lab is not None]
+    if len(labs) < len(all_labs):
         return None
     diff = labs[0] - labs[1]
     return np.array([float(np.hypot(diff[1], diff[2])), float(abs(diff[0]))])

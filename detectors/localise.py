@@ -495,7 +495,7 @@ class BuiltinLocaliser:
                 lo = int(np.searchsorted(radii, self.PAIR_RADII[0] * distance))
                 hi = int(np.searchsorted(radii, self.PAIR_RADII[1] * distance, side="right"))
                 lo, hi = min(lo, len(radii) - 1), max(hi, lo + 1)
-                (sl, _), (sr, _) = end_score(*left, lo, hi), end_score(*right, lo, hi)
+                (sl, _), (sr, _) = end_score(left[0], left[1], lo, hi), end_score(right[0], right[1], lo, hi)
                 score = min(sl, sr) + 0.25 * max(sl, sr)
                 if score > 0:
                     pairs.append((score, left, right, min(sl, sr)))

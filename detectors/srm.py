@@ -65,7 +65,7 @@ def kv_residual(gray: np.ndarray) -> np.ndarray:
 def residual_maps(gray: np.ndarray, kernels: tuple[str, ...]) -> list[tuple[str, np.ndarray, tuple[int, ...]]]:
     """For each kernel its residual maps, each with the axes (1 rows, 2 columns) along which its
     co-occurrences are counted: a directional kernel gives one map per direction, counted along it."""
-    maps = []
+    maps: list[tuple[str, np.ndarray, tuple[int, ...]]] = []
     second_h = gray[:, :, :-2] - 2 * gray[:, :, 1:-1] + gray[:, :, 2:]
     for kernel in kernels:
         if kernel == "first":

@@ -352,7 +352,8 @@ def generate(
     ] = None,
     param: ParamOption = None,
     batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", min=1, help="Seeds per generator call (default 32); also the plug-in's batch_size where it has one.")
+        Optional[int],
+        typer.Option("--batch-size", min=1, help="Seeds per generator call (default 32); also the plug-in's batch_size where it has one."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing corpus at --out.")] = False,
 ) -> None:
@@ -444,7 +445,7 @@ def detect(
     info = {"corpus": str(corpus_path), "split": split, "warnings": warnings,
             "calibration": calibrate_machine()}  # as a suite run records it, so compare can relate machines
     run = run_record(f"detect {label}", started, "ok", info)
-    throughput = [{"kind": "detector", "name": label, **result.throughput}]
+    throughput = [{"kind": "detector", "name": label, **(result.throughput or {})}]
     Store(store or results / "facebench.sqlite").write_run(run, result.metrics, throughput)
     print_leaderboard(build_leaderboard(run, result.metrics, throughput), stdout)
     for warning in warnings:
@@ -624,18 +625,28 @@ def leaderboard(
 @app.command()
 @handle_errors
 def compare(
-    baseline: Annotated[str, typer.Argument(metavar="BASELINE", help="Baseline: a results .json, STORE.sqlite[:RUN_ID], or a run id / 'latest' in --results.")],
+    baseline: Annotated[
+        str,
+        typer.Argument(metavar="BASELINE", help="Baseline: a results .json, STORE.sqlite[:RUN_ID], or a run id / 'latest' in --results."),
+    ],
     current: Annotated[str, typer.Argument(metavar="CURRENT", help="Current run, in the same forms.")],
     tolerance: Annotated[
         Optional[list[str]],
-        typer.Option("--tolerance", "-t", metavar="METRIC=DROP", help="Largest tolerated worsening; repeatable; overrides or adds to auc=0.02 ap=0.02 balanced_accuracy=0.03 tpr_at_fpr_1=0.05 eer=0.02."),
+        typer.Option("--tolerance", "-t", metavar="METRIC=DROP", help="Largest tolerated worsening; repeatable; overrides or adds to "
+                     "auc=0.02 ap=0.02 balanced_accuracy=0.03 tpr_at_fpr_1=0.05 eer=0.02."),
     ] = None,
     throughput_tolerance: Annotated[
-        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative drop of a detector's median images/s; a drop beyond it fails only when the runs' timed rounds differ (Mann-Whitney U, p < 0.05).")
+        float, typer.Option("--throughput-tolerance", min=0.0, max=0.99, metavar="FRACTION",
+                            help="Largest tolerated relative drop of a detector's median images/s; a drop beyond it fails only "
+                                 "when the runs' timed rounds differ (Mann-Whitney U, p < 0.05).")
     ] = 0.2,
     no_throughput: Annotated[bool, typer.Option("--no-throughput", help="Do not compare throughput.")] = False,
-    markdown_out: Annotated[Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")] = None,
-    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")] = Path("results"),
+    markdown_out: Annotated[
+        Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")
+    ] = None,
+    results: Annotated[
+        Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")
+    ] = Path("results"),
 ) -> None:
     """Compare a run with a baseline (the CI gate): exit 1 when a metric or throughput regressed, 2 on bad input
     or when no metric row of the two runs is comparable (same corpus digest, detector, artifact, perturbation,
@@ -676,7 +687,9 @@ def compare(
 def export(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id, 'latest', or STORE.sqlite[:RUN_ID].")] = "latest",
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")] = Path("results.json"),
-    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")] = Path("results"),
+    results: Annotated[
+        Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")
+    ] = Path("results"),
 ) -> None:
     """Write a stored run (metrics with CIs, throughput, errors, per-image scores) as one JSON file,
     e.g. a baseline for `facebench compare`."""
@@ -690,9 +703,15 @@ def export(
 @app.command()
 @handle_errors
 def report(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id, 'latest', STORE.sqlite[:RUN_ID], or a results .json.")] = "latest",
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run id, 'latest', STORE.sqlite[:RUN_ID], or a results .json.")
+    ] = "latest",
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
-    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to (and whose corpora/ the images come from when the run's folders moved).")] = Path("results"),
+    results: Annotated[
+        Path,
+        typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to (and whose corpora/ the images "
+                     "come from when the run's folders moved)."),
+    ] = Path("results"),
 ) -> None:
     """Write a stored run as one self-contained HTML page: sortable tables, plots, a gallery and each
     detector's most confident misses. It needs no network to open."""
@@ -822,4 +841,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

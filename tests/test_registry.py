@@ -163,7 +163,8 @@ def test_unknown_parameter_lists_the_valid_ones():
 @pytest.mark.parametrize(("text", "annotation", "default", "value"), [
     ("20", int, 1, 20), ("0.7", float, 1.0, 0.7), ("true", bool, False, True), ("true", str, "", "true"),
     ("2024", "x", 0, 2024), ("a face", str | None, None, "a face"), ("0.1,0", str, "0,0", "0.1,0"),
-    ("[0.1, 0]", list[float], None, [0.1, 0]), ("7", __import__("inspect").Parameter.empty, 1.5, 7.0), ("10", float | None, None, 10.0), ("3", int | None, None, 3),
+    ("[0.1, 0]", list[float], None, [0.1, 0]), ("7", __import__("inspect").Parameter.empty, 1.5, 7.0),
+    ("10", float | None, None, 10.0), ("3", int | None, None, 3),
 ])
 def test_command_line_values_follow_the_parameter_type(text, annotation, default, value):
     read = registry.value_from_text(text, annotation, default)

@@ -228,7 +228,8 @@ def test_generate_command_with_the_stylegan2_parameters(network_file, tmp_path):
     assert corpus.meta["counts"] == {"images": 5, "real": 0, "fake": 5}
     assert corpus.meta["generators"][0]["params"]["truncation_psi"] == 0.7
     assert all(r.meta["truncation_psi"] == 0.7 for r in corpus.records())
-    bad = CliRunner().invoke(app, ["generate", "stylegan2", "-p", f"network={tmp_path / 'nope.pkl'}", "--n", "1", "--out", str(tmp_path / "x")])
+    bad = CliRunner().invoke(app, ["generate", "stylegan2", "-p", f"network={tmp_path / 'nope.pkl'}", "--n", "1",
+                                   "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no such network file" in bad.output
 
 

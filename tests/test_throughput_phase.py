@@ -115,7 +115,8 @@ def test_a_cached_task_gets_a_freshly_measured_speed(first):
     assert again.cached_tasks == len(tasks)
     (row,) = detector_rows(again)
     assert row["images_per_s"] != 123456.0 and row["rounds"] != 99 and row["rounds"] >= 3
-    assert math.isnan(row["decode_images_per_s"])  # missing (NaN, as the store gives it): nothing was decoded for scoring: the task came from the cache
+    # missing (NaN, as the store gives it): nothing was decoded for scoring: the task came from the cache
+    assert math.isnan(row["decode_images_per_s"])
     assert row["round_images_per_s"] != detector_rows(result)[0]["round_images_per_s"]
 
 

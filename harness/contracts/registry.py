@@ -42,7 +42,7 @@ KINDS: tuple[Kind, ...] = ("generator", "detector", "artifact", "perturbation", 
 VERSIONED_KINDS: tuple[Kind, ...] = ("generator", "detector")
 
 #: The kinds third parties can add to, and the entry-point group each is found under.
-ENTRY_POINT_GROUPS: dict[str, str] = {
+ENTRY_POINT_GROUPS: dict[Kind, str] = {
     "generator": "facebench.generators",
     "detector": "facebench.detectors",
     "executor": "facebench.executors",
@@ -222,7 +222,7 @@ def _import_target(target: str) -> Any:
     return obj
 
 
-def load(kind: Kind, name: str) -> type:
+def load(kind: Kind, name: str) -> type[Any]:
     """The plug-in class registered as ``name``; a typo gets "did you mean"."""
     plugins = available(kind)
     if name not in plugins:
@@ -485,7 +485,7 @@ def type_text(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _type_hints(cls: type) -> dict[str, Any]:
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
     """``cls.__init__``'s resolved annotations; where they cannot be resolved, the strings as written."""
     init = cls.__init__
     try:

@@ -8,7 +8,7 @@ import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..contracts.errors import FacebenchError, UsageError
 from .corpus_record import CorpusRecord, corpora_from_info
@@ -97,7 +97,8 @@ _ADDED_IN_3 = {
     "throughput": {"rounds": "INTEGER", "images_per_s_q1": "REAL", "images_per_s_q3": "REAL",
                    "round_images_per_s": "TEXT"},
 }
-_OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none", "ci_low": None, "ci_high": None,
+_OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none",
+             "ci_low": None, "ci_high": None,
              "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None,
              "rounds": None, "images_per_s_q1": None, "images_per_s_q3": None, "round_images_per_s": None}
 
@@ -229,8 +230,8 @@ class Store:
         run: dict[str, Any],
         metrics: list[dict[str, Any]],
         throughput: list[dict[str, Any]],
-        errors: list[dict[str, str]] = (),
-        corpora: list[CorpusRecord] = (),
+        errors: Sequence[dict[str, str]] = (),
+        corpora: Sequence[CorpusRecord] = (),
     ) -> None:
         """Insert a run with its rows and the corpora it used atomically: either all of it is stored or none.
 
@@ -309,7 +310,7 @@ class Store:
         return [CorpusRecord(r["label"], r["digest"], r["path"], r["corpus_key"]) for r in rows]
 
 
-def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: list[CorpusRecord]) -> None:
+def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: Sequence[CorpusRecord]) -> None:
     connection.executemany("INSERT INTO corpora VALUES (?, ?, ?, ?, ?)",
                            [(run_id, c.label, c.digest, c.path, c.key) for c in corpora])
 

@@ -81,6 +81,11 @@ class ThroughputSpec:
     min_seconds: float = 0.2
 
 
+#: Defaults for function parameters (the specs are frozen, so one shared instance is safe).
+DEFAULT_BOOTSTRAP = BootstrapSpec()
+DEFAULT_THROUGHPUT = ThroughputSpec()
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str

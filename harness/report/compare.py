@@ -376,7 +376,8 @@ def _not_comparable(row: MetricRow, why: str, reason: str, status: str = "not co
     return row
 
 
-def _compare_metric(key, base_row, new_row, tolerance, scores, n_resamples, seed, runs) -> MetricRow:
+def _compare_metric(key: tuple[str, str, str, str, str, str], base_row, new_row, tolerance, scores, n_resamples, seed,
+                    runs) -> MetricRow:
     base = _number(base_row, "value")
     new = _number(new_row, "value")
     row = MetricRow(*key, base=base, new=new, tolerance=tolerance)
@@ -500,7 +501,7 @@ def _group_scores(rows: list[dict[str, Any]], run: RunCorpora) -> dict[tuple, di
         key = (digest, r.get("train_corpus") or corpus, r.get("perturbation") or "none", r.get("detector"))
         score = r.get("score")
         groups.setdefault(key, {})[str(r.get("id"))] = (
-            int(r.get("label")), str(r.get("pair", r.get("id"))), set(r.get("artifact_names") or ()),
+            int(r["label"]), str(r.get("pair", r.get("id"))), set(r.get("artifact_names") or ()),
             math.nan if score is None else float(score),
         )
     return groups
@@ -519,7 +520,7 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
         b, n = base.get(key), new.get(key)
         divide = scale if scale is not None and str(key[1]).startswith("cpu") else (1.0, 1.0)
         base_speed, new_speed = _speed(b, divide[0]), _speed(n, divide[1])
-        row = ThroughputRow(*key, base=base_speed["median"], new=new_speed["median"],
+        row = ThroughputRow(key[0], key[1], key[2], base=base_speed["median"], new=new_speed["median"],
                             base_error=(b or {}).get("error") or None, new_error=(n or {}).get("error") or None,
                             base_iqr=base_speed["iqr"], new_iqr=new_speed["iqr"],
                             normalised=divide != (1.0, 1.0))

@@ -74,7 +74,7 @@ def _tile(image: np.ndarray, masks: list[np.ndarray], tile: int) -> np.ndarray:
     inset[_outline(zoomed)] = OUTLINE
     inset[[0, -1], :] = OUTLINE
     inset[:, [0, -1]] = OUTLINE
-    scaled = [tuple(int(v * scale) for v in box) for box in boxes.values()]
+    scaled = [(int(a * scale), int(b * scale), int(c * scale), int(d * scale)) for a, b, c, d in boxes.values()]
     sheet.paste(Image.fromarray(inset), inset_corner(scaled, tile, inset_side))
     return np.asarray(sheet)
 

@@ -149,7 +149,7 @@ def _png_uri(image: Any) -> str:
 
 
 def _duration(run: dict[str, Any]) -> str:
-    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    info = run["info"] if isinstance(run.get("info"), dict) else {}
     seconds = info.get("seconds")
     if seconds is None:
         try:
@@ -169,7 +169,7 @@ def _when(stamp: Any) -> str:
 
 def _header(results: Results, board: Leaderboard) -> str:
     run = results.run
-    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    info = run["info"] if isinstance(run.get("info"), dict) else {}
     env = board.environment
     status = str(run.get("status") or "?")
     facts = [
@@ -654,7 +654,7 @@ def _misses_section(results: Results, corpora: dict[str, Any], has_paths: bool) 
             cards.append(f'<div class="card">{heading}'
                          f'{_note(f"Every test image scored {found.tie:.3f}: no misses to rank.")}</div>')
             continue
-        strip = lambda rows: "".join(_thumb(uris.get((corpus, r["id"])), r) for r in rows)  # noqa: E731
+        strip = lambda rows, corpus=corpus: "".join(_thumb(uris.get((corpus, r["id"])), r) for r in rows)  # noqa: E731
         cards.append(
             f'<div class="card">{heading}'
             f'<h4>reals scored most fake</h4><div class="thumbs">{strip(found.reals)}</div>'

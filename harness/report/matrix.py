@@ -420,7 +420,7 @@ def _draw_cell(draw: ImageDraw.ImageDraw, matrix: Matrix, detector: str, artifac
     x, y = origin
     value = matrix.value(detector, artifact)
     judged = verdict(matrix, detector, artifact)
-    fill = _colour(value)
+    fill: tuple[int, ...] = _colour(value)
     if judged is Verdict.NOT_JUDGED:  # faded towards grey: shown, not judged
         fill = tuple((c + 2 * 225) // 3 for c in fill)
     draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=fill, outline=(200, 200, 200))

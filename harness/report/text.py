@@ -228,7 +228,7 @@ def normalise_metric(row: dict[str, Any]) -> dict[str, Any]:
 
 def normalise_throughput(row: dict[str, Any]) -> dict[str, Any]:
     """A throughput row with every schema-2 field; unknown figures are None."""
-    out = {f: row.get(f) for f in THROUGHPUT_FIELDS}
+    out: dict[str, Any] = {f: row.get(f) for f in THROUGHPUT_FIELDS}
     for name in ("seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "peak_rss_mb",
                  "decode_images_per_s", "images_per_s_q1", "images_per_s_q3"):
         out[name] = _optional(out[name])
@@ -300,7 +300,7 @@ def build_leaderboard(
     rows = [normalise_metric(m) for m in metrics]
     for row in rows:
         row["run_id"] = row["run_id"] or run.get("run_id")
-    def cell_key(m: dict[str, Any]) -> tuple:
+    def cell_key(m: dict[str, Any]) -> tuple[str, str, str, str, str]:
         return (m["corpus"], m["train_corpus"], m["detector"], m["artifact"], m["perturbation"])
 
     by_key: dict[tuple, Cell] = {}
@@ -379,7 +379,8 @@ def split_controls(cells: Iterable[Cell]) -> tuple[list[Cell], list[Cell]]:
     """(leaderboard cells, control cells) of ``cells``, each in the order given."""
     cells = list(cells)
     names = corpus_artifacts(cells)
-    leaderboard, controls = [], []
+    leaderboard: list[Cell] = []
+    controls: list[Cell] = []
     for c in cells:
         (controls if is_control(c.artifact, names[c.corpus]) else leaderboard).append(c)
     return leaderboard, controls
@@ -400,7 +401,7 @@ def control_verdict(cell: Cell) -> str:
     if cell.artifact != NULL:
         return "-"
     value, low, high = cell.values.get("auc", (math.nan, None, None))
-    if is_missing(value) or is_missing(low) or is_missing(high):
+    if is_missing(value) or is_missing(low) or is_missing(high) or low is None or high is None:
         return "-" if is_missing(value) else "no interval"
     if high - low <= 0:
         return "no width: every image scored alike"
@@ -514,7 +515,7 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
     perturbations = sorted({c.perturbation for c in cells} - {CLEAN}, key=perturbation_sort_key)
     if not perturbations:
         return []
-    grid: dict[tuple[str, str], dict[str, float]] = {}
+    grid: dict[tuple[str, str], dict[str, Cell]] = {}
     for c in cells:
         grid.setdefault((c.corpus, c.detector), {})[c.perturbation] = c
     small = {(c.corpus, c.detector) for c in cells if c.perturbation == CLEAN and c.ranks_last}
@@ -621,7 +622,7 @@ def environment_line(board: Leaderboard) -> str:
     if env.get("git_commit"):
         parts.append(f"commit {str(env['git_commit'])[:12]}")
     calibration = run_calibration(board.run).get("units_per_s")
-    if not is_missing(calibration):
+    if calibration is not None and not is_missing(calibration):
         parts.append(f"calibration workload {float(calibration):.1f} units/s")
     return ", ".join(parts)
 

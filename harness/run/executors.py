@@ -55,7 +55,7 @@ class Executor(ABC):
         call (:func:`~facebench.harness.run.scoring.batch_size_for`), backing off when out of
         memory: (rows, scores, throughput)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op default that executors may override)
         """Release what the executor holds (nothing by default)."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
@@ -19,6 +19,12 @@ class RateColumn(ProgressColumn):
             return Text("", style="progress.data.speed")
         text = f"{speed:.1f}/s" if speed >= 1 else f"{1 / speed:.1f} s each"
         return Text(text, style="progress.data.speed")
+
+
+@overload
+def make_progress(enabled: Literal[True] = ...) -> Progress: ...
+@overload
+def make_progress(enabled: bool) -> Progress | None: ...
 
 
 def make_progress(enabled: bool = True) -> Progress | None:

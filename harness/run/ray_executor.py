@@ -108,7 +108,9 @@ def _pickled(exc: BaseException) -> str:
 
 def _original(exc: BaseException) -> BaseException:
     """The user's exception inside Ray's wrappers (RayTaskError, Ray Data's UserCodeException)."""
-    seen, current, found = set(), exc, None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    found = None
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if not type(current).__module__.startswith("ray.") and "RayTaskError" not in type(current).__name__:

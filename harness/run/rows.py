@@ -41,7 +41,7 @@ def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | dict[st
         counts = {"n_real": int(keep.sum()) - n_fake, "n_fake": n_fake}
         cut = row_threshold(threshold, artifact)
         if bootstrap.resamples > 0:
-            values = metrics_with_ci(labels[keep], scores[keep], pairs[keep], n_resamples=bootstrap.resamples,
+            values: dict[str, dict[str, Any]] = metrics_with_ci(labels[keep], scores[keep], pairs[keep], n_resamples=bootstrap.resamples,
                                      seed=bootstrap.seed, confidence=bootstrap.confidence, calibrated_threshold=cut)
         else:
             values = {name: {"value": value, "ci_low": None, "ci_high": None}

@@ -27,7 +27,8 @@ from ..data.corpus_record import CorpusRecord, cache_key_of
 from ..data.environment import environment
 from ..data.results import Results, save_results
 from ..data.store import Store
-from ..data.suite import BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite, SuiteError, ThroughputSpec
+from ..data.suite import (DEFAULT_BOOTSTRAP, DEFAULT_THROUGHPUT, BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite,
+                          SuiteError, ThroughputSpec)
 from .calibration import fitted_and_calibrated
 from .corpora import REUSED_CORPUS, build_corpus
 from .executors import Executor, LocalExecutor
@@ -117,7 +118,8 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float]
     metrics = metric_rows(rows, scores, threshold, suite.bootstrap, suite.protocols.sensitivity, base)
     score_rows = [
         {"corpus": test_label, "train_corpus": train_label, "perturbation": perturbation.name, "detector": spec.label,
-         "corpus_digest": test_corpus.digest, "id": r["id"], "pair": r["pair"], "label": int(r["label"]), "artifact_names": list(r["artifact_names"]),
+         "corpus_digest": test_corpus.digest, "id": r["id"], "pair": r["pair"], "label": int(r["label"]),
+         "artifact_names": list(r["artifact_names"]),
          "score": float(s)}
         for r, s in zip(rows, scores)
     ]
@@ -127,8 +129,8 @@ def _evaluate_one(detector: Any, spec: DetectorSpec, threshold: dict[str, float]
 
 
 def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label: str,
-             progress: Progress | None = None, bootstrap: BootstrapSpec = BootstrapSpec(),
-             throughput: ThroughputSpec = ThroughputSpec()) -> Evaluation:
+             progress: Progress | None = None, bootstrap: BootstrapSpec = DEFAULT_BOOTSTRAP,
+             throughput: ThroughputSpec = DEFAULT_THROUGHPUT) -> Evaluation:
     """Fit ``spec``'s detector on the train split (if it learns), score the test split and (unless
     ``throughput.measure`` is off) time it in the timing phase: one task, uncached."""
     suite = Suite(name="detect", source="detect", generators=(), detectors=(spec,), split=split, bootstrap=bootstrap,
@@ -177,7 +179,8 @@ def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
 
 def check_suite(suite: Suite) -> None:
     """Fail before any work if a plug-in of ``suite`` is unknown, broken, or given unknown parameters."""
-    for kind, specs in (("generator", suite.generators), ("detector", suite.detectors)):
+    plugins: tuple[tuple[registry.Kind, tuple[Any, ...]], ...] = (("generator", suite.generators), ("detector", suite.detectors))
+    for kind, specs in plugins:
         for spec in specs:
             cls = registry.load(kind, spec.name)
             registry.check_params(cls, spec.params, f"{suite.source}: {kind} {spec.label!r}")

@@ -9,7 +9,7 @@ from typing import Any
 from rich.progress import Progress
 
 from ..data.corpus import Corpus, CorpusError
-from ..data.suite import DetectorSpec, Suite, ThroughputSpec
+from ..data.suite import DEFAULT_THROUGHPUT, DetectorSpec, Suite, ThroughputSpec
 from .fitting import fitted_detector, three_way_split
 from .progress import advance, track
 from .scoring import batch_size_for
@@ -43,7 +43,7 @@ def time_task(detector: Any, spec: DetectorSpec, corpus: Corpus, suite: Suite, s
     return figures
 
 
-def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = ThroughputSpec()) -> dict[str, Any]:
+def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = DEFAULT_THROUGHPUT) -> dict[str, Any]:
     """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
 
     The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full

@@ -310,7 +310,8 @@ def benchmark_callable(
     images_per_s (of the median round), images_per_s_q1 / _q3 (quartiles of the rounds'
     images/s), round_images_per_s (every round's figure), median_round_s,
     batch_latency_p50/p95/p99_ms, latency_p50/p95/p99_ms (per image: call time / images),
-    peak_rss_mb (whole benchmark, warm-up included; None with ``track_memory=False``, which spares the figures :class:`PeakMemory`'s sampling thread) and
+    peak_rss_mb (whole benchmark, warm-up included; None with ``track_memory=False``, which spares
+    the figures :class:`PeakMemory`'s sampling thread) and
     cuda_peak_mb (None off CUDA). On CUDA each call is timed with CUDA events (:class:`CallClock`).
     """
     if rounds < 1 or warmup < 0:
