@@ -239,12 +239,12 @@ def transformers_to_openai(state: dict[str, torch.Tensor], path: str, detector: 
                 out[f"transformer.resblocks.{block}.{LAYER_NAMES[module]}.{leaf}"] = value
                 continue
         out[name] = value  # unknown: reported by the strict load
-    for key, parts in joined.items():
+    for key, projections in joined.items():
         block, leaf = key.split(".")
-        if set(parts) != {"q_proj", "k_proj", "v_proj"}:
+        if set(projections) != {"q_proj", "k_proj", "v_proj"}:
             raise WeightsError(f"{detector} CLIP weights {path!r}: block {block} lacks some of its q/k/v_proj.{leaf}")
         target = "in_proj_weight" if leaf == "weight" else "in_proj_bias"
-        out[f"transformer.resblocks.{block}.attn.{target}"] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
+        out[f"transformer.resblocks.{block}.attn.{target}"] = torch.cat([projections["q_proj"], projections["k_proj"], projections["v_proj"]])
     return out
 
 

@@ -93,7 +93,8 @@ class NPRDetector:
         self.device = check_device(device)
         self.batch_size = integer()("batch_size", batch_size)
         state = read_weights(self.weights, "npr")
-        model = NPRNet(block_counts(state, ("layer1", "layer2"), PUBLISHED_BLOCKS))
+        layer1, layer2 = block_counts(state, ("layer1", "layer2"), PUBLISHED_BLOCKS)
+        model = NPRNet((layer1, layer2))
         load_strict(model, state, self.weights, "npr")
         self.model = model.to(self.device).eval()
 
