@@ -244,7 +244,8 @@ def transformers_to_openai(state: dict[str, torch.Tensor], path: str, detector: 
         if set(projections) != {"q_proj", "k_proj", "v_proj"}:
             raise WeightsError(f"{detector} CLIP weights {path!r}: block {block} lacks some of its q/k/v_proj.{leaf}")
         target = "in_proj_weight" if leaf == "weight" else "in_proj_bias"
-        out[f"transformer.resblocks.{block}.attn.{target}"] = torch.cat([projections["q_proj"], projections["k_proj"], projections["v_proj"]])
+        q_k_v = [projections["q_proj"], projections["k_proj"], projections["v_proj"]]
+        out[f"transformer.resblocks.{block}.attn.{target}"] = torch.cat(q_k_v)
     return out
 
 
