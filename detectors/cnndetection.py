@@ -5,24 +5,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, ResNet, preprocess
 from ..harness.contracts.detector import check_device, integer
 
 from .published import (
+    PublishedDetector,
     block_counts,
     check_weights_path,
     load_strict,
     read_weights,
-    run_batches,
-    sigmoid_scores,
 )
 
 #: Blocks per stage of ResNet-50.
 RESNET50_BLOCKS = (3, 4, 6, 3)
 
 
-class CNNDetectionDetector:
+class CNNDetectionDetector(PublishedDetector):
     """CNNDetection (Wang et al., "CNN-generated images are surprisingly easy to spot... for now",
     CVPR 2020); needs no fit.
 
@@ -48,10 +46,7 @@ class CNNDetectionDetector:
     """
 
     name = "cnndetection"
-    score_range = (0.0, 1.0)
     version = "0.1.0"
-    requires_fit = False
-    inputs = ("pixels",)
 
     def __init__(self, weights: str | None = None, crop: int | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("cnndetection", "weights", weights)
@@ -64,16 +59,5 @@ class CNNDetectionDetector:
         load_strict(model, state, self.weights, "cnndetection")
         self.model = model.to(self.device).eval()
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Nothing to learn: the weights are fixed."""
-
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         return preprocess(images, PRESETS["wang2020"], self.crop, self.device)
-
-    def logits(self, images: np.ndarray) -> torch.Tensor:
-        """float64 ``[N, 1]`` fake logits, on the CPU."""
-        check_images(images)
-        return run_batches(self.model, images, self.batch_size, self.prepare)
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        return sigmoid_scores(self.logits(images))

@@ -6,18 +6,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..harness.contracts.types import check_images
 from .checkpoint import PRESETS, Bottleneck, preprocess
 from ..harness.contracts.detector import check_device, integer
 from .cnn import npr_residual
 
 from .published import (
+    PublishedDetector,
     block_counts,
     check_weights_path,
     load_strict,
     read_weights,
-    run_batches,
-    sigmoid_scores,
 )
 
 #: Blocks in layer1 and layer2 of the published network (ResNet-50's first two stages).
@@ -58,7 +56,7 @@ def even_crop(x: torch.Tensor) -> torch.Tensor:
     return x[..., : height - height % 2, : width - width % 2]
 
 
-class NPRDetector:
+class NPRDetector(PublishedDetector):
     """NPR (Tan et al., "Rethinking the Up-Sampling Operations in CNN-based Generative Network for
     Generalizable Deepfake Detection", CVPR 2024); needs no fit.
 
@@ -83,10 +81,7 @@ class NPRDetector:
     """
 
     name = "npr"
-    score_range = (0.0, 1.0)
     version = "0.1.0"
-    requires_fit = False
-    inputs = ("pixels",)
 
     def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("npr", "weights", weights)
@@ -98,17 +93,6 @@ class NPRDetector:
         load_strict(model, state, self.weights, "npr")
         self.model = model.to(self.device).eval()
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Nothing to learn: the weights are fixed."""
-
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         """ImageNet-normalised float input, odd last row/column dropped."""
         return even_crop(preprocess(images, PRESETS["wang2020"], None, self.device))
-
-    def logits(self, images: np.ndarray) -> torch.Tensor:
-        """float64 ``[N, 1]`` fake logits, on the CPU."""
-        check_images(images)
-        return run_batches(self.model, images, self.batch_size, self.prepare)
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        return sigmoid_scores(self.logits(images))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..harness.contracts.types import check_images
 from ..harness.contracts.errors import FacebenchError
 from .checkpoint import CheckpointError, read_state_dict
 
@@ -148,3 +149,30 @@ def sigmoid_scores(logits: torch.Tensor) -> np.ndarray:
     if len(logits) == 0:
         return np.zeros(0)
     return np.clip(torch.sigmoid(logits[:, 0]).numpy(), 0.0, 1.0).astype(np.float64)
+
+
+class PublishedDetector:
+    """What every published detector shares: fixed weights (no fit), a model on ``self.device``
+    in ``self.batch_size`` batches, its reference preprocessing in :meth:`prepare`, and a single
+    fake logit per image whose sigmoid is the score."""
+
+    score_range = (0.0, 1.0)
+    requires_fit = False
+    inputs = ("pixels",)
+    model: nn.Module
+    batch_size: int
+    device: str
+
+    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """Nothing to learn: the weights are fixed."""
+
+    def prepare(self, images: np.ndarray) -> torch.Tensor:  # pragma: no cover - each detector has its own
+        raise NotImplementedError
+
+    def logits(self, images: np.ndarray) -> torch.Tensor:
+        """float64 ``[N, 1]`` fake logits, on the CPU."""
+        check_images(images)
+        return run_batches(self.model, images, self.batch_size, self.prepare)
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        return sigmoid_scores(self.logits(images))

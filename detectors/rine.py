@@ -6,18 +6,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..harness.contracts.types import check_images
 from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
 from ..harness.contracts.detector import check_device, integer
 
 from .published import (
+    PublishedDetector,
     WeightsError,
     check_weights_path,
     load_strict,
     looks_like,
     read_weights,
-    run_batches,
-    sigmoid_scores,
 )
 
 
@@ -69,7 +67,7 @@ class RINENet(nn.Module):
         return self.head(tokens)
 
 
-class RINEDetector:
+class RINEDetector(PublishedDetector):
     """RINE (Koutlis and Papadopoulos, "Leveraging Representations from Intermediate Encoder-blocks
     for Synthetic Image Detection", ECCV 2024); needs no fit.
 
@@ -101,10 +99,7 @@ class RINEDetector:
     """
 
     name = "rine"
-    score_range = (0.0, 1.0)
     version = "0.1.0"
-    requires_fit = False
-    inputs = ("pixels",)
 
     def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
         self.weights = check_weights_path("rine", "weights", weights)
@@ -124,16 +119,5 @@ class RINEDetector:
         self.model = RINENet(encoder, head).to(self.device).eval()
         self.resolution = encoder.resolution
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Nothing to learn: the weights are fixed."""
-
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         return clip_preprocess(images, self.resolution, self.device)
-
-    def logits(self, images: np.ndarray) -> torch.Tensor:
-        """float64 ``[N, 1]`` fake logits, on the CPU."""
-        check_images(images)
-        return run_batches(self.model, images, self.batch_size, self.prepare)
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        return sigmoid_scores(self.logits(images))

@@ -6,17 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..harness.contracts.types import check_images
 from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
 from ..harness.contracts.detector import check_device, integer
 
 from .published import (
+    PublishedDetector,
     WeightsError,
     check_weights_path,
     looks_like,
     read_weights,
-    run_batches,
-    sigmoid_scores,
 )
 
 
@@ -52,7 +50,7 @@ def load_fc(fc: nn.Linear, state: dict[str, torch.Tensor], path: str, clip_path:
     fc.load_state_dict({"weight": weight.float(), "bias": bias.float()}, strict=True)
 
 
-class UnivFDDetector:
+class UnivFDDetector(PublishedDetector):
     """UnivFD (Ojha, Li and Lee, "Towards Universal Fake Image Detectors that Generalize Across
     Generative Models", CVPR 2023); needs no fit.
 
@@ -80,10 +78,7 @@ class UnivFDDetector:
     """
 
     name = "univfd"
-    score_range = (0.0, 1.0)
     version = "0.1.0"
-    requires_fit = False
-    inputs = ("pixels",)
 
     def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
         self.weights = check_weights_path("univfd", "weights", weights)
@@ -96,16 +91,5 @@ class UnivFDDetector:
         self.model = model.to(self.device).eval()
         self.resolution = encoder.resolution
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """Nothing to learn: the weights are fixed."""
-
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         return clip_preprocess(images, self.resolution, self.device)
-
-    def logits(self, images: np.ndarray) -> torch.Tensor:
-        """float64 ``[N, 1]`` fake logits, on the CPU."""
-        check_images(images)
-        return run_batches(self.model, images, self.batch_size, self.prepare)
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        return sigmoid_scores(self.logits(images))
