@@ -24,7 +24,7 @@ def test_a_run_s_corpora_round_trip_in_the_order_recorded(tmp_path):
     store.write_run({**RUN, "run_id": "r2"}, [], [])
     assert store.corpora("r1") == CORPORA
     assert store.corpora("r2") == []
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
 
 
 def test_a_schema_3_store_gets_its_runs_corpora_from_their_info(tmp_path):
@@ -39,7 +39,7 @@ def test_a_schema_3_store_gets_its_runs_corpora_from_their_info(tmp_path):
         CorpusRecord("faces", "d1" * 32, "/data/corpora/faces-0123456789ab", "0123456789ab"),
     ]
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     upgraded.write_run({**RUN, "run_id": "new"}, [], [], [], CORPORA[:1])
     assert upgraded.corpora("new") == CORPORA[:1] and len(upgraded.corpora("old")) == 2
     assert load_results(f"{path}:old").corpora == upgraded.corpora("old")

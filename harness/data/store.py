@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ..contracts.errors import FacebenchError, UsageError
 from .corpus_record import CorpusRecord, corpora_from_info
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS throughput (
     rounds INTEGER,
     images_per_s_q1 REAL,
     images_per_s_q3 REAL,
-    round_images_per_s TEXT
+    round_images_per_s TEXT,
+    round_images_per_unit TEXT
 );
 CREATE TABLE IF NOT EXISTS errors (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -83,7 +84,7 @@ METRIC_COLUMNS = (
 THROUGHPUT_COLUMNS = (
     "kind", "name", "device", "batch_size", "images", "seconds", "images_per_s", "latency_p50_ms", "latency_p95_ms",
     "latency_p99_ms", "peak_rss_mb", "decode_images_per_s", "error", "rounds", "images_per_s_q1", "images_per_s_q3",
-    "round_images_per_s",
+    "round_images_per_s", "round_images_per_unit",
 )
 
 #: Columns added in schema 2 (with their SQL types); rows may leave them out.
@@ -97,14 +98,19 @@ _ADDED_IN_3 = {
     "throughput": {"rounds": "INTEGER", "images_per_s_q1": "REAL", "images_per_s_q3": "REAL",
                    "round_images_per_s": "TEXT"},
 }
+#: Column added in schema 5: each round's images/s over the calibration workload's units/s in that round.
+_ADDED_IN_5 = {"throughput": {"round_images_per_unit": "TEXT"}}
+#: Throughput columns that hold a list of per-round figures, stored as JSON text.
+ROUND_COLUMNS = ("round_images_per_s", "round_images_per_unit")
 _OPTIONAL = {"images_per_s": None, "latency_p50_ms": None, "latency_p95_ms": None, "train_corpus": None, "perturbation": "none",
              "ci_low": None, "ci_high": None,
              "latency_p99_ms": None, "peak_rss_mb": None, "decode_images_per_s": None, "error": None,
-             "rounds": None, "images_per_s_q1": None, "images_per_s_q3": None, "round_images_per_s": None}
+             "rounds": None, "images_per_s_q1": None, "images_per_s_q3": None, "round_images_per_s": None,
+             "round_images_per_unit": None}
 
 
 def _value(row: dict[str, Any], column: str) -> Any:
-    if column == "round_images_per_s":  # a list of per-round figures, stored as JSON text
+    if column in ROUND_COLUMNS:  # a list of per-round figures, stored as JSON text
         rounds = row.get(column)
         return None if rounds is None else json.dumps([float(v) for v in rounds])
     if column in row:
@@ -142,11 +148,11 @@ def _as_sql_type(value: Any, sql_type: str) -> Any:
 def as_stored(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """A ``metrics``, ``throughput`` or ``errors`` row as the store's readers return it once written
     (without ``run_id``): every column, left-out ones at their defaults, values in their column's
-    SQL type, NaN as None, ``round_images_per_s`` a list."""
+    SQL type, NaN as None, ``round_images_per_s`` and ``round_images_per_unit`` lists."""
     columns = {"metrics": METRIC_COLUMNS, "throughput": THROUGHPUT_COLUMNS, "errors": ("task", "message")}[table]
     out = {}
     for column in columns:
-        if column == "round_images_per_s":
+        if column in ROUND_COLUMNS:
             rounds = row.get(column)
             out[column] = None if rounds is None else [float(v) for v in rounds]
         else:
@@ -293,11 +299,13 @@ class Store:
         return self._query("SELECT * FROM metrics WHERE run_id = ?", (run_id,))
 
     def throughput(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's throughput rows; ``round_images_per_s`` as a list (None for rows stored before schema 3)."""
+        """The run's throughput rows; ``round_images_per_s`` and ``round_images_per_unit`` as lists
+        (None for rows stored before schema 3 and 5, and for rows timed without the calibration workload)."""
         rows = self._query("SELECT * FROM throughput WHERE run_id = ?", (run_id,))
         for row in rows:
-            text = row.get("round_images_per_s")
-            row["round_images_per_s"] = None if text is None else json.loads(text)
+            for column in ROUND_COLUMNS:
+                text = row.get(column)
+                row[column] = None if text is None else json.loads(text)
         return rows
 
     def errors(self, run_id: str) -> list[dict[str, Any]]:
@@ -316,7 +324,7 @@ def _insert_corpora(connection: sqlite3.Connection, run_id: str, corpora: Sequen
 
 
 def _upgrade(connection: sqlite3.Connection, version: int) -> None:
-    """Bring a schema-1, -2 or -3 store to the current schema: add the new columns (in the order the
+    """Bring a schema-1, -2, -3 or -4 store to the current schema: add the new columns (in the order the
     schema lists them, so positional inserts still fit); old rows keep their values. Before schema 4
     a run's corpora were only in its record's ``info``: they are copied into the corpora table."""
     with connection:
@@ -327,7 +335,7 @@ def _upgrade(connection: sqlite3.Connection, version: int) -> None:
                 except ValueError:
                     decoded = {}
                 _insert_corpora(connection, run_id, corpora_from_info(decoded))
-        for added in (_ADDED_IN_2, _ADDED_IN_3):
+        for added in (_ADDED_IN_2, _ADDED_IN_3, _ADDED_IN_5):
             for table, columns in added.items():
                 present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
                 for column, sql_type in columns.items():
