@@ -36,11 +36,11 @@ from .fitting import fitted_detector, three_way_split
 from .perturb import IDENTITY, Perturbation
 from .perturb import parse as parse_perturbation
 from .provenance import param_files
-from .progress import make_progress
+from .progress import advance, make_progress, track
 from .rows import metric_rows
 from .scoring import batch_size_for
 from .tasks import Evaluation, TaskCache, task_key, task_name
-from .throughput import sweep, time_task
+from .throughput import TimingJob, sweep, time_jobs, time_task, timing_job
 from .timing import calibrate_machine
 
 
@@ -52,9 +52,12 @@ def evaluate_group(
     cache: TaskCache,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    timing: list[TimingJob] | None = None,
 ) -> tuple[list[tuple[str, Evaluation | Exception]], Any]:
     """Fit ``spec``'s detector on one corpus (if it learns), calibrate there, and score the test
     split of every corpus in ``tests`` under every perturbation; cached tasks are reused.
+    The speed of the train corpus's own task is timed here, or, given a ``timing`` list, left
+    there as a :class:`~facebench.harness.run.throughput.TimingJob` for one phase with other corpora.
 
     Returns (task name, evaluation or the error of that task) per task, and the fitted detector
     (None when every task came from the cache). A failure to build or fit the detector raises:
@@ -92,7 +95,11 @@ def evaluate_group(
         task = f"time {spec.label} on {train_label}"
         try:
             detector = detector or fitted_detector(spec, train_label, train_corpus, suite.split, progress)
-            own.throughput = time_task(detector, spec, train_corpus, suite, own.throughput, progress, task)
+            if timing is None:
+                own.throughput = time_task(detector, spec, train_corpus, suite, own.throughput, progress, task)
+            else:
+                timing.append(timing_job(detector, spec, (train_label, train_corpus), suite, own.throughput, task))
+                own.throughput = None
         except Exception as exc:  # the metrics stand; only the speed figure is lost
             results.append((task, exc))
     elif isinstance(own, Evaluation):
@@ -140,6 +147,25 @@ def evaluate(corpus: Corpus, spec: DetectorSpec, split: SplitSpec, corpus_label:
     evaluation.throughput = (time_task(detector, spec, corpus, suite, evaluation.throughput, progress,
                                        f"time {spec.label}") if throughput.measure else None)
     return evaluation
+
+
+def _time_detector_phase(spec: DetectorSpec, timing: list[TimingJob], suite: Suite, throughput: list[dict[str, Any]],
+                         progress: Progress | None) -> list[dict[str, str]]:
+    """Time every corpus of ``spec``'s detector in one interleaved phase (:func:`time_jobs`): their
+    throughput rows are added to ``throughput``; returns the error rows of the jobs that failed.
+    Empties ``timing`` (the fitted detectors it held)."""
+    task = track(progress, f"time {spec.label}", 1)
+    settings = suite.throughput
+    errors = []
+    for job, figures in zip(timing, time_jobs(timing, warmup=settings.warmup, rounds=settings.rounds,
+                                              min_seconds=settings.min_seconds)):
+        if isinstance(figures, BaseException):
+            errors.append({"task": job.task, "message": one_line(figures)})
+        else:
+            throughput.append({"kind": "detector", "name": job.name, **figures})
+    advance(progress, task)
+    timing.clear()
+    return errors
 
 
 def new_run_id() -> str:
@@ -231,10 +257,11 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
         labelled = [(spec.label, corpus) for spec, corpus in corpora]
         for det_spec in suite.detectors:
             first_fitted = None
+            timing: list[TimingJob] = []  # every corpus of this detector is timed in one interleaved phase
             for train in labelled:
                 tests = labelled if suite.protocols.cross_generator else [train]
                 try:
-                    outcomes, fitted = evaluate_group(det_spec, train, tests, suite, cache, progress, executor)
+                    outcomes, fitted = evaluate_group(det_spec, train, tests, suite, cache, progress, executor, timing)
                 except Exception as exc:
                     errors.append({"task": f"fit {det_spec.label} on {train[0]}", "message": one_line(exc)})
                     continue
@@ -247,10 +274,10 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                     warnings += [{"task": task, "message": message} for message in outcome.warnings]
                     metrics += outcome.metrics
                     score_rows += outcome.scores
-                    if outcome.throughput is not None:
-                        throughput.append({"kind": "detector", "name": f"{det_spec.label} @ {train[0]}", **outcome.throughput})
                 if train is labelled[0]:
                     first_fitted = fitted
+            if timing:
+                errors += _time_detector_phase(det_spec, timing, suite, throughput, progress)
             if suite.throughput.measure and suite.throughput.batch_sizes and labelled:
                 try:
                     throughput += sweep(det_spec, *labelled[0], suite, first_fitted)
