@@ -19,8 +19,12 @@ relative tolerance *and* the drop stands out of the measured spread: the per-rou
 the two runs differ in a one-sided Mann-Whitney U test (p < :data:`SPEED_ALPHA`); with too few
 rounds for that test to reach the level, the interquartile ranges must not overlap; runs
 without rounds (stored before schema 3) fall back to the tolerance alone. A detector that errors
-now and did not before fails too. When the two runs come from different CPUs (``cpu_model``) and
-both recorded the calibration workload, CPU figures are compared as images per calibration unit
+now and did not before fails too. When both runs timed the calibration workload beside the
+detector round by round (``round_images_per_unit``, schema 5), the gate judges those per-round
+images per calibration unit instead of images/s: the machine's drift in speed cancels out of
+them, a slower detector does not (the workload does not slow down with it); the row and the
+summary say so. Otherwise, when the two runs come from different CPUs (``cpu_model``) and both
+recorded the calibration workload, CPU figures are compared as images per calibration unit
 (images/s divided by the run's calibration units/s), and the summary says so.
 """
 
@@ -62,6 +66,8 @@ MACHINE_DRIFT = 0.1
 
 PAIRED = "paired bootstrap"
 OVERLAP = "CI overlap"
+#: Added to a throughput row's reason when it was judged on per-round images per calibration unit.
+PER_ROUND_UNITS_NOTE = "judged on images per calibration unit, round by round"
 TOLERANCE_ONLY = "no scores: tolerance only"
 
 #: Why a metric row was not compared (``MetricRow.not_comparable``).
@@ -150,6 +156,8 @@ class ThroughputRow:
     p_value: float = math.nan
     #: Figures are images per calibration unit, not images/s (the runs come from different CPUs).
     normalised: bool = False
+    #: Figures are images per calibration unit round by round (the workload timed beside each round).
+    per_round_units: bool = False
     kind: str = field(default="throughput", init=False)
 
     @property
@@ -206,6 +214,12 @@ class Comparison:
         """How throughput was normalised by the calibration workload; or, on one CPU, a caution when
         the workload itself ran at different speeds (the machine was busier in one run); else None."""
         base, new = (_as_float(run_calibration(r.run).get("units_per_s")) for r in (self.baseline, self.current))
+        paired = [r for r in self.throughput_rows if r.per_round_units]
+        if paired:
+            return (f"{len(paired)} of {len(self.throughput_rows)} throughput rows were judged on images per "
+                    "calibration unit: each timed round's images/s divided by the calibration workload's units/s "
+                    "timed in the same round, so a machine that drifts in speed during or between the runs "
+                    "cancels out, while a slower detector does not")
         if any(r.normalised for r in self.throughput_rows):
             return (f"the runs come from different CPUs: CPU throughput is compared as images per calibration unit "
                     f"(images/s divided by the calibration workload's units/s: baseline {base:.1f}, current {new:.1f})")
@@ -520,10 +534,14 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
         b, n = base.get(key), new.get(key)
         divide = scale if scale is not None and str(key[1]).startswith("cpu") else (1.0, 1.0)
         base_speed, new_speed = _speed(b, divide[0]), _speed(n, divide[1])
+        base_units, new_units = _per_unit_speed(b), _per_unit_speed(n)
+        per_round_units = base_units is not None and new_units is not None
+        if base_units is not None and new_units is not None:  # drift-free figures: they take precedence
+            (base_speed, new_speed), divide = (base_units, new_units), (1.0, 1.0)
         row = ThroughputRow(key[0], key[1], key[2], base=base_speed["median"], new=new_speed["median"],
                             base_error=(b or {}).get("error") or None, new_error=(n or {}).get("error") or None,
                             base_iqr=base_speed["iqr"], new_iqr=new_speed["iqr"],
-                            normalised=divide != (1.0, 1.0))
+                            normalised=divide != (1.0, 1.0), per_round_units=per_round_units)
         if b is None:
             row.status, row.reason = "new", "new in current (not in baseline)"
         elif n is None:
@@ -541,6 +559,8 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
             verdict = judge_speed(base_speed, new_speed, tolerance)
             row.p_value = verdict["p_value"]
             row.status, row.reason = ("fail" if verdict["failed"] else "pass"), verdict["reason"]
+            if row.per_round_units:
+                row.reason += f" ({PER_ROUND_UNITS_NOTE})"
         out.append(row)
     return out
 
@@ -550,6 +570,16 @@ def _speed(row: dict[str, Any] | None, divide: float = 1.0) -> dict[str, Any]:
     rounds = [float(v) / divide for v in (row or {}).get("round_images_per_s") or () if _finite(_as_float(v))]
     return {"median": _number(row, "images_per_s") / divide, "rounds": rounds,
             "iqr": (_number(row, "images_per_s_q1") / divide, _number(row, "images_per_s_q3") / divide)}
+
+
+def _per_unit_speed(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A throughput row's per-round images per calibration unit as :func:`_speed` gives images/s;
+    None when the row has none (stored before schema 5, timed on CUDA, or without the workload)."""
+    rounds = [float(v) for v in (row or {}).get("round_images_per_unit") or () if _finite(_as_float(v))]
+    if not rounds:
+        return None
+    return {"median": float(np.median(rounds)), "rounds": rounds,
+            "iqr": (float(np.percentile(rounds, 25)), float(np.percentile(rounds, 75)))}
 
 
 def _as_float(value: Any) -> float:
@@ -677,7 +707,7 @@ def _metric_cells(r: MetricRow) -> list[Any]:
 def _throughput_cells(r: ThroughputRow) -> list[Any]:
     change = "-" if math.isnan(r.change) else f"{r.change:+.1%}"
     verdict = {"fail": "**FAIL**", "pass": "pass", "new": "new"}[r.status]
-    digits = 4 if r.normalised else 1
+    digits = 4 if r.normalised or r.per_round_units else 1
     return [r.label, _fmt(r.base, digits), _iqr(r.base_iqr, digits), _fmt(r.new, digits), _iqr(r.new_iqr, digits),
             change, f"{verdict}: {r.reason}"]
 
@@ -745,7 +775,9 @@ def _markdown(c: Comparison) -> str:
         "the verdict follows its interval of the drop (above 0: worse, below 0: better, else not significant).",
         "- speed rule: a detector's throughput fails when its median images/s fell by more than the tolerance and "
         f"its timed rounds differ from the baseline's (one-sided Mann-Whitney U, p < {SPEED_ALPHA:g}; with too few "
-        "rounds for that test: IQRs that do not overlap; runs without rounds: the tolerance alone).",
+        "rounds for that test: IQRs that do not overlap; runs without rounds: the tolerance alone). Where both "
+        "runs timed the calibration workload beside every round, the figures judged are images per calibration "
+        "unit round by round, so the machine's drift cancels out.",
     ]
     if failures:
         lines += ["", "### Failures", ""]
