@@ -365,7 +365,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise CheckpointError(
                 f"checkpoint weights {str(path)!r}: not a state dict: entry {key!r} is a {type(value).__name__}, "
-                f"not a tensor (keys: {_listed(list(map(str, obj)))})"
+                f"not a tensor (keys: {listed(list(map(str, obj)))})"
             )
         state[key.removeprefix("module.")] = value
     return state
@@ -385,31 +385,35 @@ def _unpickler_detail(exc: BaseException) -> str:
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-def _listed(keys: list[str]) -> str:
+def listed(keys: list[str]) -> str:
+    """The first few of ``keys``, and how many there are in all."""
     shown = ", ".join(keys[:LISTED_KEYS])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > LISTED_KEYS else "")
+
+
+def key_mismatches(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """(the BatchNorm ``num_batches_tracked`` counters ``state`` lacks, which old files may; the
+    problems in words: missing, unexpected and mis-shaped keys against ``expected``)."""
+    counters = [k for k in expected if k not in state and k.endswith("num_batches_tracked")]
+    missing = [k for k in expected if k not in state and k not in counters]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} (file {list(state[k].shape)}, model {list(expected[k].shape)})"
+              for k in state if k in expected and state[k].shape != expected[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {listed(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {listed(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches: {listed(shapes)}")
+    return counters, parts
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
     """Load ``state`` into ``model`` strictly; CheckpointError listing missing, unexpected and mis-shaped keys."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    counters = [k for k in missing if k.endswith("num_batches_tracked")]
-    missing = [k for k in missing if k not in counters]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k} (file {list(state[k].shape)}, model {list(expected[k].shape)})"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys: {_listed(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys: {_listed(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches: {_listed(shapes)}")
+    counters, parts = key_mismatches(state, expected)
+    if parts:
         raise CheckpointError(f"checkpoint weights {str(path)!r} do not fit {what}: {'; '.join(parts)}; check arch and num_classes")
     state = dict(state)
     for key in counters:  # old checkpoints lack them; inference never reads them

@@ -39,23 +39,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..harness.contracts.storages import STORAGE_DTYPES
 from .published import WeightsError, listed, load_strict, read_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HEAD_WIDTH = 64
-STORAGE_DTYPES = {
-    "FloatStorage": torch.float32,
-    "HalfStorage": torch.float16,
-    "DoubleStorage": torch.float64,
-    "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-}
 
 
 # -- reading OpenAI's TorchScript archives without running them -----------------------------

@@ -18,19 +18,11 @@ from torch import nn
 
 from ..harness.contracts.types import check_images
 from ..harness.contracts.errors import FacebenchError
-from .checkpoint import CheckpointError, read_state_dict
-
-LISTED_KEYS = 5
+from .checkpoint import CheckpointError, key_mismatches, listed, read_state_dict  # noqa: F401 - listed: re-exported
 
 
 class WeightsError(FacebenchError, ValueError):
     """A weight file does not fit the detector that was asked to read it."""
-
-
-def listed(keys: list[str]) -> str:
-    """The first few of ``keys``, and how many there are in all."""
-    shown = ", ".join(keys[:LISTED_KEYS])
-    return shown + (f", ... ({len(keys)} in all)" if len(keys) > LISTED_KEYS else "")
 
 
 def check_weights_path(detector: str, parameter: str, value) -> str:
@@ -73,19 +65,8 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Pa
     Only BatchNorm ``num_batches_tracked`` counters may be missing (old files lack them; inference never reads them).
     """
     expected = model.state_dict()
-    counters = [k for k in expected if k not in state and k.endswith("num_batches_tracked")]
-    missing = [k for k in expected if k not in state and k not in counters]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} (file {list(state[k].shape)}, model {list(expected[k].shape)})"
-              for k in state if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys: {listed(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys: {listed(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches: {listed(shapes)}")
+    counters, parts = key_mismatches(state, expected)
+    if parts:
         owner = looks_like(state)
         hint = f"; the file looks like {owner}" if owner and not owner.startswith(detector) else ""
         raise WeightsError(f"{detector} weights {str(path)!r} do not fit the {detector} network: {'; '.join(parts)}{hint}")

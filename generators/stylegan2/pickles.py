@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ...harness.contracts.errors import FacebenchError
+from ...harness.contracts.storages import STORAGE_DTYPES
 
 __all__ = [
     "ALLOWED_GLOBALS",
@@ -177,20 +178,6 @@ class _Corrupt(Exception):
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
-_STORAGE_DTYPES: dict[str, torch.dtype] = {
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-    "ComplexFloatStorage": torch.complex64,
-    "ComplexDoubleStorage": torch.complex128,
-}
 _UNTYPED_STORAGE_NAMES = {("torch", "UntypedStorage"), ("torch.storage", "UntypedStorage")}
 
 _DTYPE_NAMES = (
@@ -262,8 +249,8 @@ class _StorageRecordUnpickler(_NoGlobalsUnpickler):
 
     def find_class(self, module, name):
         module, name = _pickle_module_name(module, name)
-        if module in ("torch", "torch.cuda") and name in _STORAGE_DTYPES:
-            return _StorageType(_STORAGE_DTYPES[name])
+        if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
+            return _StorageType(STORAGE_DTYPES[name])
         if (module, name) in _UNTYPED_STORAGE_NAMES:
             return _StorageType(torch.uint8, untyped=True)
         if module == "torch" and name in _TORCH_DTYPES:
