@@ -29,7 +29,8 @@ from ..data.suite import DEFAULT_THROUGHPUT, DetectorSpec, Suite, ThroughputSpec
 from .fitting import fitted_detector, three_way_split
 from .progress import advance, track
 from .scoring import batch_size_for
-from .timing import CALIBRATION_VERSION, CallClock, calibration_workload, detector_batches, spread, sweep_batch_sizes
+from .timing import (CALIBRATION_VERSION, CallClock, calibration_workload, detector_batches, inference_mode,
+                     percentile, spread, sweep_batch_sizes)
 
 #: The timing phase holds at most this many test images of each corpus in memory (the first of the split).
 TIMING_IMAGES = 512
@@ -196,7 +197,7 @@ def run_rounds(lanes: Sequence[Lane], rounds: int = 5, min_seconds: float = 0.0,
             return False
         return made < least or (made < max_rounds and any(sum(lane.seconds) < min_seconds for lane in paced))
 
-    with _inference_mode():
+    with inference_mode():
         while more():
             for lane in round_order(lanes, made):
                 if lane.error is not None:
@@ -214,7 +215,7 @@ def warm_up(lanes: Sequence[Lane], calls: int, clock: Clock | None = None) -> di
     warm-up call in seconds (by name; missing with ``calls`` = 0). A lane that raises keeps the
     exception in ``lane.error``."""
     last: dict[str, float] = {}
-    with _inference_mode():
+    with inference_mode():
         for lane in lanes:
             timer = clock or CallClock(lane.device).time
             try:
@@ -248,8 +249,8 @@ def lane_figures(lane: Lane, images: int, calibration: Lane | None = None) -> di
         "device": lane.device, "batch_size": lane.size, "images": images, "rounds": len(rates),
         "images_per_s": figures["median"], "images_per_s_q1": figures["q1"], "images_per_s_q3": figures["q3"],
         "round_images_per_s": rates, "seconds": float(np.median(lane.seconds)),
-        "latency_p50_ms": _percentile(per_image_ms, 50), "latency_p95_ms": _percentile(per_image_ms, 95),
-        "latency_p99_ms": _percentile(per_image_ms, 99), "round_images_per_unit": None,
+        "latency_p50_ms": percentile(per_image_ms, 50), "latency_p95_ms": percentile(per_image_ms, 95),
+        "latency_p99_ms": percentile(per_image_ms, 99), "round_images_per_unit": None,
     }
     if calibration is not None and calibration.error is None:
         out["round_images_per_unit"] = relative_rounds(rates, calibration.rates)
@@ -259,18 +260,6 @@ def lane_figures(lane: Lane, images: int, calibration: Lane | None = None) -> di
 def relative_rounds(rates: Sequence[float], units_per_s: Sequence[float]) -> list[float]:
     """Round by round, images/s over the calibration units/s of the same round."""
     return [r / u if u > 0 else float("nan") for r, u in zip(rates, units_per_s)]
-
-
-def _inference_mode() -> AbstractContextManager:
-    try:
-        import torch
-    except ImportError:
-        return nullcontext()
-    return torch.inference_mode()
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 @dataclass

@@ -57,11 +57,12 @@ class CallClock:
 def spread(values: Sequence[float]) -> dict[str, Any]:
     """rounds, median, q1 and q3 of per-round figures (NaN where there are none)."""
     values = [float(v) for v in values]
-    return {"rounds": len(values), "median": _percentile(values, 50), "q1": _percentile(values, 25),
-            "q3": _percentile(values, 75)}
+    return {"rounds": len(values), "median": percentile(values, 50), "q1": percentile(values, 25),
+            "q3": percentile(values, 75)}
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile of ``values``; NaN for none."""
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
@@ -207,15 +208,15 @@ class ThroughputMeter:
                 seconds=self.seconds,
                 images_per_s=self.items / self.seconds if self.seconds > 0 else float("nan"),
                 rounds=len(per_batch),
-                images_per_s_q1=_percentile(per_batch, 25),
-                images_per_s_q3=_percentile(per_batch, 75),
-                latency_p50_ms=_percentile(per_image_ms, 50),
-                latency_p95_ms=_percentile(per_image_ms, 95),
-                latency_p99_ms=_percentile(per_image_ms, 99),
-                batch_latency_p50_ms=_percentile(batch_ms, 50),
-                batch_latency_p95_ms=_percentile(batch_ms, 95),
-                batch_latency_p99_ms=_percentile(batch_ms, 99),
-                median_batch_s=_percentile(self.batch_seconds, 50),
+                images_per_s_q1=percentile(per_batch, 25),
+                images_per_s_q3=percentile(per_batch, 75),
+                latency_p50_ms=percentile(per_image_ms, 50),
+                latency_p95_ms=percentile(per_image_ms, 95),
+                latency_p99_ms=percentile(per_image_ms, 99),
+                batch_latency_p50_ms=percentile(batch_ms, 50),
+                batch_latency_p95_ms=percentile(batch_ms, 95),
+                batch_latency_p99_ms=percentile(batch_ms, 99),
+                median_batch_s=percentile(self.batch_seconds, 50),
                 peak_rss_mb=self.peak_rss_mb,
             )
         )
@@ -267,7 +268,8 @@ class _BatchTimer:
 # ---------------------------------------------------------------------------- benchmarks
 
 
-def _inference_mode():
+def inference_mode():
+    """``torch.inference_mode()``, or nothing where torch is not installed."""
     try:
         import torch
     except ImportError:
@@ -325,7 +327,7 @@ def benchmark_callable(
     batch_seconds: list[float] = []
     per_image_ms: list[float] = []
     clock = CallClock(device)
-    with PeakMemory(device, interval_s=0.005 if track_memory else 0.0) as memory, _inference_mode():
+    with PeakMemory(device, interval_s=0.005 if track_memory else 0.0) as memory, inference_mode():
         for i in range(warmup):
             fn(batches[i % len(batches)])
         synchronize(device)
@@ -349,16 +351,16 @@ def benchmark_callable(
         "rounds": len(round_seconds),
         "warmup": warmup,
         "images_per_s": sum(sizes) / median_round if median_round > 0 else float("nan"),
-        "images_per_s_q1": _percentile(per_round, 25),
-        "images_per_s_q3": _percentile(per_round, 75),
+        "images_per_s_q1": percentile(per_round, 25),
+        "images_per_s_q3": percentile(per_round, 75),
         "round_images_per_s": per_round,
         "median_round_s": median_round,
-        "batch_latency_p50_ms": _percentile(batch_ms, 50),
-        "batch_latency_p95_ms": _percentile(batch_ms, 95),
-        "batch_latency_p99_ms": _percentile(batch_ms, 99),
-        "latency_p50_ms": _percentile(per_image_ms, 50),
-        "latency_p95_ms": _percentile(per_image_ms, 95),
-        "latency_p99_ms": _percentile(per_image_ms, 99),
+        "batch_latency_p50_ms": percentile(batch_ms, 50),
+        "batch_latency_p95_ms": percentile(batch_ms, 95),
+        "batch_latency_p99_ms": percentile(batch_ms, 99),
+        "latency_p50_ms": percentile(per_image_ms, 50),
+        "latency_p95_ms": percentile(per_image_ms, 95),
+        "latency_p99_ms": percentile(per_image_ms, 99),
         "peak_rss_mb": memory.peak_rss_mb if track_memory else None,
         "cuda_peak_mb": memory.cuda_peak_mb,
     }
@@ -394,7 +396,7 @@ def benchmark_calls(
     clock = CallClock(device)
     seconds: list[float] = []
     least = max(rounds, len(batches))
-    with _inference_mode():
+    with inference_mode():
         for i in range(warmup):
             fn(batches[i % len(batches)])
         synchronize(device)
@@ -409,14 +411,14 @@ def benchmark_calls(
         "images": size * len(batches),
         "rounds": len(seconds),
         "warmup": warmup,
-        "images_per_s": _percentile(per_round, 50),
-        "images_per_s_q1": _percentile(per_round, 25),
-        "images_per_s_q3": _percentile(per_round, 75),
+        "images_per_s": percentile(per_round, 50),
+        "images_per_s_q1": percentile(per_round, 25),
+        "images_per_s_q3": percentile(per_round, 75),
         "round_images_per_s": per_round,
         "median_round_s": median_round,
-        "latency_p50_ms": _percentile(per_image_ms, 50),
-        "latency_p95_ms": _percentile(per_image_ms, 95),
-        "latency_p99_ms": _percentile(per_image_ms, 99),
+        "latency_p50_ms": percentile(per_image_ms, 50),
+        "latency_p95_ms": percentile(per_image_ms, 95),
+        "latency_p99_ms": percentile(per_image_ms, 99),
     }
 
 
@@ -603,6 +605,6 @@ def time_decode(paths: Sequence[str | Path], rounds: int = 1) -> dict[str, Any]:
         "rounds": rounds,
         "seconds": seconds,
         "images_per_s": len(paths) / seconds if seconds > 0 else float("nan"),
-        "latency_p50_ms": _percentile(per_image_ms, 50),
+        "latency_p50_ms": percentile(per_image_ms, 50),
         "megapixels_per_s": pixels / 1e6 / seconds if seconds > 0 else float("nan"),
     }
