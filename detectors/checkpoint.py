@@ -46,7 +46,7 @@ import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -172,6 +172,20 @@ def _shortcut(in_channels: int, out: int, stride: int) -> nn.Sequential | None:
     return nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
 
 
+def add_stages(module: nn.Module, block: type[BasicBlock] | type[Bottleneck], depths: Sequence[int],
+               widths: Sequence[int], channels: int = 64) -> int:
+    """Give ``module`` ResNet stages ``layer1``, ``layer2``, ... of ``depths`` blocks ``widths`` wide
+    (torchvision's names; the first block of every stage after the first strides 2), fed with
+    ``channels``; the channels the last stage gives out."""
+    for index, (depth, width) in enumerate(zip(depths, widths)):
+        blocks = []
+        for position in range(depth):
+            blocks.append(block(channels, width, 2 if index > 0 and position == 0 else 1))
+            channels = width * block.expansion
+        setattr(module, f"layer{index + 1}", nn.Sequential(*blocks))
+    return channels
+
+
 class ResNet(nn.Module):
     """ResNet (He et al. 2016) for 3-channel input, with torchvision's state dict keys."""
 
@@ -181,14 +195,7 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = 64
-        for index, (depth, width) in enumerate(zip(depths, (64, 128, 256, 512))):
-            blocks = []
-            for position in range(depth):
-                stride = 2 if index > 0 and position == 0 else 1
-                blocks.append(block(channels, width, stride))
-                channels = width * block.expansion
-            setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
+        channels = add_stages(self, block, depths, (64, 128, 256, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         for module in self.modules():

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import PRESETS, Bottleneck, preprocess
+from .checkpoint import PRESETS, Bottleneck, add_stages, preprocess
 from ..harness.contracts.detector import check_device, integer
 from .cnn import npr_residual
 
@@ -33,13 +33,7 @@ class NPRNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = 64
-        for index, (depth, width) in enumerate(zip(blocks, (64, 128))):
-            stage = []
-            for position in range(depth):
-                stage.append(Bottleneck(channels, width, 2 if index > 0 and position == 0 else 1))
-                channels = width * Bottleneck.expansion
-            setattr(self, f"layer{index + 1}", nn.Sequential(*stage))
+        channels = add_stages(self, Bottleneck, blocks, (64, 128))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Linear(channels, outputs)
 
