@@ -40,7 +40,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..harness.contracts.storages import STORAGE_DTYPES
-from .published import WeightsError, listed, load_strict, read_weights
+from ..harness.contracts.detector import check_device, integer
+from .published import PublishedDetector, WeightsError, check_weights_path, listed, load_strict, read_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -378,3 +379,25 @@ def clip_preprocess(images: np.ndarray, side: int, device: str | torch.device = 
     mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+class ClipDetector(PublishedDetector):
+    """A published detector on a CLIP image encoder (UnivFD, RINE): its head file and the user's
+    CLIP weights, CLIP's centre crop and normalisation."""
+
+    weights: str
+    clip: str
+    resolution: int
+
+    def read_clip(self, weights: str | None, clip: str | None, device: str, batch_size: int) -> ClipVision:
+        """Check and keep the common parameters, and read the CLIP image encoder from ``clip``."""
+        self.weights = check_weights_path(self.name, "weights", weights)
+        self.clip = check_weights_path(self.name, "clip", clip)
+        self.device = check_device(device)
+        self.batch_size = integer()("batch_size", batch_size)
+        encoder = read_clip_encoder(self.clip, self.name)
+        self.resolution = encoder.resolution
+        return encoder
+
+    def prepare(self, images: np.ndarray) -> torch.Tensor:
+        return clip_preprocess(images, self.resolution, self.device)

@@ -140,6 +140,7 @@ class PublishedDetector:
     score_range = (0.0, 1.0)
     requires_fit = False
     inputs = ("pixels",)
+    name: str  # each detector declares its own
     model: nn.Module
     batch_size: int
     device: str

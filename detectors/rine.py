@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
-from ..harness.contracts.detector import check_device, integer
+from .clip_vision import ClipDetector, ClipVision
 
 from .published import (
-    PublishedDetector,
     WeightsError,
-    check_weights_path,
     load_strict,
     looks_like,
     read_weights,
@@ -67,7 +63,7 @@ class RINENet(nn.Module):
         return self.head(tokens)
 
 
-class RINEDetector(PublishedDetector):
+class RINEDetector(ClipDetector):
     """RINE (Koutlis and Papadopoulos, "Leveraging Representations from Intermediate Encoder-blocks
     for Synthetic Image Detection", ECCV 2024); needs no fit.
 
@@ -102,11 +98,7 @@ class RINEDetector(PublishedDetector):
     version = "0.1.0"
 
     def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
-        self.weights = check_weights_path("rine", "weights", weights)
-        self.clip = check_weights_path("rine", "clip", clip)
-        self.device = check_device(device)
-        self.batch_size = integer()("batch_size", batch_size)
-        encoder = read_clip_encoder(self.clip, "rine")
+        encoder = self.read_clip(weights, clip, device, batch_size)
         state = read_weights(self.weights, "rine")
         blocks, width, layers, features = head_sizes(state, self.weights)
         layer_count = len(encoder.transformer.resblocks)
@@ -117,7 +109,3 @@ class RINEDetector(PublishedDetector):
         head = RINEHead(blocks, width, layers, features)
         load_strict(head, state, self.weights, "rine")
         self.model = RINENet(encoder, head).to(self.device).eval()
-        self.resolution = encoder.resolution
-
-    def prepare(self, images: np.ndarray) -> torch.Tensor:
-        return clip_preprocess(images, self.resolution, self.device)

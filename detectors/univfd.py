@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from .clip_vision import ClipVision, clip_preprocess, read_clip_encoder
-from ..harness.contracts.detector import check_device, integer
+from .clip_vision import ClipDetector, ClipVision
 
 from .published import (
-    PublishedDetector,
     WeightsError,
-    check_weights_path,
     looks_like,
     read_weights,
 )
@@ -50,7 +46,7 @@ def load_fc(fc: nn.Linear, state: dict[str, torch.Tensor], path: str, clip_path:
     fc.load_state_dict({"weight": weight.float(), "bias": bias.float()}, strict=True)
 
 
-class UnivFDDetector(PublishedDetector):
+class UnivFDDetector(ClipDetector):
     """UnivFD (Ojha, Li and Lee, "Towards Universal Fake Image Detectors that Generalize Across
     Generative Models", CVPR 2023); needs no fit.
 
@@ -81,15 +77,7 @@ class UnivFDDetector(PublishedDetector):
     version = "0.1.0"
 
     def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
-        self.weights = check_weights_path("univfd", "weights", weights)
-        self.clip = check_weights_path("univfd", "clip", clip)
-        self.device = check_device(device)
-        self.batch_size = integer()("batch_size", batch_size)
-        encoder = read_clip_encoder(self.clip, "univfd")
+        encoder = self.read_clip(weights, clip, device, batch_size)
         model = UnivFDNet(encoder)
         load_fc(model.fc, read_weights(self.weights, "univfd"), self.weights, self.clip, encoder)
         self.model = model.to(self.device).eval()
-        self.resolution = encoder.resolution
-
-    def prepare(self, images: np.ndarray) -> torch.Tensor:
-        return clip_preprocess(images, self.resolution, self.device)
