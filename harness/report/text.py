@@ -584,8 +584,8 @@ def _throughput_table(board: Leaderboard) -> list[TableSpec]:
     return [TableSpec(
         "throughput", "throughput", tuple(columns), rows, labels=3, group=0,
         caption="images/s: detectors and sweeps, the median of timed rounds over the test images held in memory "
-                "(IQR: its rounds' quartiles); generators, all images / all time while the corpus was built (IQR "
-                "over batches; a reused corpus keeps its figures); latency p50/p95/p99 in milliseconds per image "
+                "(IQR: its rounds' quartiles); generators, the median batch of the corpus build (IQR "
+                "over its batches; a reused corpus keeps its figures); latency p50/p95/p99 in milliseconds per image "
                 "(batch time / batch size); peak RSS: the whole facebench process's resident memory, sampled "
                 "while scoring, not the detector's alone; sweep rows: one per batch size",
     )]

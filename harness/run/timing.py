@@ -194,10 +194,13 @@ class ThroughputMeter:
         return float(sum(self.batch_seconds))
 
     def summary(self) -> dict[str, Any]:
-        """images, seconds, images_per_s (all items / all seconds), its spread over batches
-        (rounds = timed batches, images_per_s_q1 / _q3 = quartiles of the batches' images/s),
-        per-image latency percentiles (ms), per-batch latency percentiles (ms), the median batch's
-        seconds and peak_rss_mb (None unless tracked)."""
+        """images, seconds (all items, all time), images_per_s (the median batch's images/s) with
+        its spread over batches (rounds = timed batches, images_per_s_q1 / _q3 = quartiles of the
+        batches' images/s), per-image latency percentiles (ms), per-batch latency percentiles (ms),
+        the median batch's seconds and peak_rss_mb (None unless tracked).
+
+        The figure is the median batch, not images / seconds, so it always lies within its own
+        IQR: a slow first batch (warm-up) or a short last one moves the total but not the median."""
         per_image_ms = [1000 * s / n for s, n in zip(self.batch_seconds, self.batch_items) if n]
         batch_ms = [1000 * s for s in self.batch_seconds]
         per_batch = [n / s for s, n in zip(self.batch_seconds, self.batch_items) if n and s > 0]
@@ -206,7 +209,7 @@ class ThroughputMeter:
                 device=self.device,
                 images=self.items,
                 seconds=self.seconds,
-                images_per_s=self.items / self.seconds if self.seconds > 0 else float("nan"),
+                images_per_s=percentile(per_batch, 50),
                 rounds=len(per_batch),
                 images_per_s_q1=percentile(per_batch, 25),
                 images_per_s_q3=percentile(per_batch, 75),
