@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from pathlib import Path
 
 SLOWDOWN = 0.3  # set from --slowdown before any run

@@ -158,16 +158,3 @@ def test_cli_run_no_throughput(tmp_path):
     assert done.exit_code == 0, done.output
     store = Store(tmp_path / "r" / "facebench.sqlite")
     assert [t["kind"] for t in store.throughput(store.run()["run_id"])] == ["generator"]
-
-
-def test_benchmark_calls_times_one_call_per_round_until_min_seconds():
-    from facebench.harness.run.timing import benchmark_calls
-
-    fake = SleepPerImage()
-    batches = [np.zeros((4, 1)), np.ones((4, 1)), np.zeros((4, 1))]
-    result = benchmark_calls(fake.score, batches, warmup=1, rounds=2, min_seconds=0.1, max_rounds=50)
-    assert result["rounds"] >= 3 and sum(4 / v for v in result["round_images_per_s"]) >= 0.1  # one call per batch at least
-    assert fake.calls == 1 + result["rounds"] and result["images"] == 12 and result["batch_size"] == 4
-    assert max(4 / v for v in result["round_images_per_s"]) < 0.15  # the cold 200 ms call was the untimed warm-up
-    with pytest.raises(ValueError, match="one size"):
-        benchmark_calls(fake.score, [np.zeros((4, 1)), np.zeros((3, 1))])

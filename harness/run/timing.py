@@ -369,62 +369,6 @@ def benchmark_callable(
     }
 
 
-def benchmark_calls(
-    fn: Callable[[Any], Any],
-    batches: Sequence[Any],
-    device: str = "cpu",
-    warmup: int = 1,
-    rounds: int = 5,
-    min_seconds: float = 0.0,
-    max_rounds: int = 200,
-) -> dict[str, Any]:
-    """Time ``fn(batch)`` one call per round, cycling through in-memory ``batches`` of one size.
-
-    ``warmup`` untimed calls come first; then at least ``rounds`` timed calls and at least one
-    per batch, and more while the timed total is under ``min_seconds`` (at most ``max_rounds``).
-    Every round does the same work (one call at the batch size), so figures of different image
-    sets of one shape are comparable, and a busy machine cannot favour short rounds over long
-    ones. Calls run inside ``torch.inference_mode()`` and are timed by :class:`CallClock`.
-
-    Returns device, batch_size, images (distinct images cycled through), rounds, warmup,
-    images_per_s (the median round's), images_per_s_q1 / _q3, round_images_per_s,
-    median_round_s and per-image latency_p50/p95/p99_ms.
-    """
-    if rounds < 1 or warmup < 0 or not batches:
-        raise ValueError(f"need batches, rounds >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
-    device = str(device)
-    size = len(batches[0])
-    if size < 1 or any(len(b) != size for b in batches):
-        raise ValueError("benchmark_calls needs non-empty batches of one size")
-    clock = CallClock(device)
-    seconds: list[float] = []
-    least = max(rounds, len(batches))
-    with inference_mode():
-        for i in range(warmup):
-            fn(batches[i % len(batches)])
-        synchronize(device)
-        while len(seconds) < least or (sum(seconds) < min_seconds and len(seconds) < max_rounds):
-            seconds.append(clock.time(fn, batches[len(seconds) % len(batches)]))
-    per_round = [size / s if s > 0 else float("nan") for s in seconds]
-    per_image_ms = [1000 * s / size for s in seconds]
-    median_round = float(np.median(seconds))
-    return {
-        "device": device,
-        "batch_size": size,
-        "images": size * len(batches),
-        "rounds": len(seconds),
-        "warmup": warmup,
-        "images_per_s": percentile(per_round, 50),
-        "images_per_s_q1": percentile(per_round, 25),
-        "images_per_s_q3": percentile(per_round, 75),
-        "round_images_per_s": per_round,
-        "median_round_s": median_round,
-        "latency_p50_ms": percentile(per_image_ms, 50),
-        "latency_p95_ms": percentile(per_image_ms, 95),
-        "latency_p99_ms": percentile(per_image_ms, 99),
-    }
-
-
 def set_eval(detector: Any) -> None:
     """Put a detector in inference mode: call its ``eval()`` if it has one, else ``eval()`` its
     torch module (``model``, ``network``, ``net`` or ``module``). The detector stays so."""
