@@ -127,6 +127,15 @@ class FolderGenerator:
         """
         return len(self.files) // 2 if self.has_null else len(self.files)
 
+    def count_explained(self) -> str:
+        """Why :meth:`count` is what it is, in words for an error message."""
+        n = len(self.files)
+        holds = f"image folder {str(self.root)!r} holds {n} image{'s' * (n != 1)}"
+        if self.has_null:
+            seeds = self.count()
+            return f"{holds}; the null control takes the second half for its fakes, leaving {seeds} seed{'s' * (seeds != 1)}"
+        return holds
+
     def content_digest(self) -> str:
         """sha256 over each image's relative path, size and modification time (ns).
 

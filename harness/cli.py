@@ -395,7 +395,9 @@ def check_seed_range(generator: Any, name: str, n: int, seed_start: int) -> None
         return
     available = int(count())
     if seed_start + n > available:
-        raise UsageError(f"generator {name!r} holds {available} images (seeds 0..{available - 1}) and --n {n} "
+        explained = getattr(generator, "count_explained", None)
+        why = f" ({explained()})" if callable(explained) else ""
+        raise UsageError(f"generator {name!r} supplies {available} seeds (0..{available - 1}){why} and --n {n} "
                          f"--seed-start {seed_start} asks for seeds up to {seed_start + n - 1}; ask for at most that "
                          f"many, e.g. --n {max(available - seed_start, 1)} --seed-start {min(seed_start, available - 1)}")
 

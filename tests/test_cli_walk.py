@@ -284,6 +284,8 @@ def test_values_are_converted_to_the_declared_type():
     (["generate", "folder", "--n", "2", "--out", "{tmp}/f"], "needs parameter 'path'"),
     (["detect", "spectrum", "{tmp}/no-corpus"], "no such corpus folder"),
     (["generate", "folder", "-p", "path={photos}", "--n", "5", "--out", "{tmp}/f"], "holds 2 images"),
+    (["generate", "folder", "-p", "path={photos}", "--n", "2", "--artifacts", "null", "--out", "{tmp}/f"],
+     "holds 2 images; the null control takes the second half for its fakes, leaving 1 seed)"),
     (["generate", "folder", "-p", "path={photos}", "--n", "2", "--artifacts", "eyes_fixed", "--out", "{tmp}/f"],
      "needs eye landmarks"),
     (["run", "{tmp}/missing.toml"], "no such suite file"),
