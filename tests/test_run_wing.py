@@ -190,3 +190,13 @@ def test_the_eye_detectors_uncached_block_bypasses_the_localiser_cache(monkeypat
     localise.locate_eyes(image)
     assert len(calls) == 2  # the block found it again; after it, the cache serves it
     localise.clear_cache()
+
+
+def test_a_run_id_carries_the_time_the_run_started_as_facebench_runs_shows_it():
+    from facebench.harness.data.store import run_summary
+    from facebench.harness.run.runner import run_record
+
+    run = run_record("s", "2026-03-01T09:00:05+00:00", "ok", {})  # runs record UTC times
+    assert run["run_id"].startswith("20260301T090005Z-") and run["finished"] > run["started"]
+    assert run_summary({**run, "info": {}})["date"] == "2026-03-01 09:00:05"
+    assert run_record("s", "2026-03-01T10:00:05+01:00", "ok", {})["run_id"].startswith("20260301T090005Z-")

@@ -168,8 +168,11 @@ def _time_detector_phase(spec: DetectorSpec, timing: list[TimingJob], suite: Sui
     return errors
 
 
-def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+def new_run_id(started: str | None = None) -> str:
+    """A run's id: the UTC time it started (``started``, ISO 8601; now when None) and 6 random hex
+    digits, so the id and the date `facebench runs` shows agree."""
+    moment = datetime.fromisoformat(started).astimezone(timezone.utc) if started else datetime.now(timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def now() -> str:
@@ -179,7 +182,7 @@ def now() -> str:
 def run_record(suite: str, started: str, status: str, info: dict[str, Any]) -> dict[str, Any]:
     """The store's row for a run that started at ``started`` and ends now; info gains the environment."""
     return {
-        "run_id": new_run_id(),
+        "run_id": new_run_id(started),
         "suite": suite,
         "started": started,
         "finished": now(),
