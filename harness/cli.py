@@ -649,12 +649,16 @@ def compare(
     results: Annotated[
         Path, typer.Option("--results", metavar="DIR", help="Results folder whose store bare run ids refer to.")
     ] = Path("results"),
+    every_row: Annotated[
+        bool, typer.Option("--all", help="Also list every metric row that passed (they are counted otherwise).")
+    ] = False,
 ) -> None:
     """Compare a run with a baseline (the CI gate): exit 1 when a metric or throughput regressed, 2 on bad input
     or when no metric row of the two runs is comparable (same corpus digest, detector, artifact, perturbation,
     train corpus and split).
 
-    Prints a Markdown summary; also appends it to $GITHUB_STEP_SUMMARY when that is set.
+    Prints a Markdown summary (failures, throughput, and a count of the metric rows that passed; --all
+    lists them too); --markdown-out and $GITHUB_STEP_SUMMARY, when set, get the summary with every row.
     """
     import os
 
@@ -672,7 +676,7 @@ def compare(
             raise
         raise fail(str(exc), USAGE_EXIT) from None
     text = comparison.markdown()
-    typer.echo(text)
+    typer.echo(text if every_row else comparison.markdown(every_row=False))
     if markdown_out is not None:
         markdown_out.parent.mkdir(parents=True, exist_ok=True)
         markdown_out.write_text(text)

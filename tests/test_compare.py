@@ -295,9 +295,15 @@ def test_cli_exit_codes_and_markdown(tmp_path, monkeypatch):
     assert (tmp_path / "out.md").read_text().startswith("## facebench compare: FAIL")
     assert "FAIL" in summary.read_text()
 
-    result = runner.invoke(app, ["compare", str(base), str(base), "--no-throughput"])
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    result = runner.invoke(app, ["compare", str(base), str(base), "--no-throughput", "--markdown-out", str(tmp_path / "pass.md")])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output and "not checked" in result.output
+    # on a pass the terminal counts the rows that passed; --all and the Markdown file list them
+    assert "| auc |" not in result.output and "rows within their tolerances (listed with --all" in result.output
+    assert "| auc |" in (tmp_path / "pass.md").read_text()
+    listed = runner.invoke(app, ["compare", str(base), str(base), "--no-throughput", "--all"])
+    assert listed.exit_code == 0 and "| auc |" in listed.output and "within their tolerances (listed" not in listed.output
     result = runner.invoke(app, ["compare", str(base), str(worse), "-t", "auc=inf", "-t", "ap=1",
                                  "-t", "balanced_accuracy=1", "-t", "tpr_at_fpr_1=1", "-t", "eer=1"])
     assert result.exit_code == 0, result.output

@@ -238,9 +238,10 @@ class Comparison:
         return (f"the runs differ in {', '.join(differ)}: throughput measured on different machines or "
                 "software is not comparable")
 
-    def markdown(self) -> str:
-        """A summary for a CI job page: verdict, failures, compared rows, throughput, environments."""
-        return _markdown(self)
+    def markdown(self, every_row: bool = True) -> str:
+        """A summary for a CI job page: verdict, failures, compared rows, throughput, environments.
+        Without ``every_row`` the metric rows that passed are counted, not listed."""
+        return _markdown(self, every_row)
 
 
 def compare(
@@ -746,7 +747,7 @@ def _describe(results: Results) -> str:
     return f"run `{run.get('run_id', '?')}` (suite {run.get('suite', '?')}, finished {run.get('finished', '?')}){where}"
 
 
-def _markdown(c: Comparison) -> str:
+def _markdown(c: Comparison, every_row: bool = True) -> str:
     failures = c.failures
     metric_fail = [r for r in c.metric_rows if r.failed]
     tp_fail = [r for r in c.throughput_rows if r.failed]
@@ -788,7 +789,10 @@ def _markdown(c: Comparison) -> str:
             lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in tp_fail])
     others = [r for r in c.compared_rows if not r.failed]
     lines += ["", f"### Metrics ({len(others)} other compared rows)", ""]
-    lines += _table(METRIC_HEADER, [_metric_cells(r) for r in others]) if others else ["(none)"]
+    if others and not every_row:
+        lines += [f"{len(others)} rows within their tolerances (listed with --all, and in --markdown-out)"]
+    else:
+        lines += _table(METRIC_HEADER, [_metric_cells(r) for r in others]) if others else ["(none)"]
     if c.not_comparable_rows:
         lines += ["", f"### Not comparable ({len(c.not_comparable_rows)} metric rows)", ""]
         lines += _not_comparable_lines(c.not_comparable_rows)
