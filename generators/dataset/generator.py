@@ -116,7 +116,7 @@ class DatasetGenerator:
 
     def config(self) -> dict:
         """The parameters plus ``content_digest``, so a changed dataset names a new cached corpus."""
-        return {"path": str(self.dataset.root), "subset": self.subset, "resolution": self.resolution,
+        return {"path": str(self.dataset.source or self.dataset.root), "subset": self.subset, "resolution": self.resolution,
                 "harmonise": self.harmonise, **self.params, "content_digest": self.content_digest()}
 
     def generate(self, seeds: Sequence[int]) -> Batch:

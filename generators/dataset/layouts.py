@@ -77,6 +77,8 @@ class Dataset:
     empty_folders: list[tuple[str, str]] = field(default_factory=list)
     #: The Parquet image column, when the layout is parquet.
     image_column: str = ""
+    #: What the dataset was read from: its folder, list file or Parquet file (set by :func:`read_dataset`).
+    source: Path | None = None
 
     def subsets(self) -> dict[str, tuple[int, int]]:
         """Each generator subset (sorted) with its (reals, fakes), shared reals counted in each."""
@@ -133,7 +135,12 @@ def digest_entries(entries: Iterable[Entry]) -> str:
 def read_dataset(path: str | Path, layout: str = "", *, split: str = "val", reals: str = "",
                  image_column: str = "", label_column: str = "label") -> Dataset:
     """The dataset at ``path`` in ``layout`` (empty: recognised from the files)."""
-    root = Path(path).expanduser()
+    dataset = _read(Path(path).expanduser(), layout, split, reals, image_column, label_column)
+    dataset.source = Path(path).expanduser().resolve()
+    return dataset
+
+
+def _read(root: Path, layout: str, split: str, reals: str, image_column: str, label_column: str) -> Dataset:
     if not root.exists():
         raise DatasetError(f"dataset {str(root)!r} does not exist; pass an existing folder or list file as path")
     root = root.resolve()
