@@ -7,6 +7,12 @@ generator. The ``dataset`` source records each image's file facts in ``meta["fil
 ``meta["harmonised"]`` ("jpeg:Q") when it re-encoded every image the same way. This module
 compares the two classes on those facts and says, in words, where they differ.
 Corpora without file facts (generated ones) get no findings.
+
+Harmonising hides a format difference only when it is coarser than the first compression: a
+JPEG re-encoded at a quality near its own keeps that compression's traces. On a null tree
+(identical pictures, reals JPEG q92, fakes PNG, 96 px, no resize) the spectrum detector's AUC
+after harmonising was 1.00 at jpeg:95, 1.00 at 85, 0.71 at 80, 0.64 at 78 and 0.53 at 75
+(benchmarks/shortcut_null.py), hence :data:`HARMONISE_MARGIN`.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ SHARE_TOLERANCE = 0.1
 QUALITY_TOLERANCE = 5
 #: Largest ratio between the classes' median widths (or heights) that is not reported.
 SIZE_TOLERANCE = 1.1
-#: Chroma subsampling a "jpeg:Q" harmonise writes.
-HARMONISED_SUBSAMPLING = "4:2:0"
+#: How far below the lowest JPEG quality of the original files a harmonise quality must be to hide them.
+HARMONISE_MARGIN = 17
 #: The run-record ``info`` key holding each corpus's findings.
 INFO_KEY = "shortcuts"
 
@@ -39,20 +45,21 @@ class FileFacts:
     exif: bool = False
     quality: int | None = None
     subsampling: str | None = None
+    #: The JPEG quality every image was re-encoded at before scoring ("jpeg:Q"); None: not harmonised.
+    harmonised: int | None = None
 
 
 def facts_from_meta(meta: Mapping[str, Any]) -> FileFacts | None:
-    """The file facts a record's meta holds (as harmonised, when it was), or None without any."""
+    """The file facts a record's meta holds (of the original file, with the harmonise quality), or None."""
     facts = meta.get("file")
     if not isinstance(facts, dict) or "format" not in facts:
         return None
     width, height = int(facts.get("width") or 0), int(facts.get("height") or 0)
-    harmonised = str(meta.get("harmonised") or "")
-    if harmonised.startswith("jpeg:") and harmonised[5:].isdigit():
-        return FileFacts("jpeg", width, height, False, int(harmonised[5:]), HARMONISED_SUBSAMPLING)
+    spec = str(meta.get("harmonised") or "")
+    harmonised = int(spec[5:]) if spec.startswith("jpeg:") and spec[5:].isdigit() else None
     quality = facts.get("quality")
     return FileFacts(str(facts["format"]), width, height, bool(facts.get("exif")),
-                     int(quality) if quality is not None else None, facts.get("subsampling"))
+                     int(quality) if quality is not None else None, facts.get("subsampling"), harmonised)
 
 
 def _shares(values: Iterable[Any]) -> dict[Any, float]:
@@ -92,6 +99,20 @@ def compare_classes(reals: list[FileFacts], fakes: list[FileFacts]) -> list[str]
     subsampling, size, EXIF); empty when they match or a class has no facts."""
     if not reals or not fakes:
         return []
+    encoding = _encoding_findings(reals, fakes)
+    qualities = {f.harmonised for f in reals + fakes}
+    harmonised = qualities.pop() if len(qualities) == 1 else None
+    if harmonised is not None and encoding:
+        known = [q for q in (_median_quality(reals), _median_quality(fakes)) if q is not None]
+        lowest = min(known) if known else None  # no JPEG among the originals: nothing for the re-encoding to keep
+        encoding = [] if lowest is None or harmonised <= lowest - HARMONISE_MARGIN else [
+            f"reals are {describe_format(reals)}, fakes are {describe_format(fakes)}, and harmonise jpeg:{harmonised} "
+            f"keeps the traces of the JPEG q~{lowest} compression: harmonise at jpeg:{lowest - HARMONISE_MARGIN} or lower"]
+    return encoding + _size_findings(reals, fakes)
+
+
+def _encoding_findings(reals: list[FileFacts], fakes: list[FileFacts]) -> list[str]:
+    """How the classes' files differ in format, JPEG quality, chroma subsampling and EXIF."""
     findings = []
     format_differs = _differ(_shares(f.format for f in reals), _shares(f.format for f in fakes))
     if format_differs:
@@ -106,16 +127,21 @@ def compare_classes(reals: list[FileFacts], fakes: list[FileFacts]) -> list[str]
     if sampling_r and sampling_f and max(sampling_r, key=sampling_r.__getitem__) != max(sampling_f, key=sampling_f.__getitem__):
         findings.append(f"real JPEGs use chroma subsampling {max(sampling_r, key=sampling_r.__getitem__)}, fake JPEGs "
                         f"{max(sampling_f, key=sampling_f.__getitem__)}: a detector can score on colour sampling alone")
-    (width_r, height_r), (width_f, height_f) = _median_size(reals), _median_size(fakes)
-    ratios = [max(a, b) / max(min(a, b), 1) for a, b in ((width_r, width_f), (height_r, height_f))]
-    if max(ratios) > SIZE_TOLERANCE:
-        findings.append(f"reals are {width_r:.0f}x{height_r:.0f} pixels, fakes {width_f:.0f}x{height_f:.0f} (medians): "
-                        "a detector can score on size, or on how much each was resized, alone")
     exif_r, exif_f = _shares(f.exif for f in reals).get(True, 0.0), _shares(f.exif for f in fakes).get(True, 0.0)
     if abs(exif_r - exif_f) > SHARE_TOLERANCE:
         findings.append(f"{exif_r:.0%} of reals carry EXIF, {exif_f:.0%} of fakes: "
                         "a tool reading the files can score on metadata alone")
     return findings
+
+
+def _size_findings(reals: list[FileFacts], fakes: list[FileFacts]) -> list[str]:
+    """Whether the classes' median widths or heights differ (harmonising does not change sizes)."""
+    (width_r, height_r), (width_f, height_f) = _median_size(reals), _median_size(fakes)
+    ratios = [max(a, b) / max(min(a, b), 1) for a, b in ((width_r, width_f), (height_r, height_f))]
+    if max(ratios) <= SIZE_TOLERANCE:
+        return []
+    return [f"reals are {width_r:.0f}x{height_r:.0f} pixels, fakes {width_f:.0f}x{height_f:.0f} (medians): "
+            "a detector can score on size, or on how much each was resized, alone"]
 
 
 def rows_shortcuts(rows: Iterable[Mapping[str, Any]]) -> list[str]:

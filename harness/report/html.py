@@ -438,7 +438,7 @@ def _shortcuts_section(board: Leaderboard) -> Section | None:
     return Section("shortcuts", f"Format shortcuts ({len(lines)})",
                    _note("Reals and fakes of these corpora differ in how their files were made; a high score may "
                          "measure that, not the generator. Re-encode both classes alike with the dataset "
-                         "source's harmonise = \"jpeg:95\".") + f"<ul>{items}</ul>")
+                         "source's harmonise = \"jpeg:Q\", Q well below the originals' JPEG quality.") + f"<ul>{items}</ul>")
 
 
 def _errors_section(board: Leaderboard) -> Section | None:
