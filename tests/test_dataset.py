@@ -331,3 +331,19 @@ def test_scan_prints_a_runnable_suite(tmp_path):
     assert [(g.label, g.count, g.params["subset"], g.params["harmonise"], g.params["split"]) for g in suite.generators] == [
         ("imagenet_ai_0419_biggan", 16, "imagenet_ai_0419_biggan", "jpeg:75", "val"),
         ("imagenet_midjourney", 16, "imagenet_midjourney", "jpeg:75", "val")]
+
+
+def test_the_example_suite_runs_on_trees_in_its_layouts(tmp_path):
+    example = Path(__file__).parents[1] / "benchmarks" / "suites" / "examples" / "dataset-per-generator.toml"
+    text = example.read_text()
+    text = text.replace("/path/to/CNNDetection/test", str(cnndetection_tree(tmp_path / "cnn")))
+    text = text.replace("/path/to/synthbuster", str(synthbuster_tree(tmp_path / "sb")))
+    data = tomllib.loads(text.replace('subset = "dalle3"', 'subset = "dalle2"'))
+    for table in data["generators"]:
+        table["count"] = 12  # the trees are small
+        table["params"]["resolution"] = 32
+    data["detectors"] = data["detectors"][:1]
+    data["throughput"], data["bootstrap"] = {"measure": False}, {"resamples": 0}
+    result = run_suite(parse_suite(data, str(example)), tmp_path / "results", show_progress=False)
+    assert not result.errors, result.errors
+    assert {m["corpus"] for m in result.metrics} == {"progan", "stylegan", "dalle3"}

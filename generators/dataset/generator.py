@@ -55,7 +55,8 @@ class DatasetGenerator:
         layout: cnndetection, genimage, synthbuster, list or parquet; empty: recognised from the files.
         resolution: side of the square output images in pixels (16..2048): centre crop, then resize.
         harmonise: "jpeg:Q" re-encodes every image (both classes) as JPEG at quality Q after resizing,
-            so that file format cannot tell them apart; empty: pixels as decoded.
+            so that file format cannot tell them apart (Q well below the originals' JPEG quality:
+            the run's shortcut guard says when it is not); empty: pixels as decoded.
         split: GenImage's folder to read: "val", "train" or "all".
         reals: Synthbuster: the folder of real photos (default: a folder named like RAISE or real).
         image_column: Parquet: the column of encoded images (default: image, img, or the first binary column).
