@@ -224,6 +224,8 @@ def test_the_guard_fires_on_jpeg_reals_and_png_fakes_and_is_silent_after_harmoni
     assert "shortcut warning: corpus gen: reals are JPEG q~92, fakes are PNG" in console.export_text()
     assert "## Format shortcuts" in to_markdown(board)
     assert "reals are JPEG q~92, fakes are PNG: a detector can score on format alone" in render_report(result)
+    stored = CliRunner().invoke(app, ["leaderboard", "--results", str(tmp_path / "plain" / "results")], terminal_width=200)
+    assert "shortcut warning: corpus gen: reals are JPEG q~92, fakes are PNG" in stored.output  # read back from the store
 
     _, too_fine = run_scanned(tmp_path / "q95", root, harmonise="jpeg:95")
     assert "harmonise at jpeg:75 or lower" in run_shortcuts(too_fine.run)["gen"][0]

@@ -166,8 +166,14 @@ def corpus_shortcuts(corpus: Any) -> list[str]:
 
 
 def run_shortcuts(run: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The findings a run record holds, by corpus label (empty for runs without any)."""
+    """The findings a run record holds, by corpus label (empty for runs without any); ``info`` may
+    be the store's JSON text."""
     info = run.get("info")
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = None
     found = info.get(INFO_KEY) if isinstance(info, dict) else None
     if not isinstance(found, dict):
         return {}
