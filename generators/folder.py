@@ -13,7 +13,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -229,21 +229,7 @@ class FolderGenerator:
             raise FolderError(f"image {str(path)!r} has disappeared since the folder was scanned") from None
         if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
             raise FolderError(f"image {str(path)!r} changed since the folder was scanned; run again")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(path) as opened:
-                    mode = opened.mode
-                    opened.load()
-                    image = to_rgb(ImageOps.exif_transpose(opened))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise FolderError(
-                f"image {str(path)!r} is too large to decode safely ({exc}); shrink the file, or raise "
-                "PIL.Image.MAX_IMAGE_PIXELS if you trust it"
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, struct.error, ...
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FolderError(f"image {str(path)!r} cannot be read ({detail}); fix or remove the file") from None
+        image, mode, _ = decode_image(path, str(path))
         return square(image, self.resolution), mode
 
 
@@ -264,6 +250,34 @@ def scan(root: Path, recursive: bool) -> list[ImageFile]:
                 continue
             found.append(ImageFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
     return sorted(found, key=lambda f: f.relative)
+
+
+def decode_image(source: str | Path | IO[bytes], name: str,
+                 inspect: Callable[[Image.Image], Any] | None = None) -> tuple[Image.Image, str, Any]:
+    """An image file decoded, upright (EXIF orientation) and 8-bit RGB; its colour mode before
+    conversion; and ``inspect(opened)`` of the file as opened (None without ``inspect``).
+
+    ``source`` is a path or a binary file object; ``name`` says which file in errors. A file whose
+    header claims more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (a possible decompression bomb)
+    is refused before its pixels are decoded. Every failure is a :class:`FolderError` of one line.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as opened:
+                mode = opened.mode
+                opened.load()
+                described = inspect(opened) if inspect is not None else None
+                image = to_rgb(ImageOps.exif_transpose(opened))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FolderError(
+            f"image {name!r} is too large to decode safely ({exc}); shrink the file, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust it"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, struct.error, ...
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FolderError(f"image {name!r} cannot be read ({detail}); fix or remove the file") from None
+    return image, mode, described
 
 
 def square(image: Image.Image, resolution: int) -> np.ndarray:

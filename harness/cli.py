@@ -83,6 +83,9 @@ app.add_typer(stylegan2_app, name="stylegan2")
 stylegan3_app = typer.Typer(help="StyleGAN3 networks: convert official pickles to safetensors.", no_args_is_help=True,
                             rich_markup_mode=None, cls=ReadableGroup)
 app.add_typer(stylegan3_app, name="stylegan3")
+dataset_app = typer.Typer(help="Datasets you have on disk: find their layout and subsets.", no_args_is_help=True,
+                          rich_markup_mode=None, cls=ReadableGroup)
+app.add_typer(dataset_app, name="dataset")
 
 # Tables are wide; when stdout is a file or pipe, do not squeeze them to 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
@@ -839,6 +842,28 @@ def corpus_verify(path: Annotated[Path, typer.Argument(help="Corpus folder.")]) 
             f"of {report.checked} files"
         )
     stdout.print(f"{path}: all {report.checked} files match the manifest")
+
+
+@dataset_app.command("scan")
+@handle_errors
+def dataset_scan(
+    path: Annotated[Path, typer.Argument(help="Dataset folder, .csv/.jsonl list or .parquet file.")],
+    layout: Annotated[str, typer.Option("--layout", help="cnndetection, genimage, synthbuster, list or parquet "
+                                        "[default: recognised].")] = "",
+    resolution: Annotated[int, typer.Option("--resolution", help="Output side in pixels, in the suite.")] = 256,
+    harmonise: Annotated[str, typer.Option("--harmonise", help="E.g. jpeg:95: re-encode both classes alike, in the suite.")] = "",
+    split: Annotated[str, typer.Option("--split", help="GenImage: val, train or all.")] = "val",
+    reals: Annotated[str, typer.Option("--reals", help="Synthbuster: the folder of real photos.")] = "",
+) -> None:
+    """Print the layout and subsets of a dataset as a suite, one corpus per subset:
+    `facebench dataset scan PATH > suite.toml`, then `facebench run suite.toml`."""
+    from ..generators.dataset import read_dataset
+    from ..generators.dataset.suite import suite_text
+
+    dataset = read_dataset(path, layout, split=split, reals=reals)
+    params = {"resolution": resolution, "harmonise": harmonise, "split": split if dataset.layout == "genimage" else "",
+              "reals": reals, "layout": layout}
+    typer.echo(suite_text(dataset, {k: v for k, v in params.items() if v not in ("", None)}), nl=False)
 
 
 def main() -> None:

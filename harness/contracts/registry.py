@@ -56,6 +56,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "facebench.generators.stylegan2.generator:StyleGAN2Generator",
         "facebench.generators.stylegan3.generator:StyleGAN3Generator",
         "facebench.generators.folder:FolderGenerator",
+        "facebench.generators.dataset.generator:DatasetGenerator",
         "facebench.generators.diffusion:DiffusionGenerator",
     ),
     "detector": (

@@ -37,6 +37,7 @@ from .text import (BALANCE_NOTE, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, S
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
                                       fmt_interval, perturbation_sort_key, split_controls)
 from ..data.results import Results
+from ..data.shortcuts import shortcut_lines
 
 #: Pairs per corpus in the gallery strip, and its tile side in pixels.
 GALLERY_PAIRS = 4
@@ -429,6 +430,17 @@ def _environment(board: Leaderboard) -> str:
     return f'<h3>Environment</h3>\n<dl class="facts small">{items}</dl>'
 
 
+def _shortcuts_section(board: Leaderboard) -> Section | None:
+    lines = shortcut_lines(board.run)
+    if not lines:
+        return None
+    items = "\n".join(f"<li>{esc(line)}</li>" for line in lines)
+    return Section("shortcuts", f"Format shortcuts ({len(lines)})",
+                   _note("Reals and fakes of these corpora differ in how their files were made; a high score may "
+                         "measure that, not the generator. Re-encode both classes alike with the dataset "
+                         "source's harmonise = \"jpeg:Q\", Q well below the originals' JPEG quality.") + f"<ul>{items}</ul>")
+
+
 def _errors_section(board: Leaderboard) -> Section | None:
     if not board.errors:
         return None
@@ -690,6 +702,7 @@ def render_report(results: Results, results_dir: str | Path | None = None) -> st
     corpora, notes = open_corpora(results, results_dir) if has_paths else ({}, [])
     sections = [s for s in (
         _errors_section(board),
+        _shortcuts_section(board),
         _accuracy_section(board),
         _controls_section(board),
         _throughput_section(board, colours),

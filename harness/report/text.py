@@ -45,6 +45,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from ..data.shortcuts import shortcut_lines
 from ..contracts.constants import CLEAN, CONTROLS, NONE, NULL
 from ..contracts.values import is_missing, json_safe
 from ..data.environment import run_calibration, run_environment, with_current_names
@@ -711,6 +712,8 @@ def print_leaderboard(board: Leaderboard, console: Console | None = None, all_me
         _print_spec(spec, console)
     for error in board.errors:
         console.print(f"[red]failed[/red] {error['task']}: {error['message']}", highlight=False)
+    for line in shortcut_lines(run):
+        console.print(f"shortcut warning: {line}", style="yellow", highlight=False, markup=False)
     console.print(f"environment: {environment_line(board)}", style="dim", highlight=False)
 
 
@@ -749,6 +752,8 @@ def to_markdown(board: Leaderboard, all_metrics: bool = False) -> str:
         parts += [f"{_markdown_cell(note)}  " for note in spec.notes] + ([""] if spec.notes else [])
     if board.errors:
         parts += ["## Failed tasks", ""] + [f"- {e['task']}: {e['message']}" for e in board.errors] + [""]
+    if shortcut_lines(run):
+        parts += ["## Format shortcuts", ""] + [f"- {_markdown_cell(line)}" for line in shortcut_lines(run)] + [""]
     return "\n".join(parts)
 
 

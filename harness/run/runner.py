@@ -26,6 +26,8 @@ from ..data.corpus import Corpus, CorpusError
 from ..data.corpus_record import CorpusRecord, cache_key_of
 from ..data.environment import environment
 from ..data.results import Results, save_results
+from ..data.shortcuts import INFO_KEY as SHORTCUTS_KEY
+from ..data.shortcuts import corpus_shortcuts
 from ..data.store import Store
 from ..data.suite import (DEFAULT_BOOTSTRAP, DEFAULT_THROUGHPUT, BootstrapSpec, DetectorSpec, GeneratorSpec, SplitSpec, Suite,
                           SuiteError, ThroughputSpec)
@@ -286,6 +288,8 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                     throughput += sweep(det_spec, *labelled[0], suite, first_fitted)
                 except Exception as exc:
                     errors.append({"task": f"throughput sweep of {det_spec.label}", "message": one_line(exc)})
+    # reals and fakes whose files differ (format, quality, size, EXIF): a detector may score on that alone
+    shortcuts = {spec.label: found for spec, corpus in corpora if (found := corpus_shortcuts(corpus))}
     run = run_record(
         suite.name,
         started,
@@ -298,6 +302,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
                             if (files := param_files(registry.load("detector", spec.name), spec.params))},
          "cached_tasks": reused, "reused_corpora": reused_corpora,
          "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
+         **({SHORTCUTS_KEY: shortcuts} if shortcuts else {}),
          **({"calibration": calibration} if calibration else {})},
     )
     records = [CorpusRecord(spec.label, corpus.digest, str(corpus.root.resolve()), cache_key_of(spec.label, corpus.root))
