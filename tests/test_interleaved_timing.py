@@ -238,6 +238,17 @@ def test_a_uniform_machine_slowdown_passes_on_per_round_units():
     assert PER_ROUND_UNITS_NOTE not in raw.reason and "calibration unit, round" not in comparison.markdown()
 
 
+def test_runs_of_different_calibration_workloads_are_judged_on_raw_images_per_s():
+    machine = 0.6
+    base, new = results("base", [speed_row(RATES, UNITS)]), results("new", [speed_row(machine * RATES, machine * UNITS)])
+    new.run["info"]["calibration"]["workload"] = "fft256+conv5x5 v2"
+    comparison = compare(base, new)
+    (row,) = comparison.throughput_rows
+    assert not row.per_round_units and row.failed  # the machine's slowdown no longer cancels: raw figures
+    assert "different calibration workloads (baseline fft256+conv5x5 v1, current fft256+conv5x5 v2)" in (
+        comparison.calibration_note())
+
+
 def test_a_thirty_percent_slower_detector_fails_on_per_round_units():
     # the detector is 30% slower; the calibration lane beside it is not, so the ratio drops 30%
     _, row = gate(speed_row(RATES, UNITS), speed_row(0.7 * RATES, UNITS))

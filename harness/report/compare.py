@@ -215,6 +215,10 @@ class Comparison:
         the workload itself ran at different speeds (the machine was busier in one run); else None."""
         base, new = (_as_float(run_calibration(r.run).get("units_per_s")) for r in (self.baseline, self.current))
         paired = [r for r in self.throughput_rows if r.per_round_units]
+        if self.throughput_rows and not _same_workload(self.baseline, self.current):
+            names = [run_calibration(r.run).get("workload") for r in (self.baseline, self.current)]
+            return (f"the runs timed different calibration workloads (baseline {names[0]}, current {names[1]}), whose "
+                    "units do not compare: throughput is judged on raw images/s")
         if paired:
             return (f"{len(paired)} of {len(self.throughput_rows)} throughput rows were judged on images per "
                     "calibration unit: each timed round's images/s divided by the calibration workload's units/s "
@@ -275,7 +279,8 @@ def compare(
     if metric_rows and not any(r.compared for r in metric_rows):
         raise CompareError(nothing_comparable(baseline, current, metric_rows))
     throughput_rows = [] if throughput_tolerance is None else _compare_throughput(
-        baseline.throughput, current.throughput, throughput_tolerance, _calibration_scale(baseline, current)
+        baseline.throughput, current.throughput, throughput_tolerance, _calibration_scale(baseline, current),
+        per_unit=_same_workload(baseline, current),
     )
     return Comparison(baseline, current, metric_rows, throughput_rows, gates, throughput_tolerance, n_resamples)
 
@@ -526,8 +531,10 @@ def _group_scores(rows: list[dict[str, Any]], run: RunCorpora) -> dict[tuple, di
 
 
 def _compare_throughput(base_rows, new_rows, tolerance: float,
-                        scale: tuple[float, float] | None = None) -> list[ThroughputRow]:
-    """``scale``: (baseline, current) calibration units/s that CPU figures are divided by, or None."""
+                        scale: tuple[float, float] | None = None, per_unit: bool = True) -> list[ThroughputRow]:
+    """``scale``: (baseline, current) calibration units/s that CPU figures are divided by, or None;
+    ``per_unit``: whether images per calibration unit may be judged (False: the runs timed
+    different calibration workloads, whose units do not compare)."""
     detectors = lambda r: r.get("kind") == "detector"  # noqa: E731
     base, new = _index(base_rows, THROUGHPUT_KEY, detectors), _index(new_rows, THROUGHPUT_KEY, detectors)
     out = []
@@ -535,7 +542,7 @@ def _compare_throughput(base_rows, new_rows, tolerance: float,
         b, n = base.get(key), new.get(key)
         divide = scale if scale is not None and str(key[1]).startswith("cpu") else (1.0, 1.0)
         base_speed, new_speed = _speed(b, divide[0]), _speed(n, divide[1])
-        base_units, new_units = _per_unit_speed(b), _per_unit_speed(n)
+        base_units, new_units = (_per_unit_speed(b), _per_unit_speed(n)) if per_unit else (None, None)
         per_round_units = base_units is not None and new_units is not None
         if base_units is not None and new_units is not None:  # drift-free figures: they take precedence
             (base_speed, new_speed), divide = (base_units, new_units), (1.0, 1.0)
@@ -627,6 +634,13 @@ def judge_speed(base: dict[str, Any], new: dict[str, Any], tolerance: float,
 def _smallest_p(n1: int, n2: int) -> float:
     """The smallest one-sided p-value an exact Mann-Whitney U test of samples of n1 and n2 can give."""
     return 1.0 / math.comb(n1 + n2, n1)
+
+
+def _same_workload(baseline: Results, current: Results) -> bool:
+    """Whether the two runs' calibration units are the same unit: False only when both runs name
+    their calibration workload and the names (with versions) differ."""
+    names = run_calibration(baseline.run).get("workload"), run_calibration(current.run).get("workload")
+    return None in names or names[0] == names[1]
 
 
 def _calibration_scale(baseline: Results, current: Results) -> tuple[float, float] | None:
