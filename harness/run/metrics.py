@@ -469,10 +469,11 @@ def bootstrap_ci(
     Each resample draws as many pair ids as there are (with replacement) and keeps every image
     of each drawn pair. When no pair holds both a real and a fake (:func:`unpaired`; or with
     ``stratified=True``), the real pairs and the fake pairs are drawn apart, as many of each as
-    there are; ``stratified=False`` forces the plain draw. Resamples where a metric is NaN are ignored; if more than half are NaN,
-    its interval is (nan, nan). With a single pair every resample is the data itself, so every
-    interval is (nan, nan) rather than a zero-width one. ``metric_names`` defaults to
-    ``METRICS`` (plus the calibrated ones when ``calibrated_threshold`` is given).
+    there are; ``stratified=False`` forces the plain draw. Resamples where a metric is NaN are
+    ignored; if more than half are NaN, its interval is (nan, nan). With a single pair every
+    resample is the data itself, so every interval is (nan, nan) rather than a zero-width one.
+    ``metric_names`` defaults to ``METRICS`` (plus the calibrated ones when ``calibrated_threshold``
+    is given).
     """
     labels, scores = _check(labels, scores)
     names = _metric_names(metric_names, calibrated_threshold)
@@ -522,8 +523,9 @@ def paired_bootstrap_drop(
 
     ``drop`` is base - new where higher is better and new - base where lower is better (``eer``,
     ``ece``, ``brier``), so a positive drop always means worse. Both score sets are evaluated on
-    the same resampled pairs (an unpaired set: drawn stratified by class, as :func:`bootstrap_ci`); ``ci_low``/``ci_high`` bound the drop, and ``p_worse`` is the
-    fraction of resamples with drop <= 0 (a one-sided p-value against "new is worse").
+    the same resampled pairs (an unpaired set: drawn stratified by class, as :func:`bootstrap_ci`);
+    ``ci_low``/``ci_high`` bound the drop, and ``p_worse`` is the fraction of resamples with
+    drop <= 0 (a one-sided p-value against "new is worse").
     """
     labels, scores_base = _check(labels, scores_base, "scores_base")
     _, scores_new = _check(labels, scores_new, "scores_new")
