@@ -181,7 +181,7 @@ class FolderGenerator:
             )
             for seed, (_, mode) in zip(seeds, loaded)
         ]
-        if self.resolution == NATIVE:
+        if isinstance(self.resolution, str):  # NATIVE
             return Batch(images, records)  # a list: the images keep their own sizes
         if not seeds:
             return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
@@ -249,7 +249,7 @@ class FolderGenerator:
         except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, struct.error, ...
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise FolderError(f"image {str(path)!r} cannot be read ({detail}); fix or remove the file") from None
-        if self.resolution == NATIVE:
+        if isinstance(self.resolution, str):  # NATIVE, checked in __init__
             return np.asarray(image, dtype=np.uint8).copy(), mode
         return square(image, self.resolution), mode
 

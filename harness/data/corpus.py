@@ -493,7 +493,9 @@ class Corpus:
                               f"run `facebench corpus verify {self.root}`") from exc
 
     def iter_batches(self, batch_size: int = 64) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
-        """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch."""
+        """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch.
+        Consecutive rows stacked: a batch of images of several sizes is a CorpusError (the runner
+        batches by size, :mod:`facebench.harness.run.inputs`)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         for start in range(0, len(self), batch_size):

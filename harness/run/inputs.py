@@ -34,7 +34,7 @@ def size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[np.n
     the batches ``range(0, n, batch_size)`` gives."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[tuple[int, ...], list[int]] = {}
     for index, size in enumerate(sizes):
         groups.setdefault(tuple(size), []).append(index)
     out = []
