@@ -217,3 +217,16 @@ def test_feature_detectors_fit_on_several_sizes_as_on_one():
     assert isinstance(two, FeatureDetector)
     two.fit_sizes([images[:5], images[5:]], labels)
     np.testing.assert_allclose(one.score(images), two.score(images))
+
+
+def test_list_and_info_show_each_detectors_input_policy_in_words():
+    from typer.testing import CliRunner
+
+    from facebench.harness.cli import app
+
+    listed = CliRunner().invoke(app, ["list"], terminal_width=200)
+    assert listed.exit_code == 0
+    rows = {line.split("│")[2].strip(): line for line in listed.output.splitlines() if line.count("│") > 5}
+    assert "crop or pad 224" in rows["univfd"] and "any size, even" in rows["npr"] and "any size" in rows["spectrum"]
+    info = CliRunner().invoke(app, ["info", "npr"], terminal_width=200)
+    assert info.exit_code == 0 and "input size: any size, cut to even (an odd height or width loses its last row" in info.output
