@@ -456,6 +456,9 @@ class CheckpointDetector(DetectorBase):
     score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = False
+    #: "centre_crop:N" with a crop and no resize; with the imagenet preset it resizes inside, so
+    #: the runner hands it images at their own size (batched by size).
+    input_policy = "any"
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
     checks = {
@@ -486,6 +489,9 @@ class CheckpointDetector(DetectorBase):
     ):
         super().__init__(weights=weights, arch=arch, num_classes=num_classes, preset=preset, crop=crop, device=device,
                          batch_size=batch_size)
+        side = self.crop if self.crop is not None else PRESETS[self.preset].crop
+        if PRESETS[self.preset].resize is None and side is not None:
+            self.input_policy = f"centre_crop:{side}"
         self.fake_index = 0
         if self.num_classes >= 2:
             classes = self.num_classes

@@ -388,6 +388,8 @@ class ClipDetector(PublishedDetector):
     weights: str
     clip: str
     resolution: int
+    #: torchvision's CenterCrop to the encoder's resolution (224 for ViT-L/14; read from the weights).
+    input_policy = "crop_or_pad:224"
 
     def read_clip(self, weights: str | None, clip: str | None, device: str, batch_size: int) -> ClipVision:
         """Check and keep the common parameters, and read the CLIP image encoder from ``clip``."""
@@ -397,6 +399,7 @@ class ClipDetector(PublishedDetector):
         self.batch_size = integer()("batch_size", batch_size)
         encoder = read_clip_encoder(self.clip, self.name)
         self.resolution = encoder.resolution
+        self.input_policy = f"crop_or_pad:{self.resolution}"
         return encoder
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:

@@ -163,6 +163,8 @@ class CNNDetector(DetectorBase):
     score_range = (0.0, 1.0)  # a probability of "fake"; the runner checks it
     version = "0.1.0"
     requires_fit = True
+    #: It crops inside (random crops in training, the centre crop when scoring), so it takes any size.
+    input_policy = "any"
     #: What the detector reads: pixels only (never records or ground truth).
     inputs = ("pixels",)
     checks = {

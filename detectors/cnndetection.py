@@ -28,7 +28,8 @@ class CNNDetectionDetector(PublishedDetector):
         Paper: arXiv 1912.11035; reference code github.com/PeterWang512/CNNDetection.
         Network: torchvision's ResNet-50 with a one-logit ``fc``; the blocks per stage are read
             from the file (the published files have 3, 4, 6, 3).
-        Input policy: no resize (the reference evaluates at native size), optional centre crop
+        Input policy: ``any`` (or ``centre_crop:N`` with ``crop=N``): no resize (the reference
+            evaluates at native size), optional centre crop
             (``crop``, e.g. 224, the training crop; the reference demo's ``-c``), ImageNet
             mean/std. The network was trained on 224 px crops of 256 px LSUN images: on small
             faces (under 256 px) its scores collapse towards 0, which is the method's, not a
@@ -47,10 +48,12 @@ class CNNDetectionDetector(PublishedDetector):
 
     name = "cnndetection"
     version = "0.1.0"
+    input_policy = "any"  # "centre_crop:N" with crop=N
 
     def __init__(self, weights: str | None = None, crop: int | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("cnndetection", "weights", weights)
         self.crop = None if crop is None else integer()("crop", crop)
+        self.input_policy = "any" if self.crop is None else f"centre_crop:{self.crop}"
         self.device = check_device(device)
         self.batch_size = integer()("batch_size", batch_size)
         state = read_weights(self.weights, "cnndetection")

@@ -60,10 +60,11 @@ class NPRDetector(PublishedDetector):
             logit, on the neighbouring-pixel residual ``x - up(down(x))`` (nearest, factor 2) of
             the ImageNet-normalised image, times 2/3. The number of blocks per stage is read
             from the file (the published file has 3 and 4).
-        Input policy: native size, no resize and no crop (resizing destroys the up-sampling
-            traces NPR reads; the reference resizes only to batch images of mixed sizes).
-            The residual needs even sizes: the reference fails on an odd height or width; here
-            the last row and/or column of such an image is dropped.
+        Input policy: ``even``: native size, no resize and no crop (resizing destroys the
+            up-sampling traces NPR reads; the reference resizes only to batch images of mixed
+            sizes; here the runner batches by size instead). The residual needs even sizes: the
+            reference fails on an odd height or width; here the last row and/or column of such
+            an image is dropped (by the runner's policy, and again in ``prepare`` for direct calls).
         Weights: ``NPR.pth`` (or ``model_epoch_last_3090.pth``), a bare state dict, loaded
             strictly (``torch.load(weights_only=True)``, or ``.safetensors``).
         Score: sigmoid of the logit, the probability that the image is generated.
@@ -76,6 +77,7 @@ class NPRDetector(PublishedDetector):
 
     name = "npr"
     version = "0.1.0"
+    input_policy = "even"
 
     def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32):
         self.weights = check_weights_path("npr", "weights", weights)

@@ -140,6 +140,8 @@ class PublishedDetector:
     score_range = (0.0, 1.0)
     requires_fit = False
     inputs = ("pixels",)
+    #: What size it takes (facebench.harness.contracts.input_policy); each detector declares its own.
+    input_policy = "any"
     name: str  # each detector declares its own
     model: nn.Module
     batch_size: int

@@ -75,7 +75,7 @@ class RINEDetector(ClipDetector):
             ``alpha``, summed, through ``proj2`` and a three-layer head to one logit. The number
             of blocks, projection layers and widths are read from the file's shapes (the
             published files differ: 1class/4class/ldm use 1024 features, 2class 128).
-        Input policy: centre crop to the encoder's resolution (224 px for ViT-L/14), no resize,
+        Input policy: ``crop_or_pad:224``: centre crop to the encoder's resolution (224 px for ViT-L/14), no resize,
             padded with black when smaller (torchvision's CenterCrop), CLIP mean/std; float32.
             (The reference runs CLIP in half precision on CUDA and in float32 on the CPU.)
         Weights: ``model_1class_trainable.pth``, ``model_2class_trainable.pth``,

@@ -54,7 +54,7 @@ class UnivFDDetector(ClipDetector):
         Paper: arXiv 2302.10174; reference code github.com/WisconsinAIVision/UniversalFakeDetect.
         Network: OpenAI CLIP's ViT-L/14 image encoder (frozen; quick-GELU), its projected
             768-d feature, and a linear layer to one logit. Sizes are read from the files.
-        Input policy: centre crop to the encoder's resolution (224 px for ViT-L/14) with no
+        Input policy: ``crop_or_pad:224``: centre crop to the encoder's resolution (224 px for ViT-L/14) with no
             resize, as the reference's evaluation; a smaller image is padded with black first,
             as torchvision's ``CenterCrop`` does. CLIP mean/std normalisation. Runs in float32
             (the reference's CPU path).

@@ -28,6 +28,8 @@ from ..harness.contracts.types import FAKE, REAL, Batch, Record
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 LABELS = {"real": REAL, "fake": FAKE}
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+#: ``resolution`` value that keeps every image at its own size.
+NATIVE = "native"
 
 
 class FolderError(FacebenchError, ValueError):
@@ -44,7 +46,8 @@ class ImageFile:
 
 
 class FolderGenerator:
-    """Images from a folder, centre-cropped to a square of ``resolution`` pixels.
+    """Images from a folder, centre-cropped to a square of ``resolution`` pixels, or kept at
+    their own sizes with ``resolution="native"``.
 
     Seed ``i`` is the ``i``-th image in the sorted list of relative paths (hidden files and
     folders skipped). Every image is labelled ``label``; with ``label="real"`` an artifact
@@ -59,7 +62,10 @@ class FolderGenerator:
     Parameters:
         path: the folder of images (.png .jpg .jpeg .webp .bmp).
         label: "real" or "fake": what the images in the folder are.
-        resolution: side of the square output images in pixels (16..2048).
+        resolution: side of the square output images in pixels (16..2048), or "native": every
+            image as it is (upright, RGB), no crop and no resize, so a corpus holds many sizes
+            (each detector's input policy then decides what it sees). Native takes no artifacts:
+            they work on images of one size.
         artifacts: fakes to make per real photo, e.g. ``"upsampling:0.5"``; "" makes none.
             Only allowed with ``label="real"``.
         recursive: also read images in sub-folders.
@@ -72,7 +78,7 @@ class FolderGenerator:
         self,
         path: str,
         label: str = "real",
-        resolution: int = 256,
+        resolution: int | str = 256,
         artifacts: str = "",
         recursive: bool = True,
     ):
@@ -85,10 +91,15 @@ class FolderGenerator:
             raise FolderError(f"image folder {str(root)!r} is not a folder; pass the folder that holds the images")
         if label not in LABELS:
             raise FolderError(f"label must be 'real' or 'fake', got {label!r}")
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
-            raise FolderError(f"resolution must be an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {resolution!r}")
+        if resolution != NATIVE and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                     or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
+            raise FolderError(f"resolution must be an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION} or "
+                              f"{NATIVE!r}, got {resolution!r}")
         if not isinstance(artifacts, str):
             raise FolderError(f"artifacts must be a spec string such as 'upsampling:0.5', got {artifacts!r}")
+        if resolution == NATIVE and artifacts.strip():
+            raise FolderError(f"resolution='native' takes no artifacts (got {artifacts!r}): artifacts work on images "
+                              "of one size; give resolution a number of pixels, or drop artifacts")
         if not isinstance(recursive, bool):
             raise FolderError(f"recursive must be true or false, got {recursive!r}")
         if artifacts.strip() and label != "real":
@@ -179,6 +190,8 @@ class FolderGenerator:
             )
             for seed, (_, mode) in zip(seeds, loaded)
         ]
+        if isinstance(self.resolution, str):  # NATIVE
+            return Batch(images, records)  # a list: the images keep their own sizes
         if not seeds:
             return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
         base = Batch(np.stack(images), records)
@@ -213,7 +226,8 @@ class FolderGenerator:
         return seed
 
     def load(self, file: ImageFile) -> np.ndarray:
-        """One image decoded, upright (EXIF), RGB, centre-cropped and resized: uint8 ``[R, R, 3]``."""
+        """One image decoded, upright (EXIF), RGB, centre-cropped and resized: uint8 ``[R, R, 3]``
+        (with ``resolution="native"``: at its own size)."""
         return self._load(file)[0]
 
     def _load(self, file: ImageFile) -> tuple[np.ndarray, str]:
@@ -230,6 +244,8 @@ class FolderGenerator:
         if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
             raise FolderError(f"image {str(path)!r} changed since the folder was scanned; run again")
         image, mode, _ = decode_image(path, str(path))
+        if isinstance(self.resolution, str):  # NATIVE, checked in __init__
+            return np.asarray(image, dtype=np.uint8).copy(), mode
         return square(image, self.resolution), mode
 
 

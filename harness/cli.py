@@ -212,7 +212,7 @@ def list_plugins() -> None:
     from .contracts.registry import ENTRY_POINT_GROUPS, attributes, inspect_all, names, shadow_message, shadowed
 
     table = Table(title="facebench plug-ins")
-    for column in ("kind", "name", "version", "origin", "inputs", "fits", "status"):
+    for column in ("kind", "name", "version", "origin", "inputs", "input size", "fits", "status"):
         table.add_column(column)
     broken = 0
     for status in inspect_all():
@@ -220,7 +220,7 @@ def list_plugins() -> None:
         broken += status.error is not None
         fits = "-" if status.requires_fit is None else ("yes" if status.requires_fit else "no")
         table.add_row(status.info.kind, status.info.name, status.version or "-", status.info.origin,
-                      ", ".join(status.inputs) or "-", fits, state)
+                      ", ".join(status.inputs) or "-", _policy_words(status.input_policy, short=True), fits, state)
     stdout.print(table)
     artifacts = Table(title="artifacts (--artifacts NAME[:STRENGTH],...)")
     for column in ("name", "needs", "mask", "what it is"):
@@ -235,6 +235,19 @@ def list_plugins() -> None:
     for kind in ENTRY_POINT_GROUPS:
         for info in shadowed(kind):
             stderr.print(f"warning: {shadow_message(info)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _policy_words(spec: Any, short: bool = False) -> str:
+    """A detector's input policy in words (``-`` for other plug-ins, ``spec`` itself when it does not parse)."""
+    from .contracts.input_policy import InputPolicy, InputPolicyError
+
+    if spec is None:
+        return "-"
+    try:
+        policy = InputPolicy.parse(spec)
+    except InputPolicyError:
+        return f"{spec} (does not parse)"
+    return policy.short() if short else f"{policy.describe()} [{policy}]; the runner applies it, no other resize"
 
 
 @app.command()
@@ -256,6 +269,7 @@ def info(
             extra = {"inputs": ", ".join(getattr(cls, "inputs", ())) or "-"} if kind == "detector" else {}
             if kind == "detector":
                 extra["learns"] = "yes (fits on the train split)" if getattr(cls, "requires_fit", False) else "no"
+                extra["input size"] = _policy_words(getattr(cls, "input_policy", "any"))
             _print_plugin(kind, name, cls, registry.available(kind)[name].origin, extra)
             found = True
     if name in artifacts:

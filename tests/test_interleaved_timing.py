@@ -140,6 +140,9 @@ class FakeSplit:
     def load_images(self, rows):
         return np.zeros((len(rows), 8, 8, 3), np.uint8)
 
+    def load_image_list(self, rows):
+        return list(self.load_images(rows))
+
 
 def test_time_jobs_gives_each_job_its_figures_with_per_round_units():
     jobs = [TimingJob("x @ a", "time x on a", SleepPerImage(), FakeSplit(12), 4, {"decode_images_per_s": 99.0}),

@@ -255,9 +255,11 @@ def test_bootstrap_resamples_whole_pairs():
     pairs = np.repeat([f"seed{i}" for i in range(n)], 2)
     ci = bootstrap_ci(labels, scores, pairs, ["accuracy", "real_accuracy", "fake_accuracy"], n_resamples=300)
     assert ci == {"accuracy": (0.5, 0.5), "real_accuracy": (1.0, 1.0), "fake_accuracy": (0.0, 0.0)}
-    # the same data with each image its own pair: the real fraction varies between resamples
-    low, high = bootstrap_ci(labels, scores, np.arange(2 * n), ["accuracy"], n_resamples=300)["accuracy"]
+    # the same data with each image its own pair, drawn freely: the real fraction varies between resamples
+    low, high = bootstrap_ci(labels, scores, np.arange(2 * n), ["accuracy"], n_resamples=300, stratified=False)["accuracy"]
     assert low < 0.45 and high > 0.55
+    # by default such an unpaired set is drawn stratified (reals and fakes apart): the fraction stays 1/2
+    assert bootstrap_ci(labels, scores, np.arange(2 * n), ["accuracy"], n_resamples=300)["accuracy"] == (0.5, 0.5)
 
 
 def test_resample_counts_draw_n_pairs_each_time():

@@ -23,7 +23,7 @@ constructor's signature stays explicit, so ``facebench info`` and ``-p KEY=VALUE
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -187,6 +187,8 @@ class DetectorBase:
 
     #: Parameter name -> check; the checks of base classes apply too (a subclass's win).
     checks: ClassVar[Mapping[str, Check]] = {}
+    #: What size it takes (:mod:`~facebench.harness.contracts.input_policy`): the runner applies it.
+    input_policy: str = "any"
     device: str = "cpu"
     batch_size: int
 
@@ -241,6 +243,17 @@ class FeatureDetector(DetectorBase):
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
         labels = check_labels(self.name, images, labels)
         x = self.features(images)
+        model = self.make_model()
+        model.fit(x, labels)
+        self.model = model
+
+    def fit_sizes(self, arrays: Sequence[np.ndarray], labels: np.ndarray) -> None:
+        """Fit on images of several sizes: one uint8 ``[n, H, W, 3]`` array per size, ``labels``
+        of their rows one array after another (the features of each image have one length at
+        every size, so the runner sends a corpus of mixed sizes here)."""
+        total = sum(len(images) for images in arrays)
+        labels = check_labels(self.name, np.empty(total), labels)
+        x = np.concatenate([self.features(images) for images in arrays])
         model = self.make_model()
         model.fit(x, labels)
         self.model = model

@@ -630,6 +630,8 @@ class PluginStatus:
     #: For detectors: what they read, and whether they learn from a train split.
     inputs: tuple[str, ...] = ()
     requires_fit: bool | None = None
+    #: For detectors: the input policy spec its class declares (facebench.harness.contracts.input_policy).
+    input_policy: str | None = None
 
 
 def inspect_all(kinds: tuple[Kind, ...] = VERSIONED_KINDS) -> list[PluginStatus]:
@@ -648,14 +650,16 @@ def inspect_all(kinds: tuple[Kind, ...] = VERSIONED_KINDS) -> list[PluginStatus]
                 except PluginError as exc:
                     statuses.append(PluginStatus(info, None, str(exc.__cause__ or exc)))
                     continue
+            policy = attributes.get("input_policy", "any") if kind == "detector" else None
             statuses.append(PluginStatus(info, str(attributes.get("version", "?")), None,
-                                         tuple(attributes.get("inputs", ())), attributes.get("requires_fit")))
+                                         tuple(attributes.get("inputs", ())), attributes.get("requires_fit"),
+                                         None if policy is None else str(policy)))
     return statuses
 
 
 def vars_of(cls: type) -> dict[str, Any]:
     """The attributes :func:`inspect_all` reports, of an imported plug-in class."""
-    return {key: getattr(cls, key) for key in ("version", "inputs", "requires_fit", "score_range", "__doc__")
+    return {key: getattr(cls, key) for key in ("version", "inputs", "requires_fit", "score_range", "input_policy", "__doc__")
             if hasattr(cls, key)}
 
 

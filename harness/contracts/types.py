@@ -59,17 +59,23 @@ class Record:
 
 @dataclass
 class Batch:
-    """Images with one :class:`Record` each."""
+    """Images with one :class:`Record` each: uint8 ``[N, H, W, 3]``, or, from a source of images
+    of many sizes (e.g. the folder generator with ``resolution="native"``), a list of uint8
+    ``[H, W, 3]`` arrays (:attr:`mixed_sizes`). Artifacts take the array form only."""
 
-    images: np.ndarray
+    images: np.ndarray | list[np.ndarray]
     records: list[Record]
 
     def __post_init__(self) -> None:
-        check_images(self.images)
+        if isinstance(self.images, list):
+            for image in self.images:
+                check_images(image[None] if isinstance(image, np.ndarray) else image)
+        else:
+            check_images(self.images)
         if len(self.records) != len(self.images):
             raise ValueError(f"batch has {len(self.images)} images but {len(self.records)} records")
-        height, width = self.images.shape[1:3]
-        for record in self.records:
+        for image, record in zip(self.images, self.records):
+            height, width = image.shape[:2]
             for name, mask in record.masks.items():
                 if mask.shape != (height, width) or mask.dtype != bool:
                     raise ValueError(
@@ -80,14 +86,19 @@ class Batch:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def mixed_sizes(self) -> bool:
+        """Whether the images come as a list (a source of many sizes) rather than one array."""
+        return isinstance(self.images, list)
+
     @staticmethod
     def concat(batches: Sequence["Batch"]) -> "Batch":
         if not batches:
             raise ValueError("cannot concatenate zero batches")
-        return Batch(
-            images=np.concatenate([b.images for b in batches]),
-            records=[r for b in batches for r in b.records],
-        )
+        records = [r for b in batches for r in b.records]
+        if any(b.mixed_sizes for b in batches):
+            return Batch(images=[image for b in batches for image in b.images], records=records)
+        return Batch(images=np.concatenate([b.images for b in batches]), records=records)
 
 
 def check_images(images: np.ndarray) -> None:

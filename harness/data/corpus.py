@@ -418,11 +418,34 @@ class Corpus:
         return self.manifest.to_pylist()
 
     def load_images(self, rows: Sequence[dict[str, Any]] | None = None) -> np.ndarray:
-        """Decode the images of ``rows`` (default: all rows of this view) into one array."""
+        """Decode the images of ``rows`` (default: all rows of this view) into one array; CorpusError
+        when they differ in size (read those with :meth:`load_image_list`)."""
         rows = self.rows() if rows is None else rows
         if not rows:
             return np.zeros((0, 0, 0, 3), np.uint8)
+        sizes = {(row["height"], row["width"]) for row in rows}
+        if len(sizes) > 1:
+            shown = ", ".join(f"{w}x{h}" for h, w in sorted(sizes)[:4]) + (", ..." if len(sizes) > 4 else "")
+            raise CorpusError(f"{self.root}: these {len(rows)} images are of {len(sizes)} sizes ({shown}) and do not "
+                              "stack into one array; read them with load_image_list, or group them by size")
         return np.stack([self._load_one(row) for row in rows])
+
+    def load_image_list(self, rows: Sequence[dict[str, Any]] | None = None) -> list[np.ndarray]:
+        """Decode the images of ``rows`` (default: all rows of this view), each uint8 ``[H, W, 3]`` at its own size."""
+        rows = self.rows() if rows is None else rows
+        return [self._load_one(row) for row in rows]
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of every image of this view, from the manifest (nothing decoded)."""
+        return list(zip(self.manifest.column("height").to_pylist(), self.manifest.column("width").to_pylist()))
+
+    @property
+    def paired(self) -> bool:
+        """Whether some pair id holds both a real and a fake (a counterfactual corpus). A corpus
+        with no such pair (e.g. a dataset of independent images) is unpaired: its bootstrap
+        resamples reals and fakes apart, and it has no counterfactual sensitivity."""
+        return is_paired(self.labels, self.manifest.column("pair").to_pylist())
 
     def _load_one(self, row: dict[str, Any]) -> np.ndarray:
         path = _contained(self.root, safe_relative(self.root, row["path"]))
@@ -470,7 +493,9 @@ class Corpus:
                               f"run `facebench corpus verify {self.root}`") from exc
 
     def iter_batches(self, batch_size: int = 64) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
-        """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch."""
+        """(rows, images) in batches of at most ``batch_size``; memory stays bounded by one batch.
+        Consecutive rows stacked: a batch of images of several sizes is a CorpusError (the runner
+        batches by size, :mod:`facebench.harness.run.inputs`)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         for start in range(0, len(self), batch_size):
@@ -542,6 +567,12 @@ def _mask_files(row: dict[str, Any], source: str | Path) -> dict[str, tuple[str,
         return {str(name): (str(entry["path"]), str(entry["sha256"])) for name, entry in masks.items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CorpusError(f"{source}: row with id {row.get('id')!r}: masks is malformed: {_first_line(exc)}") from None
+
+
+def is_paired(labels: Sequence[int] | np.ndarray, pairs: Sequence[str] | np.ndarray) -> bool:
+    """Whether some pair id among ``pairs`` holds both a real (0) and a fake (1) of ``labels``."""
+    reals = {pair for pair, label in zip(pairs, labels) if int(label) == 0}
+    return any(int(label) == 1 and pair in reals for pair, label in zip(pairs, labels))
 
 
 def pair_in_test(pair: str, test_fraction: float, seed: int) -> bool:

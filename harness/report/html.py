@@ -35,7 +35,7 @@ from ..contracts.values import is_missing
 from ..run.metrics import MIN_IMAGES_PER_CLASS
 from .text import (BALANCE_NOTE, DEGENERATE_MARK, DEGENERATE_NOTE, SMALL_MARK, SMALL_NOTE,
                                       Cell, Leaderboard, build_leaderboard, control_verdict, environment_line,
-                                      fmt_interval, perturbation_sort_key, split_controls)
+                                      fmt_interval, perturbation_sort_key, sensitivity_not_applicable, split_controls)
 from ..data.results import Results
 from ..data.shortcuts import shortcut_lines
 
@@ -305,8 +305,10 @@ def _accuracy_section(board: Leaderboard) -> Section:
             + (f"; the other {hidden} metrics (EER, TPR at low FPR, calibration) are behind 'all columns'." if hidden
                else "."))
     table = _table("accuracy-table", heads, rows, classes="compact stack")
-    return Section("accuracy", "Accuracy leaderboard", _note(text) + "\n" + _table_tools(cells, len(rows), hidden)
-                   + "\n" + table)
+    unpaired = "".join(_note(f"Corpus {corpus}: counterfactual sensitivity (score shift, flip rate) {reason}.")
+                       for corpus, reason in sorted(sensitivity_not_applicable(board.run).items()))
+    return Section("accuracy", "Accuracy leaderboard", _note(text) + unpaired + "\n"
+                   + _table_tools(cells, len(rows), hidden) + "\n" + table)
 
 
 def _accuracy_row(cell: Cell, cells_html: str) -> str:
@@ -622,7 +624,7 @@ def _thumbnails(corpus: Any, ids: set[str]) -> dict[str, str]:
     rows = corpus.select(ids=sorted(ids)).rows()
     if not rows:
         return {}
-    images = corpus.load_images(rows)
+    images = corpus.load_image_list(rows)  # each at its own size: a corpus may hold many
     return {row["id"]: _png_uri(Image.fromarray(image).resize((THUMB, THUMB), Image.LANCZOS))
             for row, image in zip(rows, images)}
 

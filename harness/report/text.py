@@ -532,13 +532,24 @@ def _robustness_table(board: Leaderboard) -> list[TableSpec]:
     )]
 
 
+def sensitivity_not_applicable(run: dict[str, Any]) -> dict[str, str]:
+    """Corpus label -> why it has no sensitivity figures (an unpaired corpus), as the run recorded it."""
+    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    reasons = info.get("sensitivity_not_applicable") if isinstance(info, dict) else None
+    return {str(k): str(v) for k, v in reasons.items()} if isinstance(reasons, dict) else {}
+
+
 def _sensitivity_table(board: Leaderboard) -> list[TableSpec]:
     ranked, _ = split_controls(board.cells)
     cells = [c for c in ranked if any(name in c.values for name in SENSITIVITY_METRICS)]
+    unpaired = tuple(f"corpus {corpus}: sensitivity {reason}"
+                     for corpus, reason in sorted(sensitivity_not_applicable(board.run).items()))
     if not cells:
-        return []
+        return [TableSpec("sensitivity", "counterfactual sensitivity", ("corpus",), [], labels=1,
+                          notes=unpaired)] if unpaired else []
     measured = {c.corpus for c in cells if any(not is_missing(c.value(name)) for name in SENSITIVITY_METRICS)}
     notes = tuple(f"corpus {corpus}: {NO_PAIRS_NOTE}" for corpus in sorted({c.corpus for c in cells} - measured))
+    notes += unpaired
     cells = [c for c in cells if c.corpus in measured]
     perturbed = any(c.perturbation != CLEAN for c in cells)
     crossed = any(not c.within for c in cells)

@@ -105,7 +105,8 @@ def generate_corpus(
                     with timing.batch() as timer:
                         batch = source.generate(chunk)
                         timer.items = len(batch)
-                check_same_shape(shapes, tuple(batch.images.shape[1:3]), source_spec.name, spec.label)
+                if not batch.mixed_sizes:  # a source of native sizes (a list of images) makes many on purpose
+                    check_same_shape(shapes, tuple(batch.images.shape[1:3]), source_spec.name, spec.label)
                 writer.write(batch)
                 advance(progress, task, len(chunk))
         throughput = {**meter.summary(), "batch_size": spec.batch_size}
@@ -116,8 +117,10 @@ def generate_corpus(
 
 
 def check_same_shape(shapes: dict, shape: tuple[int, ...], source: str, label: str) -> None:
-    """Detectors read a corpus in batches of one shape: refuse a ``(height, width)`` that differs
-    from the one already seen in ``shapes`` (shape -> source)."""
+    """Refuse a ``(height, width)`` that differs from the one already seen in ``shapes`` (shape ->
+    source): sources of one fixed size each that disagree (e.g. fakes at 256 px, their reals at
+    128 px) would hand detectors the size as a shortcut. A source of native sizes (its batches a
+    list of images) is not checked: each detector's input policy takes care of sizes."""
     shapes.setdefault(shape, source)
     if len(shapes) > 1:
         sizes = ", ".join(f"{name}: {h}x{w}" for (h, w), name in shapes.items())

@@ -5,6 +5,10 @@ Point estimates (:func:`compute_metrics`) come from scikit-learn. Bootstrap inte
 made from the same seed share a pair id) and evaluate every resample at once: a resample is a
 vector of per-pair multiplicities, so each metric becomes a weighted metric computed with
 array operations over all resamples (AUC by the rank formula, the ROC from cumulative sums).
+An *unpaired* set (no pair id holds both a real and a fake, e.g. a dataset of independent
+images, one pair id per image or per group of near-duplicates) is resampled stratified: the
+real units and the fake units each drawn with replacement, as many as there are of each, so
+every resample keeps the class counts (:func:`unpaired`).
 ``tests/test_metrics.py`` checks that this weighted path agrees with scikit-learn.
 
 Definitions (``scores >= threshold`` predicts fake):
@@ -109,6 +113,26 @@ def _check_pairs(pairs, n: int) -> tuple[np.ndarray, int]:
         raise ValueError("pairs contain NaN or infinity")
     uniques, index = np.unique(pairs, return_inverse=True)
     return index.reshape(-1), len(uniques)
+
+
+def _unit_labels(labels: np.ndarray, pair_index: np.ndarray, n_pairs: int) -> np.ndarray | None:
+    """The label of every pair (unit) when none holds both classes (an unpaired set), else None."""
+    has_real = np.zeros(n_pairs, bool)
+    has_fake = np.zeros(n_pairs, bool)
+    has_real[pair_index[labels == 0]] = True
+    has_fake[pair_index[labels == 1]] = True
+    if (has_real & has_fake).any():
+        return None
+    return has_fake.astype(int)
+
+
+def unpaired(labels, pairs) -> bool:
+    """Whether no pair id of ``pairs`` holds both a real and a fake of ``labels``: then the
+    bootstrap resamples reals and fakes apart (stratified) and counterfactual sensitivity does
+    not apply."""
+    labels, _ = _check(labels, np.zeros(len(np.asarray(labels))))
+    pair_index, n_pairs = _check_pairs(pairs, len(labels))
+    return _unit_labels(labels, pair_index, n_pairs) is not None
 
 
 def _check_threshold(value: float, name: str) -> float:
@@ -376,6 +400,38 @@ def _resample_counts(n_pairs: int, n_resamples: int, seed: int, rows_per_chunk: 
         yield np.bincount(draws.ravel(), minlength=rows * n_pairs).reshape(-1, n_pairs).astype(float)
 
 
+def _stratified_counts(strata: np.ndarray, n_resamples: int, seed: int, rows_per_chunk: int | None = None):
+    """As :func:`_resample_counts`, drawing the units of each stratum (0: real, 1: fake) from
+    that stratum alone, as many as it holds, so every resample keeps the class counts."""
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(strata == stratum) for stratum in (0, 1)]
+    step = int(n_resamples) if rows_per_chunk is None else max(1, int(rows_per_chunk))
+    for start in range(0, int(n_resamples), step):
+        rows = min(step, int(n_resamples) - start)
+        counts = np.zeros((rows, len(strata)))
+        for units in members:
+            if len(units) == 0:
+                continue
+            draws = rng.integers(0, len(units), size=(rows, len(units)))
+            draws += np.arange(rows)[:, None] * len(units)
+            counts[:, units] = np.bincount(draws.ravel(), minlength=rows * len(units)).reshape(rows, len(units))
+        yield counts
+
+
+def _counts(labels: np.ndarray, pair_index: np.ndarray, n_pairs: int, n_resamples: int, seed: int,
+            rows_per_chunk: int | None, stratified: bool | None):
+    """The resamples' multiplicities: by pair, or stratified by class for an unpaired set
+    (``stratified`` None: decided by the data, :func:`unpaired`)."""
+    strata = _unit_labels(labels, pair_index, n_pairs)
+    if stratified and strata is None:
+        raise ValueError("a stratified bootstrap needs each pair id to hold one class; some hold a real and a fake")
+    if strata is not None and stratified is not False:
+        return _stratified_counts(strata, n_resamples, seed, rows_per_chunk)
+    return _resample_counts(n_pairs, n_resamples, seed, rows_per_chunk)
+
+
 def _over_chunks(weighted: "_Weighted", chunks, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     parts = [weighted(counts, names) for counts in chunks]
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
@@ -406,14 +462,18 @@ def bootstrap_ci(
     confidence: float = 0.95,
     threshold: float = 0.5,
     calibrated_threshold: float | None = None,
+    stratified: bool | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals, name -> (low, high), resampling pairs with replacement.
 
     Each resample draws as many pair ids as there are (with replacement) and keeps every image
-    of each drawn pair. Resamples where a metric is NaN are ignored; if more than half are NaN,
-    its interval is (nan, nan). With a single pair every resample is the data itself, so every
-    interval is (nan, nan) rather than a zero-width one. ``metric_names`` defaults to
-    ``METRICS`` (plus the calibrated ones when ``calibrated_threshold`` is given).
+    of each drawn pair. When no pair holds both a real and a fake (:func:`unpaired`; or with
+    ``stratified=True``), the real pairs and the fake pairs are drawn apart, as many of each as
+    there are; ``stratified=False`` forces the plain draw. Resamples where a metric is NaN are
+    ignored; if more than half are NaN, its interval is (nan, nan). With a single pair every
+    resample is the data itself, so every interval is (nan, nan) rather than a zero-width one.
+    ``metric_names`` defaults to ``METRICS`` (plus the calibrated ones when ``calibrated_threshold``
+    is given).
     """
     labels, scores = _check(labels, scores)
     names = _metric_names(metric_names, calibrated_threshold)
@@ -423,7 +483,8 @@ def bootstrap_ci(
         return {name: (math.nan, math.nan) for name in names}
     cal = None if calibrated_threshold is None else _check_threshold(calibrated_threshold, "calibrated_threshold")
     weighted = _Weighted(labels, scores, pair_index, n_pairs, _check_threshold(threshold, "threshold"), cal)
-    values = _over_chunks(weighted, _resample_counts(n_pairs, n_resamples, seed, weighted.rows_per_chunk()), names)
+    chunks = _counts(labels, pair_index, n_pairs, n_resamples, seed, weighted.rows_per_chunk(), stratified)
+    values = _over_chunks(weighted, chunks, names)
     return {name: _interval(values[name], confidence) for name in names}
 
 
@@ -437,10 +498,11 @@ def metrics_with_ci(
     confidence: float = 0.95,
     threshold: float = 0.5,
     calibrated_threshold: float | None = None,
+    stratified: bool | None = None,
 ) -> dict[str, dict[str, float]]:
     """{name: {"value", "ci_low", "ci_high"}}: :func:`compute_metrics` plus :func:`bootstrap_ci`."""
     intervals = bootstrap_ci(
-        labels, scores, pairs, metric_names, n_resamples, seed, confidence, threshold, calibrated_threshold
+        labels, scores, pairs, metric_names, n_resamples, seed, confidence, threshold, calibrated_threshold, stratified
     )
     values = compute_metrics(labels, scores, threshold, calibrated_threshold)
     return {name: {"value": values[name], "ci_low": low, "ci_high": high} for name, (low, high) in intervals.items()}
@@ -461,8 +523,9 @@ def paired_bootstrap_drop(
 
     ``drop`` is base - new where higher is better and new - base where lower is better (``eer``,
     ``ece``, ``brier``), so a positive drop always means worse. Both score sets are evaluated on
-    the same resampled pairs; ``ci_low``/``ci_high`` bound the drop, and ``p_worse`` is the
-    fraction of resamples with drop <= 0 (a one-sided p-value against "new is worse").
+    the same resampled pairs (an unpaired set: drawn stratified by class, as :func:`bootstrap_ci`);
+    ``ci_low``/``ci_high`` bound the drop, and ``p_worse`` is the fraction of resamples with
+    drop <= 0 (a one-sided p-value against "new is worse").
     """
     labels, scores_base = _check(labels, scores_base, "scores_base")
     _, scores_new = _check(labels, scores_new, "scores_new")
@@ -477,7 +540,7 @@ def paired_bootstrap_drop(
     weighted_new = _Weighted(labels, scores_new, pair_index, n_pairs, threshold, None)
     drops = sign * np.concatenate([
         weighted_base(counts, (metric,))[metric] - weighted_new(counts, (metric,))[metric]
-        for counts in _resample_counts(n_pairs, n_resamples, seed, weighted_base.rows_per_chunk())
+        for counts in _counts(labels, pair_index, n_pairs, n_resamples, seed, weighted_base.rows_per_chunk(), None)
     ])
     low, high = _interval(drops, confidence)
     valid = drops[~np.isnan(drops)]

@@ -25,6 +25,7 @@ from ..contracts import registry
 from ..data.corpus import Corpus, CorpusWriter, write_record
 from .corpora import check_same_shape, generation_sources
 from .executors import Executor, ExecutorError
+from .inputs import detector_inputs, policy_of, split_batches
 from .progress import advance, track
 from .scoring import SCORED_FIELDS, Backoff, score_images
 from .timing import ThroughputMeter, current_rss_bytes
@@ -41,7 +42,7 @@ def _generate_shard(cls: type, params: dict[str, Any], seeds: list[int], folder:
     batch = generator.generate(seeds)
     seconds = time.perf_counter() - start
     rows = [write_record(folder, image, record) for image, record in zip(batch.images, batch.records)]
-    shape = tuple(batch.images.shape[1:3]) if len(batch) else ()
+    shape = tuple(batch.images.shape[1:3]) if len(batch) and not batch.mixed_sizes else ()
     return rows, shape, seconds, len(batch)
 
 
@@ -54,6 +55,7 @@ class _Scorer:
         self.digest, self.perturbation, self.label, self.size = digest, perturbation, label, batch_size
         self.device = str(getattr(self.detector, "device", "cpu") or "cpu")
         self.score_range = getattr(self.detector, "score_range", None)
+        self.policy = policy_of(self.detector)
         self.backoff: Backoff | None = None
         self.error: str | None = None
 
@@ -73,18 +75,22 @@ class _Scorer:
     def _score(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [dict(zip(_READ_FIELDS, values)) for values in zip(*(batch[k].tolist() for k in _READ_FIELDS))]
         start = time.perf_counter()
-        images = self.corpus.load_images(rows)
+        images = self.corpus.load_image_list(rows)
         decode = time.perf_counter() - start
-        if self.perturbation.steps:
-            images = self.perturbation.apply(images, keys=[f"{self.digest}:{row['id']}" for row in rows])
+        keys = [f"{self.digest}:{row['id']}" for row in rows]
         meter = ThroughputMeter(device=self.device)
-        scores, self.size, backoff = score_images(self.detector, images, self.size, meter, self.label, self.score_range)
-        self.backoff = self.backoff or backoff
         n = len(rows)
+        scored = np.zeros(n)
+        # the input policy after the perturbation, one score call per size it gives (as score_split)
+        for positions, group in detector_inputs(images, self.policy, keys, self.perturbation, [row["id"] for row in rows]):
+            scores, self.size, backoff = score_images(self.detector, group, self.size, meter, self.label, self.score_range)
+            self.backoff = self.backoff or backoff
+            if scores:
+                scored[positions] = np.concatenate(scores)
         warning = self.backoff.warning(self.size) if self.backoff is not None else ""
         return {
             "index": batch["index"],
-            "score": np.concatenate(scores) if scores else np.zeros(0),
+            "score": scored,
             "batch": np.full(n, uuid.uuid4().hex),
             "score_s": np.full(n, meter.seconds),
             "decode_s": np.full(n, decode),
@@ -205,6 +211,8 @@ class RayExecutor(Executor):
             return [], np.zeros(0), {**ThroughputMeter(device=_device(detector)).summary(), "batch_size": batch_size,
                                      "peak_rss_mb": None, "decode_images_per_s": None, "actor_score_seconds": 0.0}
         items = [{"index": i, **row} for i, row in enumerate(table.select(list(_READ_FIELDS)).to_pylist())]
+        # images of one size after the detector's input policy travel together (one size: row order)
+        items = [items[i] for batch_rows in split_batches(split, batch_size, policy_of(detector)) for i in batch_rows]
         gpus = _gpus(detector)
         actors = self.actors or max(1, min(_cluster_slots(gpus), -(-len(items) // batch_size)))
         detector_ref = ray.put(detector)  # held until scoring ends: actors load it once each

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..data.suite import BootstrapSpec
-from .metrics import ap_chance, compute_metrics, metrics_with_ci
+from .metrics import ap_chance, compute_metrics, metrics_with_ci, unpaired
 from .sensitivity import counterfactual_pairs, sensitivity
 
 
@@ -30,10 +30,13 @@ def metric_rows(rows: list[dict], scores: np.ndarray, threshold: float | dict[st
                 bootstrap: BootstrapSpec, sensitivity_on: bool, base: dict[str, Any]) -> list[dict[str, Any]]:
     """Metric rows with bootstrap intervals for all images and per artifact, plus counterfactual sensitivity
     and each row's ``ap_chance``. ``threshold``: one calibrated threshold for every row, or one per row
-    (:func:`~facebench.harness.run.calibration.calibrated_thresholds`)."""
+    (:func:`~facebench.harness.run.calibration.calibrated_thresholds`). Rows of an unpaired set (no pair
+    holds a real and a fake) have stratified intervals and no sensitivity rows: the run records why
+    (:data:`~facebench.harness.run.sensitivity.UNPAIRED_REASON`)."""
     labels = np.array([int(r["label"]) for r in rows])
     pairs = np.array([r["pair"] for r in rows])
     names = [set(r["artifact_names"]) for r in rows]
+    sensitivity_on = sensitivity_on and not (len(rows) and unpaired(labels, pairs))
     out = []
     for artifact in ["all", *sorted(set().union(*names))]:
         keep = row_subset(labels, names, artifact)

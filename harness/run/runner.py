@@ -41,6 +41,7 @@ from .provenance import param_files
 from .progress import advance, make_progress, track
 from .rows import metric_rows
 from .scoring import batch_size_for
+from .sensitivity import UNPAIRED_REASON
 from .tasks import Evaluation, TaskCache, task_key, task_name
 from .throughput import TimingJob, sweep, time_jobs, time_task, timing_job
 from .timing import calibrate_machine
@@ -208,6 +209,16 @@ def fresh_detector_labels(suite: Suite, names: Collection[str]) -> set[str]:
     return labels
 
 
+def not_applicable(suite: Suite, corpora: list[tuple[GeneratorSpec, Corpus]]) -> dict[str, Any]:
+    """The run info entry naming each unpaired corpus and why it has no sensitivity figures
+    (``sensitivity_not_applicable``: label -> reason); empty when every corpus is paired or the
+    suite asks for no sensitivity."""
+    if not suite.protocols.sensitivity:
+        return {}
+    reasons = {spec.label: UNPAIRED_REASON for spec, corpus in corpora if len(corpus) and not corpus.paired}
+    return {"sensitivity_not_applicable": reasons} if reasons else {}
+
+
 def check_suite(suite: Suite) -> None:
     """Fail before any work if a plug-in of ``suite`` is unknown, broken, or given unknown parameters."""
     plugins: tuple[tuple[registry.Kind, tuple[Any, ...]], ...] = (("generator", suite.generators), ("detector", suite.detectors))
@@ -301,6 +312,7 @@ def run_suite(suite: Suite, results_dir: str | Path, store_path: str | Path | No
          "detector_files": {spec.label: files for spec in suite.detectors
                             if (files := param_files(registry.load("detector", spec.name), spec.params))},
          "cached_tasks": reused, "reused_corpora": reused_corpora,
+         **not_applicable(suite, corpora),
          "seconds": round(time.perf_counter() - clock, 3), "warnings": warnings,
          **({SHORTCUTS_KEY: shortcuts} if shortcuts else {}),
          **({"calibration": calibration} if calibration else {})},

@@ -1,8 +1,9 @@
 """Score image files with a detector that needs no fit, with no corpus: ``facebench score``.
 
-Images are read as RGB (an alpha channel dropped, a palette expanded), grouped by size so that
-each group goes through the detector as one batch (the detector's own ``batch_size`` splits it
-further), and scored at their own size: the detector's preprocessing decides about crops.
+Images are read as RGB (an alpha channel dropped, a palette expanded), brought to the detector's
+input policy (:mod:`~facebench.harness.contracts.input_policy`; nothing else resizes them) and
+grouped by the size it gives, so that each group goes through the detector as one batch (the
+detector's own ``batch_size`` splits it further).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image
 from ..contracts import registry
 from ..contracts.errors import UsageError
 from ..contracts.images import to_rgb
+from .inputs import detector_inputs, policy_of
 from .provenance import param_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -70,12 +72,8 @@ def make_scorer(detector: str, params: dict[str, Any]) -> Any:
 def score_paths(detector: Any, files: list[Path]) -> list[ImageScore]:
     """Each file's score under ``detector`` (an instance), in the order of ``files``."""
     pixels = [read_rgb(path) for path in files]
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for index, image in enumerate(pixels):
-        by_size.setdefault(image.shape[:2], []).append(index)
     scores = np.zeros(len(files))
-    for indices in by_size.values():
-        batch = np.stack([pixels[i] for i in indices])
+    for indices, batch in detector_inputs(pixels, policy_of(detector), names=[str(path) for path in files]):
         scores[indices] = np.asarray(detector.score(batch), dtype=np.float64)
     return [ImageScore(str(path), float(score), *pixels[i].shape[:2]) for i, (path, score) in enumerate(zip(files, scores))]
 

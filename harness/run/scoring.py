@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from rich.progress import Progress
 
 from ..contracts.errors import FacebenchError, one_line
 from ..data.corpus import Corpus
 from ..data.suite import DetectorSpec
+from .inputs import detector_inputs, policy_of, split_batches
 from .perturb import IDENTITY, Perturbation
 from .progress import advance, track
 from .timing import ThroughputMeter, current_rss_bytes, is_out_of_memory, release_cuda_memory
@@ -105,6 +107,10 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
                 progress: Progress | None = None, description: str = "") -> tuple[list[dict], np.ndarray, dict]:
     """Score every image of ``split`` in batches of ``batch_size``: (rows, scores, throughput).
 
+    The detector's input policy (:mod:`~facebench.harness.run.inputs`) is applied after the
+    perturbation, and each batch holds images of one size after it (a corpus of one size is read
+    in consecutive batches, as always); rows and scores come back in the split's row order.
+
     The clock runs around ``detector.score`` only; reading and decoding the images is timed
     apart (``decode_images_per_s``), and so is the perturbation, which belongs to neither.
     ``peak_rss_mb`` is the process's resident memory read after each batch (a sampling thread
@@ -115,31 +121,32 @@ def score_split(detector: Any, split: Corpus, batch_size: int, label: str, pertu
     and its ``warnings`` says what happened. Out of memory with one image fails the task.
     """
     meter = ThroughputMeter(device=str(getattr(detector, "device", "cpu") or "cpu"))
-    rows_all: list[dict] = []
-    scores_all: list[np.ndarray] = []
+    n = len(split)
+    rows_all: list[dict | None] = [None] * n
+    scores_all = np.zeros(n)
     decode_seconds, peak_rss = 0.0, 0
     size, backoff = batch_size, None
     score_range = getattr(detector, "score_range", None)
-    task = track(progress, description, len(split))
-    batches = split.iter_batches(batch_size)
-    while True:
+    policy = policy_of(detector)
+    task = track(progress, description, n)
+    for indices in split_batches(split, batch_size, policy):
         start = time.perf_counter()
-        try:
-            rows, images = next(batches)
-        except StopIteration:
-            break
+        rows = split.manifest.take(pa.array(indices)).to_pylist()
+        images = split.load_image_list(rows)
         decode_seconds += time.perf_counter() - start
-        if perturbation.steps:
-            images = perturbation.apply(images, keys=[f"{split.digest}:{row['id']}" for row in rows])
-        chunks, size, new_backoff = score_images(detector, images, size, meter, label, score_range)
-        backoff = backoff or new_backoff
-        scores_all.extend(chunks)
+        keys = [f"{split.digest}:{row['id']}" for row in rows]
+        for positions, batch in detector_inputs(images, policy, keys, perturbation, [row["id"] for row in rows],
+                                                  f"{split.root}: "):
+            chunks, size, new_backoff = score_images(detector, batch, size, meter, label, score_range)
+            backoff = backoff or new_backoff
+            if chunks:
+                scores_all[indices[positions]] = np.concatenate(chunks)
         peak_rss = max(peak_rss, current_rss_bytes() or 0)
-        rows_all.extend({key: row[key] for key in SCORED_FIELDS} for row in rows)
+        for index, row in zip(indices, rows):
+            rows_all[index] = {key: row[key] for key in SCORED_FIELDS}
         advance(progress, task, len(rows))
-    n = len(rows_all)
     throughput = {**meter.summary(), "batch_size": size, "peak_rss_mb": peak_rss / 2**20 if peak_rss else None,
                   "decode_images_per_s": n / decode_seconds if decode_seconds > 0 else None}
     if backoff is not None:
         throughput["warnings"] = [backoff.warning(size)]
-    return rows_all, np.concatenate(scores_all) if scores_all else np.zeros(0), throughput
+    return rows_all, scores_all, throughput  # type: ignore[return-value]

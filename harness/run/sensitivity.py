@@ -12,6 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+#: Why an unpaired corpus has no sensitivity figures (the run records it per corpus; reports show it).
+UNPAIRED_REASON = ("not applicable: the corpus is unpaired (no pair id holds both a real and a fake, e.g. a dataset "
+                   "of independent images), so no fake is a counterfactual edit of a real and there is no score "
+                   "shift or flip rate to measure; its intervals resample reals and fakes apart")
+
 
 def counterfactual_pairs(rows: Sequence[dict[str, Any]], scores: np.ndarray, artifact: str) -> tuple[np.ndarray, np.ndarray]:
     """(real scores, fake scores) of the pairs whose fake carries ``artifact``; one entry per fake."""

@@ -27,6 +27,7 @@ from ..contracts.devices import synchronize
 from ..data.corpus import Corpus, CorpusError
 from ..data.suite import DEFAULT_THROUGHPUT, DetectorSpec, Suite, ThroughputSpec
 from .fitting import fitted_detector, three_way_split
+from .inputs import largest_group, policy_of
 from .progress import advance, track
 from .scoring import batch_size_for
 from .timing import (CALIBRATION_VERSION, CallClock, calibration_workload, detector_batches, inference_mode,
@@ -85,7 +86,9 @@ def time_suite_jobs(jobs: Sequence[TimingJob],
 def time_detector(detector: Any, split: Corpus, batch_size: int, settings: ThroughputSpec = DEFAULT_THROUGHPUT) -> dict[str, Any]:
     """Images/s of ``detector.score`` on ``split``, timed apart from scoring (timm's recipe).
 
-    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory and cut into full
+    The first :data:`TIMING_IMAGES` images of ``split`` are decoded into memory, brought to the
+    detector's input policy (of a corpus of mixed sizes, those of the commonest size after it are
+    timed: every round does the same work; :func:`~facebench.harness.run.inputs.largest_group`), and cut into full
     batches of ``batch_size`` (:func:`~facebench.harness.run.timing.detector_batches`: a remainder is
     left out, fewer images than one batch are repeated to fill it). After ``settings.warmup``
     untimed calls, each round is one ``score`` call on the next batch, next to one call of the
@@ -114,7 +117,7 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     if detector is None:
         detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
-    images = test.load_images(test.rows()[: settings.images])
+    images = largest_group(test, test.rows()[: settings.images], policy_of(detector))
     with uncached(detector):
         rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
     return [_sweep_row(f"{spec.label} @ {label}", row) for row in rows]
@@ -326,7 +329,7 @@ def detector_lane(job: TimingJob) -> tuple[Lane, int]:
     rows = job.split.rows()[:TIMING_IMAGES]
     if not rows:
         raise CorpusError(f"{job.split.root}: no test images to time the detector on; generate more images")
-    batches = detector_batches(job.split.load_images(rows), job.batch_size)
+    batches = detector_batches(largest_group(job.split, rows, policy_of(job.detector)), job.batch_size)
     device = str(getattr(job.detector, "device", "cpu") or "cpu")
     lane = Lane(job.name, job.detector.score, batches, len(batches[0]), device)
     return lane, lane.size * len(batches)
