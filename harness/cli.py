@@ -864,7 +864,8 @@ def dataset_scan(
     path: Annotated[Path, typer.Argument(help="Dataset folder, .csv/.jsonl list or .parquet file.")],
     layout: Annotated[str, typer.Option("--layout", help="cnndetection, genimage, synthbuster, list or parquet "
                                         "[default: recognised].")] = "",
-    resolution: Annotated[int, typer.Option("--resolution", help="Output side in pixels, in the suite.")] = 256,
+    resolution: Annotated[str, typer.Option("--resolution", help="Output side in pixels, or native (every image "
+                                            "at its own size), in the suite.")] = "256",
     harmonise: Annotated[str, typer.Option("--harmonise", help="E.g. jpeg:95: re-encode both classes alike, in the suite.")] = "",
     split: Annotated[str, typer.Option("--split", help="GenImage: val, train or all.")] = "val",
     reals: Annotated[str, typer.Option("--reals", help="Synthbuster: the folder of real photos.")] = "",
@@ -874,8 +875,13 @@ def dataset_scan(
     from ..generators.dataset import read_dataset
     from ..generators.dataset.suite import suite_text
 
+    side: int | str = resolution.strip().lower()
+    if side != "native":
+        if not str(side).isdigit():
+            raise UsageError(f"--resolution must be a number of pixels or native, got {resolution!r}")
+        side = int(side)
     dataset = read_dataset(path, layout, split=split, reals=reals)
-    params = {"resolution": resolution, "harmonise": harmonise, "split": split if dataset.layout == "genimage" else "",
+    params = {"resolution": side, "harmonise": harmonise, "split": split if dataset.layout == "genimage" else "",
               "reals": reals, "layout": layout}
     typer.echo(suite_text(dataset, {k: v for k, v in params.items() if v not in ("", None)}), nl=False)
 

@@ -159,6 +159,22 @@ def test_each_layout_runs_end_to_end_with_one_row_per_generator(tmp_path, layout
         assert corpus.load_images(corpus.rows()[:2]).shape == (2, 32, 32, 3)
 
 
+def test_a_native_dataset_corpus_keeps_every_image_at_its_own_size(tmp_path):
+    dataset_path = cnndetection_tree(tmp_path / "data")
+    suite, result = run_scanned(tmp_path, dataset_path, resolution="native")
+    assert not result.errors, result.errors
+    assert {m["corpus"] for m in result.metrics} == {"progan", "stylegan"}
+    assert set(result.run["info"]["sensitivity_not_applicable"]) == {"progan", "stylegan"}  # no twins: said, not NaN
+    for spec in suite.generators:
+        corpus = Corpus.open(next(Path(c.path) for c in result.corpora if c.label == spec.label))
+        stored = {(r["width"], r["height"]) for r in corpus.rows()}
+        assert stored == set(SIZES)  # no crop, no resize: the sizes read are the sizes stored
+        for record, image in zip(corpus.records(), corpus.load_image_list(corpus.rows())):
+            assert image.shape[1::-1] == (record.meta["file"]["width"], record.meta["file"]["height"])
+    with pytest.raises(DatasetError, match="or 'native'"):
+        DatasetGenerator(str(dataset_path), subset="progan", resolution="huge")
+
+
 def test_labels_follow_the_layout(tmp_path):
     root = cnndetection_tree(tmp_path / "cnn")
     generator = DatasetGenerator(str(root), subset="progan", resolution=32)

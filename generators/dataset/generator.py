@@ -19,7 +19,7 @@ from PIL import Image
 
 from ...harness.contracts.ids import pair_id, record_id
 from ...harness.contracts.types import FAKE, REAL, Batch, Record
-from ..folder import MAX_RESOLUTION, MIN_RESOLUTION, decode_image, square
+from ..folder import MAX_RESOLUTION, MIN_RESOLUTION, NATIVE, decode_image, square
 from .facts import file_facts, jpeg_round_trip, parse_harmonise
 from .layouts import ALL, Dataset, DatasetError, Entry, digest_entries, read_dataset
 
@@ -53,7 +53,8 @@ class DatasetGenerator:
         subset: the generator to read (a folder or generator column value); "all" pools every
             image; empty: the only subset there is.
         layout: cnndetection, genimage, synthbuster, list or parquet; empty: recognised from the files.
-        resolution: side of the square output images in pixels (16..2048): centre crop, then resize.
+        resolution: side of the square output images in pixels (16..2048): centre crop, then resize;
+            or "native": every image at its own size (each detector then sees it through its input policy).
         harmonise: "jpeg:Q" re-encodes every image (both classes) as JPEG at quality Q after resizing,
             so that file format cannot tell them apart (Q well below the originals' JPEG quality:
             the run's shortcut guard says when it is not); empty: pixels as decoded.
@@ -71,16 +72,17 @@ class DatasetGenerator:
         path: str,
         subset: str = "",
         layout: str = "",
-        resolution: int = 256,
+        resolution: int | str = 256,
         harmonise: str = "",
         split: str = "val",
         reals: str = "",
         image_column: str = "",
         label_column: str = "label",
     ):
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
-            # native sizes wait for corpora of mixed sizes; then "native" is accepted here and fit() returns the image
-            raise DatasetError(f"resolution must be an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {resolution!r}")
+        if resolution != NATIVE and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                     or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
+            raise DatasetError(f"resolution must be an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION} or {NATIVE!r}, "
+                               f"got {resolution!r}")
         try:
             self.harmonise_quality = parse_harmonise(harmonise)
         except ValueError as exc:
@@ -128,6 +130,8 @@ class DatasetGenerator:
             image, record = self.load(seed)
             images.append(image)
             records.append(record)
+        if isinstance(self.resolution, str):  # NATIVE: a list, the images keep their own sizes
+            return Batch(images, records)
         if not images:
             return Batch(np.zeros((0, self.resolution, self.resolution, 3), np.uint8), [])
         return Batch(np.stack(images), records)
@@ -156,7 +160,10 @@ class DatasetGenerator:
         return pixels, record
 
     def fit(self, image: Image.Image) -> np.ndarray:
-        """The pixels a corpus holds of ``image``: the centred square at ``resolution``."""
+        """The pixels a corpus holds of ``image``: the centred square at ``resolution``, or the
+        whole image at its own size (``"native"``)."""
+        if isinstance(self.resolution, str):  # NATIVE
+            return np.asarray(image, dtype=np.uint8).copy()
         return square(image, self.resolution)
 
     def _check_seed(self, seed: int) -> int:

@@ -34,8 +34,7 @@ def suite_text(dataset: Dataset, params: dict[str, Any]) -> str:
         lines.append(f"# {name}: {n_real} real, {n_fake} fake")
     lines += ["", f"name = {toml_value(dataset.root.name or 'dataset')}",
               f"description = {toml_value(f'Detectors on {dataset.root.name}, one corpus per generator ({dataset.layout} layout).')}",
-              "", "[split]", "test_fraction = 0.5", "seed = 0", "", "[protocols]",
-              "sensitivity = false  # real datasets have no counterfactual twins"]
+              "", "[split]", "test_fraction = 0.5", "seed = 0"]
     for name, count in usable:
         lines += ["", "[[generators]]", 'name = "dataset"', f"label = {toml_value(name)}", f"count = {count}",
                   "batch_size = 32", "[generators.params]",
