@@ -94,6 +94,21 @@ def largest_group(split: Corpus, rows: Sequence[dict[str, Any]], policy: InputPo
     return max(groups, key=lambda group: len(group[0]))[1]
 
 
+def timed_size_note(split: Corpus, rows: int, policy: InputPolicy) -> str:
+    """For a split whose first ``rows`` images reach the detector at more than one size (after
+    ``policy``), the words that say which size the timing phase times (:func:`largest_group`'s,
+    from the manifest, nothing decoded), e.g. ``"[timed at 128x96: 40 of 64 images, 3 sizes]"``;
+    "" when they share one size."""
+    sizes = policy_sizes(split.sizes[:rows], policy, split.ids[:rows], f"{split.root}: ")
+    counts: dict[tuple[int, int], int] = {}
+    for size in sizes:
+        counts[size] = counts.get(size, 0) + 1
+    if len(counts) < 2:
+        return ""
+    (height, width), count = max(counts.items(), key=lambda item: item[1])
+    return f"[timed at {width}x{height}: {count} of {len(sizes)} images, {len(counts)} sizes]"
+
+
 def fit_inputs(corpus: Corpus, policy: InputPolicy) -> tuple[list[np.ndarray], np.ndarray]:
     """The images of ``corpus`` brought to ``policy`` as one stacked array per size (in order of
     first appearance), and the labels in the same order (the arrays' rows, one after another)."""

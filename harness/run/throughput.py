@@ -27,7 +27,7 @@ from ..contracts.devices import synchronize
 from ..data.corpus import Corpus, CorpusError
 from ..data.suite import DEFAULT_THROUGHPUT, DetectorSpec, Suite, ThroughputSpec
 from .fitting import fitted_detector, three_way_split
-from .inputs import largest_group, policy_of
+from .inputs import largest_group, policy_of, timed_size_note
 from .progress import advance, track
 from .scoring import batch_size_for
 from .timing import (CALIBRATION_VERSION, CallClock, calibration_workload, detector_batches, inference_mode,
@@ -74,7 +74,9 @@ def timing_job(detector: Any, spec: DetectorSpec, corpus: tuple[str, Corpus], su
     label, data = corpus
     _, _, test = three_way_split(data, suite.split)
     batch_size = int((scoring or {}).get("batch_size") or batch_size_for(spec, detector))
-    return TimingJob(f"{spec.label} @ {label}", task, detector, test, batch_size, scoring)
+    # of a corpus of mixed sizes one size is timed; the row's name says which
+    note = timed_size_note(test, TIMING_IMAGES, policy_of(detector)) if len(test) else ""
+    return TimingJob(" ".join(filter(None, (f"{spec.label} @ {label}", note))), task, detector, test, batch_size, scoring)
 
 
 def time_suite_jobs(jobs: Sequence[TimingJob],
@@ -120,7 +122,8 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     images = largest_group(test, test.rows()[: settings.images], policy_of(detector))
     with uncached(detector):
         rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
-    return [_sweep_row(f"{spec.label} @ {label}", row) for row in rows]
+    name = " ".join(filter(None, (f"{spec.label} @ {label}", timed_size_note(test, settings.images, policy_of(detector)))))
+    return [_sweep_row(name, row) for row in rows]
 
 
 def _sweep_row(name: str, row: dict[str, Any]) -> dict[str, Any]:
