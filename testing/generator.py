@@ -42,9 +42,14 @@ def _attributes(case: GeneratorCase) -> None:
 def _batch(case: GeneratorCase) -> None:
     batch = case.generate()
     assert isinstance(batch, Batch), f"generate() must return a facebench Batch, got {type(batch).__name__}"
-    images = batch.images
-    assert images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3, \
-        f"images must be uint8 [N, H, W, 3] RGB, got {images.dtype} {images.shape}"
+    if isinstance(batch.images, list):  # a batch of mixed sizes: one [H, W, 3] array per image
+        images = batch.images
+        assert all(isinstance(i, np.ndarray) and i.dtype == np.uint8 and i.ndim == 3 and i.shape[-1] == 3
+                   for i in images), "images of mixed sizes must each be uint8 [H, W, 3] RGB"
+    else:
+        images = batch.images
+        assert images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3, \
+            f"images must be uint8 [N, H, W, 3] RGB, got {images.dtype} {images.shape}"
     assert len(batch.records) == len(images) >= len(case.seeds), \
         f"{len(case.seeds)} seeds gave {len(images)} images and {len(batch.records)} records; expected one or more per seed"
     assert all(isinstance(r, Record) for r in batch.records), "every record must be a facebench Record"

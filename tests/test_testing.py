@@ -82,6 +82,12 @@ def test_folder_generator_passes(tmp_path, artifacts):
     check_generator(FolderGenerator, path=str(tmp_path), resolution=32, artifacts=artifacts)
 
 
+def test_a_generator_of_mixed_sizes_passes(tmp_path):
+    for i, side in enumerate([24, 32, 40, 24, 32, 40]):
+        Image.fromarray(np.full((side, side + 8, 3), 20 * i, np.uint8)).save(tmp_path / f"photo{i:02d}.png")
+    check_generator(FolderGenerator, path=str(tmp_path), resolution="native")
+
+
 # -- deliberately broken detectors --------------------------------------------------------------
 
 

@@ -106,11 +106,11 @@ class Dataset:
             if empty:
                 raise DatasetError(f"class folder {str(self.root / empty[0])!r} holds no images "
                                    f"({', '.join(IMAGE_EXTENSIONS)}); add its images or remove the folder")
-            reals, fakes = count_labels(chosen)
-            if not reals or not fakes:
-                missing = "real" if not reals else "fake"
+            n_real, n_fake = count_labels(chosen)
+            if not n_real or not n_fake:
+                missing = "real" if not n_real else "fake"
                 raise DatasetError(f"dataset {str(self.root)!r} ({self.layout}), subset {subset!r}: no {missing} "
-                                   f"images, only {reals + fakes} {'fake' if not reals else 'real'} ones; a benchmark "
+                                   f"images, only {n_real + n_fake} {'fake' if not n_real else 'real'} ones; a benchmark "
                                    f"needs both classes: add the {missing} images or pick another subset")
         return chosen
 
@@ -247,7 +247,8 @@ def read_classed(root: Path, files: list[ImageFound], folders: list[tuple[str, .
     def wanted(parts: tuple[str, ...], at: int) -> bool:
         return split is None or split == ALL or parts[at - 1] == split
 
-    entries, counts = [], {}
+    entries: list[Entry] = []
+    counts: dict[tuple[str, ...], int] = {}
     for found in files:
         at = class_position(found.parts[:-1])
         if at is None or not wanted(found.parts, at):
@@ -325,7 +326,7 @@ def read_list(path: Path) -> Dataset:
     if not rows:
         raise DatasetError(f"list {str(path)!r} names no images; add rows of path,label[,generator][,group]")
     base = path.parent
-    parsed = []
+    parsed: list[tuple[int, str, dict[str, Any]]] = []
     for line, row in rows:
         where = f"list {str(path)!r} line {line}"
         image = row.get("path")
@@ -420,7 +421,8 @@ def class_names(schema: pa.Schema, column: str) -> list[str] | None:
 def read_parquet(paths: list[Path], root: Path, image_column: str, label_column: str, name: str) -> Dataset:
     """Parquet files of one schema: images, labels and optional generator and group columns (without a
     generator column, one subset called ``name``)."""
-    parsed, column = [], ""
+    parsed: list[tuple[int, str, dict[str, Any]]] = []
+    column = ""
     for path in paths:
         where = f"Parquet file {str(path)!r}"
         try:
