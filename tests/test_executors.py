@@ -86,12 +86,15 @@ def ray_runtime(tmp_path_factory):
     patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
     patch.setenv("FACEBENCH_TEST_CRASH_DIR", str(crash_dir))
     patch.setitem(registry.BUILTINS, "detector", (*registry.BUILTINS["detector"], "executor_plugins:BrokenDetector"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    executor = get_executor("ray")
-    yield executor, crash_dir
-    executor.close()
-    ray.shutdown()
-    patch.undo()
+    try:
+        # address="local": a runtime of its own, never a cluster another process on this machine started
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        executor = get_executor("ray")
+        yield executor, crash_dir
+        executor.close()
+        ray.shutdown()
+    finally:
+        patch.undo()  # also when the runtime failed to start: later tests must not see the test plug-ins
 
 
 @pytest.fixture(scope="module")
