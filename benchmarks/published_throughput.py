@@ -2,7 +2,8 @@
 
 The networks get seeded random weights of the published shapes (NPR: ResNet-50 stem and stages
 1-2; CNNDetection: ResNet-50; UnivFD: CLIP ViT-L/14 image encoder, 24 blocks of width 1024,
-patch 14, 768-d projection; RINE: the same encoder and the 4class head), saved in the published file layouts and loaded through the
+patch 14, 768-d projection; RINE: the same encoder and the 4class head; PatchCraft: its
+32-wide network and fixed filter bank), saved in the published file layouts and loaded through the
 detectors, so the figure includes their preprocessing. Speed does not depend on weight values.
 
     .venv/bin/python benchmarks/published_throughput.py [--device cuda] [--detectors npr,univfd]
@@ -26,6 +27,7 @@ from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.clip_vision import ClipVision
 from facebench.detectors.cnndetection import CNNDetectionDetector
 from facebench.detectors.npr import NPRDetector, NPRNet
+from facebench.detectors.patchcraft import PatchCraftDetector, PatchCraftNet
 from facebench.detectors.published import seeded_weights
 from facebench.detectors.rine import RINEDetector, RINEHead
 from facebench.detectors.univfd import UnivFDDetector
@@ -59,7 +61,14 @@ def make_detector(name: str, folder: Path, device: str, batch_size: int):
         if not head.exists():  # the 4class layout: two projection layers of 1024 features
             torch.save(seeded_weights(RINEHead(24, 1024, 2, 1024).state_dict(), 0), head)
         return RINEDetector(weights=str(head), clip=str(clip), device=device, batch_size=batch_size)
-    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd, rine")
+    if name == "patchcraft":
+        path = folder / "RPTC.pth"
+        if not path.exists():
+            template = PatchCraftNet().state_dict()
+            state = seeded_weights({k: v for k, v in template.items() if k != "group1.hpf.weight"}, 0)
+            torch.save({"netC": {**state, "group1.hpf.weight": template["group1.hpf.weight"]}}, path)
+        return PatchCraftDetector(weights=str(path), device=device, batch_size=batch_size)
+    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd, rine, patchcraft")
 
 
 def images_per_second(detector, batch: int, device: str, min_seconds: float) -> float:
@@ -79,7 +88,7 @@ def images_per_second(detector, batch: int, device: str, min_seconds: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--detectors", default="npr,cnndetection,univfd,rine")
+    parser.add_argument("--detectors", default="npr,cnndetection,univfd,rine,patchcraft")
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--max-load", type=float, default=1.5)

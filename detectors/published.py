@@ -1,4 +1,4 @@
-"""What the published detectors (npr, cnndetection, univfd, rine) share: reading the user's weight
+"""What the published detectors (npr, cnndetection, univfd, rine, patchcraft) share: reading the user's weight
 files, loading them strictly, telling which detector a wrong file belongs to, and seeded random
 weights that stand in for the real files in tests and benchmarks.
 
@@ -46,6 +46,7 @@ SIGNATURES: tuple[tuple[str, str], ...] = (
     ("layer4.0.conv1.weight", "cnndetection (blur_jpg_prob0.5.pth)"),
     ("visual.conv1.weight", "a CLIP image encoder (ViT-L-14.pt)"),
     ("alpha", "rine (model_4class_trainable.pth)"),
+    ("group1.hpf.weight", "patchcraft (RPTC.pth)"),
 )
 
 

@@ -77,6 +77,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "facebench.detectors.cnndetection:CNNDetectionDetector",
         "facebench.detectors.univfd:UnivFDDetector",
         "facebench.detectors.rine:RINEDetector",
+        "facebench.detectors.patchcraft:PatchCraftDetector",
     ),
     "artifact": (
         "facebench.generators.artifacts.frequency:UpsamplingArtifact",
