@@ -219,12 +219,15 @@ class PatchCraftDetector(PublishedDetector):
         seed: seed of the patch draws (the same for every image).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
+        precision: the network's arithmetic, "float32" (default), "float16" or "bfloat16"
+            (half precision is for CUDA; on the CPU it is refused when this torch cannot run it).
     """
 
     name = "patchcraft"
     version = "0.1.0"
 
-    def __init__(self, weights: str | None = None, seed: int = 0, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, weights: str | None = None, seed: int = 0, device: str = "cpu", batch_size: int = 32,
+                 precision: str = "float32"):
         self.weights = check_weights_path("patchcraft", "weights", weights)
         self.seed = integer(minimum=0)("seed", seed)
         self.device = check_device(device)
@@ -233,7 +236,7 @@ class PatchCraftDetector(PublishedDetector):
         width = state["fc2.weight"].shape[1] if "fc2.weight" in state and state["fc2.weight"].ndim == 2 else 32
         model = PatchCraftNet(int(width))
         load_strict(model, state, self.weights, "patchcraft")
-        self.model = model.to(self.device).eval()
+        self.model = self.place(model, precision)
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         """``[N, 2, 3, 224, 224]``: each image's poor- and rich-texture composites (drawn on the CPU)."""
