@@ -3,7 +3,7 @@
 The networks get seeded random weights of the published shapes (NPR: ResNet-50 stem and stages
 1-2; CNNDetection: ResNet-50; UnivFD: CLIP ViT-L/14 image encoder, 24 blocks of width 1024,
 patch 14, 768-d projection; RINE: the same encoder and the 4class head; PatchCraft: its
-32-wide network and fixed filter bank), saved in the published file layouts and loaded through the
+32-wide network and fixed filter bank; Fusing: ResNet-50, attention layers), saved in the published file layouts and loaded through the
 detectors, so the figure includes their preprocessing. Speed does not depend on weight values.
 
     .venv/bin/python benchmarks/published_throughput.py [--device cuda] [--precision float16] [--detectors npr,univfd]
@@ -26,6 +26,7 @@ import torch
 from facebench.detectors.checkpoint import Bottleneck, ResNet
 from facebench.detectors.clip_vision import ClipVision
 from facebench.detectors.cnndetection import CNNDetectionDetector
+from facebench.detectors.fusing import FusingDetector, FusingNet
 from facebench.detectors.npr import NPRDetector, NPRNet
 from facebench.detectors.patchcraft import PatchCraftDetector, PatchCraftNet
 from facebench.detectors.published import seeded_weights
@@ -68,7 +69,12 @@ def make_detector(name: str, folder: Path, device: str, batch_size: int, precisi
             state = seeded_weights({k: v for k, v in template.items() if k != "group1.hpf.weight"}, 0)
             torch.save({"netC": {**state, "group1.hpf.weight": template["group1.hpf.weight"]}}, path)
         return PatchCraftDetector(weights=str(path), device=device, batch_size=batch_size, precision=precision)
-    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd, rine, patchcraft")
+    if name == "fusing":
+        path = folder / "PSM.pth"
+        if not path.exists():
+            torch.save({"model": seeded_weights(FusingNet().state_dict(), 0)}, path)
+        return FusingDetector(weights=str(path), device=device, batch_size=batch_size, precision=precision)
+    raise SystemExit(f"unknown detector {name!r}; choose from npr, cnndetection, univfd, rine, patchcraft, fusing")
 
 
 def images_per_second(detector, batch: int, device: str, min_seconds: float) -> float:
@@ -88,7 +94,7 @@ def images_per_second(detector, batch: int, device: str, min_seconds: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--detectors", default="npr,cnndetection,univfd,rine,patchcraft")
+    parser.add_argument("--detectors", default="npr,cnndetection,univfd,rine,patchcraft,fusing")
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--precision", default="float32", help="float32, float16 or bfloat16")
     parser.add_argument("--min-seconds", type=float, default=3.0)

@@ -1,4 +1,4 @@
-"""What the published detectors (npr, cnndetection, univfd, rine, patchcraft) share: reading the user's weight
+"""What the published detectors (npr, cnndetection, univfd, rine, patchcraft, fusing) share: reading the user's weight
 files, loading them strictly, telling which detector a wrong file belongs to, and seeded random
 weights that stand in for the real files in tests and benchmarks.
 
@@ -47,6 +47,7 @@ SIGNATURES: tuple[tuple[str, str], ...] = (
     ("visual.conv1.weight", "a CLIP image encoder (ViT-L-14.pt)"),
     ("alpha", "rine (model_4class_trainable.pth)"),
     ("group1.hpf.weight", "patchcraft (RPTC.pth)"),
+    ("mha_list.0.mha.in_proj_weight", "fusing (PSM.pth)"),
 )
 
 

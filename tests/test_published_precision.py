@@ -1,8 +1,8 @@
 """The published detectors' ``precision`` parameter: float16 and bfloat16 run (on the CPU here; the
 CUDA path is the same code with device="cuda") and agree with float32; an unusable precision is refused.
 
-Tolerances on the fixture networks' logits (measured with torch 2.13 on the CPU, about 3x below these):
-float16 within 5e-3 (measured at most 1.9e-3, UnivFD's CLIP), bfloat16 within 3e-2 (at most 9.1e-3).
+Tolerances on the fixture networks' logits (measured with torch 2.13 on the CPU, 3x or more below
+these): float16 within 1e-2 (measured at most 2.6e-3, Fusing), bfloat16 within 5e-2 (at most 9.1e-3, UnivFD).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 import torch
 from facebench.detectors import published
 from facebench.detectors.cnndetection import CNNDetectionDetector
+from facebench.detectors.fusing import FusingDetector
 from facebench.detectors.npr import NPRDetector
 from facebench.detectors.patchcraft import PatchCraftDetector
 from facebench.detectors.published import check_precision, runs_in
@@ -22,10 +23,11 @@ from facebench.detectors.univfd import UnivFDDetector
 
 sys.path.insert(0, str(Path(__file__).parent))
 import test_published_detectors as fixtures  # noqa: E402 - the weight-file helpers of the parity tests
+import test_published_fusing as fusing_fixtures  # noqa: E402
 import test_published_patchcraft as patchcraft_fixtures  # noqa: E402
 
 CLIP = fixtures.FIXTURES / "clip_vit_tiny.pt"
-TOLERANCE = {"float16": 5e-3, "bfloat16": 3e-2}
+TOLERANCE = {"float16": 1e-2, "bfloat16": 5e-2}
 
 
 def npr(tmp_path, precision):
@@ -57,7 +59,13 @@ def patchcraft(tmp_path, precision):
     return PatchCraftDetector(weights=str(path), precision=precision), data["groups"][0].numpy()
 
 
-MAKERS = {"npr": npr, "cnndetection": cnndetection, "univfd": univfd, "rine": rine, "patchcraft": patchcraft}
+def fusing(tmp_path, precision):
+    data = fusing_fixtures.fixture()
+    path = fusing_fixtures.fusing_file(tmp_path, data)
+    return FusingDetector(weights=str(path), precision=precision), fusing_fixtures.images_of(data)[0]
+
+
+MAKERS = {"npr": npr, "cnndetection": cnndetection, "univfd": univfd, "rine": rine, "patchcraft": patchcraft, "fusing": fusing}
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])

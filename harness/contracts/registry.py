@@ -78,6 +78,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "facebench.detectors.univfd:UnivFDDetector",
         "facebench.detectors.rine:RINEDetector",
         "facebench.detectors.patchcraft:PatchCraftDetector",
+        "facebench.detectors.fusing:FusingDetector",
     ),
     "artifact": (
         "facebench.generators.artifacts.frequency:UpsamplingArtifact",
