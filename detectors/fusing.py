@@ -57,7 +57,7 @@ def windows(feature_map: torch.Tensor, height: int, width: int) -> torch.Tensor:
     centre of the image's central square, scaled; windows are shifted inside the image (and cut
     where the image is smaller than the window)."""
     n, _, map_height, map_width = feature_map.shape
-    size = torch.tensor([[height, width]] * n)
+    size = torch.tensor([[height, width]] * n, device=feature_map.device)
     short = size.min(dim=1, keepdim=True)[0]
     base = (size - short) // 2
     found = []

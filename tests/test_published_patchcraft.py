@@ -184,3 +184,21 @@ def test_tiny_images_are_resized_to_one_patch():
     # every patch is the whole (resized) image: both composites are one tile repeated
     tile = x[0, :, :28, :28]
     assert torch.equal(x[0], tile.repeat(1, 8, 8)) and torch.equal(x[1], x[0])
+
+
+def test_score_prints_a_patchcraft_score_per_image(tmp_path):
+    from facebench.harness.cli import app
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    images = fixture()["groups"][0].numpy()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    weights = patchcraft_file(tmp_path, 18)
+    result = CliRunner().invoke(app, ["score", "patchcraft", str(folder), "-p", f"weights={weights}", "-p", "seed=7"])
+    assert result.exit_code == 0, result.output
+    printed = [float(line.split("\t")[0]) for line in result.stdout.strip().splitlines()]
+    expected = PatchCraftDetector(weights=str(weights), seed=7).score(images)
+    assert np.allclose(printed, expected, atol=1e-6) and len(printed) == len(images)
