@@ -61,7 +61,7 @@ TIMM_HINT = "pip install 'timm>=1.0'"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Keys unwrapped when a checkpoint holds its state dict under them (Wang et al. use "model").
-WRAPPER_KEYS = ("model", "state_dict")
+WRAPPER_KEYS = ("model", "state_dict", "netC")  # netC: PatchCraft's RPTC.pth
 LISTED_KEYS = 5
 
 
@@ -325,7 +325,7 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict in ``path`` (unwrapped from "model"/"state_dict", "module." stripped); never runs code from it."""
+    """The state dict in ``path`` (unwrapped from "model"/"state_dict"/"netC", "module." stripped); never runs code from it."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint weights {str(path)!r}: no such file")

@@ -44,13 +44,16 @@ class CNNDetectionDetector(PublishedDetector):
         crop: centre crop side in pixels, or None for the whole image.
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
+        precision: the network's arithmetic, "float32" (default), "float16" or "bfloat16"
+            (half precision is for CUDA; on the CPU it is refused when this torch cannot run it).
     """
 
     name = "cnndetection"
     version = "0.1.0"
     input_policy = "any"  # "centre_crop:N" with crop=N
 
-    def __init__(self, weights: str | None = None, crop: int | None = None, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, weights: str | None = None, crop: int | None = None, device: str = "cpu", batch_size: int = 32,
+                 precision: str = "float32"):
         self.weights = check_weights_path("cnndetection", "weights", weights)
         self.crop = None if crop is None else integer()("crop", crop)
         self.input_policy = "any" if self.crop is None else f"centre_crop:{self.crop}"
@@ -60,7 +63,7 @@ class CNNDetectionDetector(PublishedDetector):
         depths = block_counts(state, ("layer1", "layer2", "layer3", "layer4"), RESNET50_BLOCKS)
         model = ResNet(Bottleneck, depths, num_classes=1)  # type: ignore[arg-type]
         load_strict(model, state, self.weights, "cnndetection")
-        self.model = model.to(self.device).eval()
+        self.model = self.place(model, precision)
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         return preprocess(images, PRESETS["wang2020"], self.crop, self.device)

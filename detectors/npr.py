@@ -73,13 +73,16 @@ class NPRDetector(PublishedDetector):
         weights: path to the NPR weight file.
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
+        precision: the network's arithmetic, "float32" (default), "float16" or "bfloat16"
+            (half precision is for CUDA; on the CPU it is refused when this torch cannot run it).
     """
 
     name = "npr"
     version = "0.1.0"
     input_policy = "even"
 
-    def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, weights: str | None = None, device: str = "cpu", batch_size: int = 32,
+                 precision: str = "float32"):
         self.weights = check_weights_path("npr", "weights", weights)
         self.device = check_device(device)
         self.batch_size = integer()("batch_size", batch_size)
@@ -87,7 +90,7 @@ class NPRDetector(PublishedDetector):
         layer1, layer2 = block_counts(state, ("layer1", "layer2"), PUBLISHED_BLOCKS)
         model = NPRNet((layer1, layer2))
         load_strict(model, state, self.weights, "npr")
-        self.model = model.to(self.device).eval()
+        self.model = self.place(model, precision)
 
     def prepare(self, images: np.ndarray) -> torch.Tensor:
         """ImageNet-normalised float input, odd last row/column dropped."""

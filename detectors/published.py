@@ -1,4 +1,4 @@
-"""What the published detectors (npr, cnndetection, univfd, rine) share: reading the user's weight
+"""What the published detectors (npr, cnndetection, univfd, rine, patchcraft, fusing) share: reading the user's weight
 files, loading them strictly, telling which detector a wrong file belongs to, and seeded random
 weights that stand in for the real files in tests and benchmarks.
 
@@ -46,6 +46,8 @@ SIGNATURES: tuple[tuple[str, str], ...] = (
     ("layer4.0.conv1.weight", "cnndetection (blur_jpg_prob0.5.pth)"),
     ("visual.conv1.weight", "a CLIP image encoder (ViT-L-14.pt)"),
     ("alpha", "rine (model_4class_trainable.pth)"),
+    ("group1.hpf.weight", "patchcraft (RPTC.pth)"),
+    ("mha_list.0.mha.in_proj_weight", "fusing (PSM.pth)"),
 )
 
 
@@ -115,12 +117,48 @@ def seeded_weights(template: dict[str, torch.Tensor], seed: int) -> dict[str, to
     return out
 
 
-def run_batches(model: nn.Module, images: np.ndarray, batch_size: int, prepare) -> torch.Tensor:
-    """float64 ``[N, outputs]`` of ``model(prepare(batch))`` over ``images`` in batches, on the CPU."""
+#: The arithmetic a published detector's network can run in (its ``precision`` parameter).
+PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def runs_in(dtype: torch.dtype, device: str) -> bool:
+    """Whether this torch runs the operations of the published networks (convolution, BatchNorm,
+    pooling, linear, LayerNorm, softmax attention) in ``dtype`` on ``device``: tried on tiny tensors."""
+    try:
+        with torch.inference_mode():
+            x = torch.ones(1, 2, 4, 4, dtype=dtype, device=device)
+            y = nn.functional.conv2d(x, torch.ones(2, 2, 3, 3, dtype=dtype, device=device), padding=1)
+            stats = torch.ones(2, dtype=dtype, device=device)
+            y = nn.functional.batch_norm(y, stats, stats, stats, stats)
+            y = nn.functional.avg_pool2d(nn.functional.max_pool2d(y, 2), 2).flatten(1)
+            y = nn.functional.layer_norm(nn.functional.linear(y, torch.ones(2, 2, dtype=dtype, device=device)), (2,))
+            q = y.reshape(1, 1, 1, 2).expand(1, 1, 3, 2)
+            nn.functional.scaled_dot_product_attention(q, q, q).sum().item()
+        return True
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def check_precision(detector: str, value, device: str) -> torch.dtype:
+    """The torch dtype of ``precision`` ``value``; ValueError in one line when it is unknown or this torch
+    cannot run it on ``device`` (e.g. float16 on the CPU of an old torch)."""
+    if value not in PRECISIONS:
+        raise ValueError(f"{detector}: precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    dtype = PRECISIONS[value]
+    if dtype != torch.float32 and not runs_in(dtype, device):
+        raise ValueError(f"{detector}: torch {torch.__version__} cannot run precision {value!r} on {device}; "
+                         f"use precision=\"float32\"{' or a CUDA device' if device == 'cpu' else ''}")
+    return dtype
+
+
+def run_batches(model: nn.Module, images: np.ndarray, batch_size: int, prepare,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """float64 ``[N, outputs]`` of ``model(prepare(batch))`` over ``images`` in batches, on the CPU;
+    the prepared batch is cast to ``dtype``, the network's precision."""
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            y = model(prepare(images[start : start + batch_size]))
+            y = model(prepare(images[start : start + batch_size]).to(dtype))
             out.append(y.reshape(y.shape[0], -1).double().cpu())
     return torch.cat(out) if out else torch.zeros(0, 1, dtype=torch.float64)
 
@@ -135,7 +173,8 @@ def sigmoid_scores(logits: torch.Tensor) -> np.ndarray:
 class PublishedDetector:
     """What every published detector shares: fixed weights (no fit), a model on ``self.device``
     in ``self.batch_size`` batches, its reference preprocessing in :meth:`prepare`, and a single
-    fake logit per image whose sigmoid is the score."""
+    fake logit per image whose sigmoid is the score. The network runs in ``self.dtype``
+    (:meth:`place`), float32 unless the detector's ``precision`` says otherwise."""
 
     score_range = (0.0, 1.0)
     requires_fit = False
@@ -146,6 +185,14 @@ class PublishedDetector:
     model: nn.Module
     batch_size: int
     device: str
+    precision: str = "float32"
+    dtype: torch.dtype = torch.float32
+
+    def place(self, model: nn.Module, precision: str) -> nn.Module:
+        """``model`` in eval mode on ``self.device`` in ``precision`` (checked: see :func:`check_precision`)."""
+        self.dtype = check_precision(self.name, precision, self.device)
+        self.precision = precision
+        return model.to(self.device, self.dtype).eval()
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> None:
         """Nothing to learn: the weights are fixed."""
@@ -156,7 +203,7 @@ class PublishedDetector:
     def logits(self, images: np.ndarray) -> torch.Tensor:
         """float64 ``[N, 1]`` fake logits, on the CPU."""
         check_images(images)
-        return run_batches(self.model, images, self.batch_size, self.prepare)
+        return run_batches(self.model, images, self.batch_size, self.prepare, self.dtype)
 
     def score(self, images: np.ndarray) -> np.ndarray:
         return sigmoid_scores(self.logits(images))

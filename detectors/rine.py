@@ -60,7 +60,7 @@ class RINENet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, tokens = self.clip(x)
-        return self.head(tokens)
+        return self.head(tokens.to(self.head.alpha.dtype))
 
 
 class RINEDetector(ClipDetector):
@@ -76,8 +76,9 @@ class RINEDetector(ClipDetector):
             of blocks, projection layers and widths are read from the file's shapes (the
             published files differ: 1class/4class/ldm use 1024 features, 2class 128).
         Input policy: ``crop_or_pad:224``: centre crop to the encoder's resolution (224 px for ViT-L/14), no resize,
-            padded with black when smaller (torchvision's CenterCrop), CLIP mean/std; float32.
-            (The reference runs CLIP in half precision on CUDA and in float32 on the CPU.)
+            padded with black when smaller (torchvision's CenterCrop), CLIP mean/std; float32 by
+            default. (The reference runs CLIP in half precision on CUDA and in float32 on the
+            CPU: ``precision="float16"`` with ``device="cuda"`` is its CUDA path.)
         Weights: ``model_1class_trainable.pth``, ``model_2class_trainable.pth``,
             ``model_4class_trainable.pth`` or ``model_ldm_trainable.pth`` (``alpha``, ``proj1.*``,
             ``proj2.*``, ``head.*``; the published files hold CUDA tensors, read onto the CPU)
@@ -92,12 +93,16 @@ class RINEDetector(ClipDetector):
             (e.g. a saved openai/clip-vit-large-patch14).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
+        precision: CLIP's arithmetic, "float32" (default), "float16" (the reference's CUDA path)
+            or "bfloat16"; the head stays float32. On the CPU it is refused when this torch
+            cannot run it.
     """
 
     name = "rine"
     version = "0.1.0"
 
-    def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
+    def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16,
+                 precision: str = "float32"):
         encoder = self.read_clip(weights, clip, device, batch_size)
         state = read_weights(self.weights, "rine")
         blocks, width, layers, features = head_sizes(state, self.weights)
@@ -108,4 +113,5 @@ class RINEDetector(ClipDetector):
                                "were trained on (ViT-L/14: 24 blocks of width 1024)")
         head = RINEHead(blocks, width, layers, features)
         load_strict(head, state, self.weights, "rine")
-        self.model = RINENet(encoder, head).to(self.device).eval()
+        self.model = self.place(RINENet(encoder, head), precision)
+        self.model.head.float()  # the reference runs only CLIP in half precision, its head in float32

@@ -57,7 +57,7 @@ class UnivFDDetector(ClipDetector):
         Input policy: ``crop_or_pad:224``: centre crop to the encoder's resolution (224 px for ViT-L/14) with no
             resize, as the reference's evaluation; a smaller image is padded with black first,
             as torchvision's ``CenterCrop`` does. CLIP mean/std normalisation. Runs in float32
-            (the reference's CPU path).
+            by default (the reference's path, on the CPU and on CUDA); ``precision`` lowers it.
         Weights: ``fc_weights.pth`` (``weight`` [1, 768], ``bias`` [1]) for ``weights``; OpenAI's
             ``ViT-L-14.pt`` (a TorchScript archive, whose tensors are read without running its
             code), a state dict in OpenAI's key layout, or a transformers CLIP folder
@@ -71,13 +71,16 @@ class UnivFDDetector(ClipDetector):
             (e.g. a saved openai/clip-vit-large-patch14).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per forward pass.
+        precision: the network's arithmetic, "float32" (default), "float16" or "bfloat16"
+            (half precision is for CUDA; on the CPU it is refused when this torch cannot run it).
     """
 
     name = "univfd"
     version = "0.1.0"
 
-    def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16):
+    def __init__(self, weights: str | None = None, clip: str | None = None, device: str = "cpu", batch_size: int = 16,
+                 precision: str = "float32"):
         encoder = self.read_clip(weights, clip, device, batch_size)
         model = UnivFDNet(encoder)
         load_fc(model.fc, read_weights(self.weights, "univfd"), self.weights, self.clip, encoder)
-        self.model = model.to(self.device).eval()
+        self.model = self.place(model, precision)

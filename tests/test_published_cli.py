@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 from facebench.detectors.checkpoint import Bottleneck, ResNet
+from facebench.detectors.fusing import FusingNet
 from facebench.detectors.npr import NPRDetector, NPRNet
+from facebench.detectors.patchcraft import PatchCraftNet
 from facebench.detectors.published import seeded_weights
 from facebench.detectors.rine import RINEHead
 from facebench.detectors.univfd import UnivFDDetector
@@ -28,7 +30,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def weights(tmp_path) -> dict[str, Path]:
-    """Tiny weight files of the four detectors, in their published layouts."""
+    """Tiny weight files of the six detectors, in their published layouts."""
     folder = tmp_path / "weights"
     folder.mkdir()
     paths = {"npr": folder / "NPR.pth", "cnndetection": folder / "blur_jpg_prob0.5.pth",
@@ -38,6 +40,10 @@ def weights(tmp_path) -> dict[str, Path]:
     torch.save(seeded_weights({"weight": torch.zeros(1, 32), "bias": torch.zeros(1)}, 3), paths["fc"])
     paths["rine"] = folder / "model_tiny_trainable.pth"
     torch.save(seeded_weights(RINEHead(2, 64, 2, 16).state_dict(), 4), paths["rine"])
+    paths["patchcraft"] = folder / "RPTC.pth"
+    torch.save({"netC": seeded_weights(PatchCraftNet().state_dict(), 5)}, paths["patchcraft"])
+    paths["fusing"] = folder / "PSM.pth"
+    torch.save({"model": seeded_weights(FusingNet((1, 1, 1, 1)).state_dict(), 6)}, paths["fusing"])
     return paths
 
 
@@ -100,7 +106,7 @@ def test_score_rejects_an_output_that_is_not_csv_or_json(tmp_path, weights):
     assert result.exit_code == 2 and ".csv or .json" in result.output
 
 
-@pytest.mark.parametrize("name", ["npr", "cnndetection", "univfd", "rine"])
+@pytest.mark.parametrize("name", ["npr", "cnndetection", "univfd", "rine", "patchcraft", "fusing"])
 def test_info_shows_the_card(name):
     result = runner.invoke(app, ["info", name])
     assert result.exit_code == 0, result.output
@@ -127,15 +133,17 @@ def test_the_example_suite_runs_end_to_end_on_tiny_weights(tmp_path, weights):
     from facebench.harness.data.suite import load_suite
     from facebench.harness.run.runner import run_suite
 
-    write_images(tmp_path / "fakes", 8, (48, 48), 5)
-    write_images(tmp_path / "photos", 8, (48, 48), 6)
+    write_images(tmp_path / "fakes", 8, (224, 224), 5)
+    write_images(tmp_path / "photos", 8, (224, 224), 6)
     text = EXAMPLE.read_text()
     substitutions = {
         "/path/to/fake-images": tmp_path / "fakes", "/path/to/real-photos": tmp_path / "photos",
         "/path/to/NPR.pth": weights["npr"], "/path/to/blur_jpg_prob0.5.pth": weights["cnndetection"],
         "/path/to/fc_weights.pth": weights["fc"], "/path/to/ViT-L-14.pt": weights["clip"],
-        "/path/to/model_4class_trainable.pth": weights["rine"],
-        "count = 200": "count = 8", "resolution = 256": "resolution = 48", 'perturbations = ["default"]': "perturbations = []",
+        "/path/to/model_4class_trainable.pth": weights["rine"], "/path/to/RPTC.pth": weights["patchcraft"],
+        "/path/to/PSM.pth": weights["fusing"],
+        "count = 200": "count = 8", "resolution = 256": "resolution = 224",  # Fusing crops 224 px
+        'perturbations = ["default"]': "perturbations = []",
         "resamples = 1000": "resamples = 50", "batch_sizes = [1, 16]": "measure = false",  # timing is the benchmark's business
     }
     for old, new in substitutions.items():
@@ -147,10 +155,10 @@ def test_the_example_suite_runs_end_to_end_on_tiny_weights(tmp_path, weights):
     assert result.errors == []
     rows = Store(tmp_path / "results" / "facebench.sqlite").metrics(result.run["run_id"])
     detectors = {row["detector"] for row in rows if row["metric"] == "auc"}
-    assert detectors == {"npr", "cnndetection", "univfd", "rine"}
+    assert detectors == {"npr", "cnndetection", "univfd", "rine", "patchcraft", "fusing"}
     # the run's record names every weight file each detector loaded, with its sha256
     recorded = result.run["info"]["detector_files"]
-    assert set(recorded) == {"npr", "cnndetection", "univfd", "rine"}
+    assert set(recorded) == {"npr", "cnndetection", "univfd", "rine", "patchcraft", "fusing"}
     npr_files = recorded["npr"]
     assert npr_files[str(Path(weights["npr"]).resolve())]["sha256"] == hashlib.sha256(Path(weights["npr"]).read_bytes()).hexdigest()
     assert len(recorded["univfd"]) == 2  # the CLIP backbone and the linear head

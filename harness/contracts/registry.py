@@ -78,6 +78,8 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "facebench.detectors.cnndetection:CNNDetectionDetector",
         "facebench.detectors.univfd:UnivFDDetector",
         "facebench.detectors.rine:RINEDetector",
+        "facebench.detectors.patchcraft:PatchCraftDetector",
+        "facebench.detectors.fusing:FusingDetector",
     ),
     "artifact": (
         "facebench.generators.artifacts.frequency:UpsamplingArtifact",
