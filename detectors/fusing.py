@@ -8,6 +8,7 @@ from torch import nn
 
 from ..harness.contracts.detector import check_device, integer
 from .checkpoint import PRESETS, Bottleneck, ResNet, preprocess
+from .cnndetection import RESNET50_BLOCKS
 from .published import (
     PublishedDetector,
     block_counts,
@@ -16,8 +17,6 @@ from .published import (
     read_weights,
 )
 
-#: Blocks per stage of ResNet-50.
-RESNET50_BLOCKS = (3, 4, 6, 3)
 #: Side of the global crop and of every local window the ResNet reads.
 SIDE = 224
 #: The local windows: (score window on the feature map, windows picked, their side in pixels).
