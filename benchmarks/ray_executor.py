@@ -4,6 +4,7 @@ the constants of the throughput model in docs/ray.md ("Sizing").
     python benchmarks/ray_executor.py suite   [--suite default] [--repeats 3]
     python benchmarks/ray_executor.py scaling [--images 1024] [--ms 20] [--actors 1 2]
     python benchmarks/ray_executor.py model   [--images 256] [--ms 20]
+    python benchmarks/ray_executor.py predict [--suite default] [--startup S] [--overhead S] [--cores 2] [--nodes 1 2 4 8]
 
 ``suite``: wall time of a suite (no task cache) with the local executor and with the Ray executor
 on a local Ray runtime (started before the clock: a cluster is already up), runs alternated,
@@ -15,8 +16,12 @@ scores ``--images`` images on 1, 2, ... actors of one pool; images/s and the sca
 
 ``model``: the model's constants on this machine (actor start-up, per-batch overhead, per-image
 decode) and its prediction against measured scorings on one node (1 and 2 actors) and on two
-nodes of one CPU each (``ray.cluster_utils.Cluster``). Every line carries the load average: the
-machine may be shared.
+nodes of one CPU each (``ray.cluster_utils.Cluster``).
+
+``predict``: the model for a whole suite: one local run split into the driver's part and the part
+Ray moves to workers, and the wall time it predicts on N nodes (compare with ``suite``).
+
+Every line carries the load average: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -104,6 +109,52 @@ def suite_overhead(name: str, root: Path, repeats: int) -> None:
     same_metrics = comparable_metrics(results["local"]) == comparable_metrics(results["ray"])
     print(f"suite {name!r}: local median {local:.1f} s, ray median {remote:.1f} s, ray/local x{remote / local:.2f} "
           f"(target <= 1.3); identical digests: {same_digests}; identical metrics: {same_metrics}")
+
+
+class TimedLocal:
+    """The local executor, timing what the Ray executor would move to workers (generation and
+    scoring) and counting its batches."""
+
+    def __init__(self):
+        from facebench.harness.run.executors import LocalExecutor
+
+        self.inner, self.seconds, self.batches = LocalExecutor(), 0.0, 0
+
+    def generate_corpus(self, spec, path, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.inner.generate_corpus(spec, path, *args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.batches += math.ceil(spec.count / spec.batch_size) * (2 if spec.reals else 1)
+
+    def score_split(self, detector, split, batch_size, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.inner.score_split(detector, split, batch_size, *args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.batches += math.ceil(len(split) / batch_size)
+
+    def close(self):
+        pass
+
+
+def suite_prediction(name: str, root: Path, nodes: list[int], cores: int, startup: float, overhead: float) -> None:
+    """The model for a suite: a local run split into the driver's part D and the part W that goes
+    to workers (B batches); on N nodes of C cores, T = D + startup + W / (N x C) + B x overhead / (N x C)."""
+    suite = load_suite(name)
+    timed = TimedLocal()
+    start = time.perf_counter()
+    run_suite(suite, root / "timed-local", show_progress=False, use_cache=False, executor=timed)  # type: ignore[arg-type]
+    total = time.perf_counter() - start
+    driver = total - timed.seconds
+    print(f"suite {name!r} locally: {total:.1f} s = driver {driver:.1f} s + generation and scoring {timed.seconds:.1f} s "
+          f"in {timed.batches} batches  ({load()})")
+    for n in nodes:
+        workers = n * cores
+        guess = driver + startup + (timed.seconds + timed.batches * overhead) / workers
+        print(f"  model on {n} node(s) x {cores} cores: {guess:.1f} s")
 
 
 # ---------------------------------------------------------------------------- (b) scaling
@@ -240,7 +291,11 @@ def model(root: Path, images: int, ms: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["suite", "scaling", "model"])
+    parser.add_argument("what", choices=["suite", "scaling", "model", "predict"])
+    parser.add_argument("--startup", type=float, default=1.5, help="predict: seconds to start the workers (from `model`)")
+    parser.add_argument("--overhead", type=float, default=0.01, help="predict: seconds per batch (from `model`)")
+    parser.add_argument("--cores", type=int, default=2, help="predict: cores (workers) per node")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4, 8], help="predict: node counts")
     parser.add_argument("--suite", default="default")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=None)
@@ -253,8 +308,10 @@ def main() -> None:
             suite_overhead(args.suite, root, args.repeats)
         elif args.what == "scaling":
             scaling(root, args.images or 1024, args.ms, args.actors)
-        else:
+        elif args.what == "model":
             model(root, args.images or 256, args.ms)
+        else:
+            suite_prediction(args.suite, root, args.nodes, args.cores, args.startup, args.overhead)
 
 
 if __name__ == "__main__":

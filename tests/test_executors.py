@@ -151,3 +151,40 @@ def test_a_detector_raising_on_ray_is_one_task_error(ray_runtime, tmp_path):
     assert [e["message"] for e in broken] == ["ValueError: broken detector: no scores today"] * 2
     assert not [e for e in result.errors if "broken" not in e["task"]]
     assert {m["detector"] for m in result.metrics} == {"spectrum"}
+
+
+class _CudaDetector:
+    """Declares a CUDA device (never reaches one: the cluster has no GPU)."""
+
+    name, version, requires_fit, inputs, batch_size, device = "cuda-only", "1", False, "pixels", 8, "cuda"
+
+    def score(self, images):
+        return np.zeros(len(images))
+
+
+@needs_ray
+def test_a_cuda_plugin_on_a_cluster_without_gpus_is_one_clear_error(ray_runtime, local_run):
+    executor, _ = ray_runtime
+    (path,) = local_run.run["info"]["corpus_paths"].values()
+    with pytest.raises(ExecutorError, match="needs a GPU and the cluster has none"):
+        executor.score_split(_CudaDetector(), Corpus.open(path), 8, "cuda-only")
+
+
+@needs_ray
+def test_one_pool_serves_every_scoring_and_a_detector_is_sent_once(ray_runtime, local_run, monkeypatch):
+    executor, _ = ray_runtime
+    (path,) = local_run.run["info"]["corpus_paths"].values()
+    corpus = Corpus.open(path)
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or real_put(value, **kw))
+    detector = registry.create("detector", "spectrum")
+    detector.fit(corpus.load_images(), np.array(corpus.manifest.column("label").to_pylist()))
+    first = executor.score_split(detector, corpus, 4, "spectrum")[1]
+    actors = list(executor.pools[0.0].actors)
+    second = executor.score_split(detector, corpus, 4, "spectrum")[1]
+    assert executor.pools[0.0].actors == actors  # the same workers, none started again
+    assert puts == [detector]  # sent once for both scorings
+    assert np.array_equal(first, second)
+    local = LocalExecutor().score_split(detector, corpus, 4, "spectrum")[1]
+    assert np.allclose(first, local)

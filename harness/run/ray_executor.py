@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.exceptions import RayActorError
 
 from ..contracts import registry
 from ..data.corpus import Corpus, CorpusWriter, write_record
@@ -47,9 +47,6 @@ from .timing import ThroughputMeter, current_rss_bytes
 READ_FIELDS = ("id", "path", "width", "height")
 #: Batches in flight per worker: one running, one queued, so a worker never waits for the driver.
 IN_FLIGHT = 2
-#: A worker that died goes back into rotation when it answers this call (Ray retries it until
-#: the actor is restarted somewhere).
-_LOST = (RayActorError, ActorUnavailableError)
 
 
 @dataclass(frozen=True)
@@ -155,11 +152,8 @@ class WorkerPool:
         actor = self.probes.pop(probe)
         try:
             ray.get(probe)
-        except ActorDiedError:  # gone for good (e.g. its class cannot be built there): forget it
+        except RayActorError:  # ready() is retried while Ray restarts the actor: this one is gone for good
             self.actors.remove(actor)
-            return
-        except _LOST:
-            self.probe(actor)
             return
         if actor not in self.ready:
             self.ready.append(actor)
@@ -199,7 +193,7 @@ def run_batches(pool: WorkerPool, count: int, submit: Callable[[Any, int], Any],
         i, actor = running.pop(ref)
         try:
             result = ray.get(ref)
-        except _LOST as exc:
+        except RayActorError as exc:  # its worker died (or is unreachable): another one takes the batch
             pool.lost(actor)
             if attempts[i] > max_retries:
                 _settle(running)
