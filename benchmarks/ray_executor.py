@@ -64,9 +64,17 @@ def load() -> str:
     return "load %.2f %.2f %.2f" % os.getloadavg()
 
 
+#: Ray starts its workers at nice 15 (its ``worker_niceness``): on a machine shared with other
+#: work they yield to it, and to the local executor's nice-0 process. ``--worker-niceness 0``
+#: makes the comparison even there; on a quiet machine it changes nothing.
+WORKER_NICENESS: int | None = None
+
+
 def ray_init(**options) -> None:
     import ray
 
+    if WORKER_NICENESS is not None:
+        options["_system_config"] = {"worker_niceness": WORKER_NICENESS}
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
 
 
@@ -140,7 +148,7 @@ class TimedLocal:
         pass
 
 
-def suite_prediction(name: str, root: Path, nodes: list[int], cores: int, startup: float, overhead: float) -> None:
+def suite_prediction(name: str, root: Path, nodes: list[int], cores: float, startup: float, overhead: float) -> None:
     """The model for a suite: a local run split into the driver's part D and the part W that goes
     to workers (B batches); on N nodes of C cores, T = D + startup + W / (N x C) + B x overhead / (N x C)."""
     suite = load_suite(name)
@@ -152,9 +160,11 @@ def suite_prediction(name: str, root: Path, nodes: list[int], cores: int, startu
     print(f"suite {name!r} locally: {total:.1f} s = driver {driver:.1f} s + generation and scoring {timed.seconds:.1f} s "
           f"in {timed.batches} batches  ({load()})")
     for n in nodes:
-        workers = n * cores
-        guess = driver + startup + (timed.seconds + timed.batches * overhead) / workers
-        print(f"  model on {n} node(s) x {cores} cores: {guess:.1f} s")
+        guess = driver + startup + (timed.seconds + timed.batches * overhead) / (n * cores)
+        print(f"  model on {n} node(s) x {cores:g} cores: {guess:.1f} s")
+    free = free_cores(int(cores))
+    guess = driver + startup + (timed.seconds + timed.batches * overhead) / free
+    print(f"  model on this machine, {free:.2f} cores free now: {guess:.1f} s  ({load()})")
 
 
 # ---------------------------------------------------------------------------- (b) scaling
@@ -237,11 +247,27 @@ def scaling(root: Path, images: int, ms: float, actor_counts: list[int]) -> None
 # ---------------------------------------------------------------------------- (c) the model
 
 
-def predict(images: int, actors: int, per_image: float, overhead: float) -> float:
+def free_cores(most: int, work: float = 2.0) -> float:
+    """How many cores this machine gives right now (up to ``most``): the speed-up of ``most``
+    plain processes over one on the same fixed CPU work."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    walls = []
+    for n in (1, most):
+        with ProcessPoolExecutor(n) as processes:
+            list(processes.map(spin, [0.01] * n))
+            start = time.perf_counter()
+            list(processes.map(spin, [work / n] * n))
+            walls.append(time.perf_counter() - start)
+    return min(float(most), walls[0] / walls[1])
+
+
+def predict(images: int, actors: float, per_image: float, overhead: float) -> float:
     """Wall seconds of one scoring on ``actors`` workers: batches share out evenly, each costs
     ``BATCH x per_image + overhead``."""
     batches = math.ceil(images / BATCH)
-    return math.ceil(batches / actors) * (min(BATCH, images) * per_image + overhead)
+    rounds = math.ceil(batches / actors) if actors == int(actors) else batches / actors  # fewer cores than actors: shared
+    return rounds * (min(BATCH, images) * per_image + overhead)
 
 
 def model(root: Path, images: int, ms: float) -> None:
@@ -284,9 +310,13 @@ def model(root: Path, images: int, ms: float) -> None:
     executor.close()
     ray.shutdown()
     cluster.shutdown()
+    cores = free_cores(2)
+    print(f"cores free now (2 plain processes vs 1 on the same work): {cores:.2f}  ({load()})")
     for label, actors, wall in rows:
         guess = predict(len(corpus), actors, per_image, overhead)
-        print(f"  {label:26s}: measured {wall:6.2f} s, model {guess:6.2f} s ({wall / guess - 1:+.0%})  ({load()})")
+        busy = predict(len(corpus), min(actors, cores), per_image, overhead)
+        print(f"  {label:26s}: measured {wall:6.2f} s; model {guess:6.2f} s ({wall / guess - 1:+.0%}), "
+              f"with the cores free now {busy:6.2f} s ({wall / busy - 1:+.0%})")
 
 
 def main() -> None:
@@ -294,14 +324,17 @@ def main() -> None:
     parser.add_argument("what", choices=["suite", "scaling", "model", "predict"])
     parser.add_argument("--startup", type=float, default=1.5, help="predict: seconds to start the workers (from `model`)")
     parser.add_argument("--overhead", type=float, default=0.01, help="predict: seconds per batch (from `model`)")
-    parser.add_argument("--cores", type=int, default=2, help="predict: cores (workers) per node")
+    parser.add_argument("--cores", type=float, default=2, help="predict: cores (workers) per node")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4, 8], help="predict: node counts")
     parser.add_argument("--suite", default="default")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--ms", type=float, default=20.0)
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--worker-niceness", type=int, default=None, help="Ray workers' nice level (Ray's default: 15)")
     args = parser.parse_args()
+    global WORKER_NICENESS
+    WORKER_NICENESS = args.worker_niceness
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         if args.what == "suite":
