@@ -188,3 +188,17 @@ def test_one_pool_serves_every_scoring_and_a_detector_is_sent_once(ray_runtime, 
     assert np.array_equal(first, second)
     local = LocalExecutor().score_split(detector, corpus, 4, "spectrum")[1]
     assert np.allclose(first, local)
+
+
+@needs_ray
+def test_no_worker_ready_within_the_wait_is_one_clear_error(ray_runtime):
+    from facebench.harness.run.ray_executor import Worker, WorkerPool, run_batches
+
+    pool = WorkerPool(0.0)
+    pool.remote = ray.remote(Worker).options(num_cpus=0, resources={"nowhere": 1})  # a worker no node can start
+    pool.grow(1)
+    try:
+        with pytest.raises(ExecutorError, match="no worker of score x started within 0.5 s; the cluster has no free CPU"):
+            run_batches(pool, 1, lambda actor, i: actor.ready.remote(), lambda i, result: None, 0, "score x", wait_s=0.5)
+    finally:
+        pool.close()

@@ -165,13 +165,15 @@ class WorkerPool:
 
 
 def run_batches(pool: WorkerPool, count: int, submit: Callable[[Any, int], Any], done: Callable[[int, Any], None],
-                max_retries: int, what: str) -> list[Any]:
+                max_retries: int, what: str, wait_s: float = 600.0) -> list[Any]:
     """Run batches ``0..count-1`` on ``pool``'s ready workers (``submit(actor, i)`` -> an object
     ref), at most :data:`IN_FLIGHT` per worker; ``done(i, result)`` as each one finishes; returns
     the results in batch order.
 
     A batch whose worker died goes to another worker (at most ``max_retries`` times); an error
-    raised by the batch's own code cancels the rest and raises it (its original type)."""
+    raised by the batch's own code cancels the rest and raises it (its original type). With no
+    worker ready and none answering within ``wait_s`` seconds (the cluster has no room to start
+    or restart one), ExecutorError."""
     results: list[Any] = [None] * count
     todo = deque(range(count))
     running: dict[Any, tuple[int, Any]] = {}  # ref -> (batch, actor)
@@ -184,9 +186,12 @@ def run_batches(pool: WorkerPool, count: int, submit: Callable[[Any, int], Any],
                 running[submit(actor, i)] = (i, actor)
         waiting = list(running) + list(pool.probes)
         if not waiting:
-            raise ExecutorError(f"ray: no worker is left for {what}; the cluster has no free "
-                                f"{'GPU' if pool.gpus else 'CPU'}: add nodes or pass actors=N")
-        (ref,), _ = ray.wait(waiting, num_returns=1)
+            raise ExecutorError(f"ray: no worker is left for {what}: each one failed to start; see the Ray logs")
+        ready, _ = ray.wait(waiting, num_returns=1, timeout=None if running else wait_s)
+        if not ready:
+            raise ExecutorError(f"ray: no worker of {what} started within {wait_s:g} s; the cluster has no free "
+                                f"{'GPU' if pool.gpus else 'CPU'} for one: add nodes, or pass actors=N")
+        ref = ready[0]
         if ref in pool.probes:
             pool.answered(ref)
             continue
@@ -239,14 +244,15 @@ class RayExecutor(Executor):
 
     ``actors``: workers per pool (default: one per CPU of the cluster, one per GPU for CUDA
     plug-ins). ``max_retries``: times a batch is sent again after its worker died.
+    ``wait_s``: how long a job waits for a worker when none is ready (e.g. every node lost).
     A detector is sent to the workers once per object: do not change a detector between
     :meth:`score_split` calls (fit a new one instead)."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, *, max_retries: int = 3, actors: int | None = None,
-                 **init_options: Any):
-        self.max_retries, self.actors = max_retries, actors
+                 wait_s: float = 600.0, **init_options: Any):
+        self.max_retries, self.actors, self.wait_s = max_retries, actors, wait_s
         self.pools: dict[float, WorkerPool] = {}
         self.detectors: list[tuple[Any, str, Any]] = []  # (detector, key, its ray.put ref), newest last
         self._started = False
@@ -319,7 +325,7 @@ class RayExecutor(Executor):
         chunks = [seeds[i : i + spec.batch_size] for i in range(0, len(seeds), spec.batch_size)]
         pool = self.pool(gpus_of(source), len(chunks))
         return run_batches(pool, len(chunks), lambda actor, i: actor.generate.remote(key, cls, params, chunks[i], folder),
-                           lambda i, _: advanced(len(chunks[i])), self.max_retries, what)
+                           lambda i, _: advanced(len(chunks[i])), self.max_retries, what, self.wait_s)
 
     # ------------------------------------------------------------------ scoring
 
@@ -353,7 +359,8 @@ class RayExecutor(Executor):
         start = time.perf_counter()
         pool = self.pool(gpus_of(detector), len(batches))
         parts = run_batches(pool, len(batches), lambda actor, i: actor.score.remote(key, [ref], job, batches[i]),
-                            lambda i, _: advance(progress, task, len(batches[i])), self.max_retries, f"score {label}")
+                            lambda i, _: advance(progress, task, len(batches[i])), self.max_retries, f"score {label}",
+                            self.wait_s)
         wall = time.perf_counter() - start
         scores = np.concatenate([part["scores"] for part in parts]).astype(float)
         if len(scores) != len(rows):
