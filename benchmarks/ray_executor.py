@@ -295,7 +295,8 @@ def model(root: Path, images: int, ms: float) -> None:
         executor = RayExecutor(actors=actors)
         start_pool(executor, actors)
         timed_scoring(executor, BusyDetector(0.0), corpus)
-        rows.append((f"1 node, {actors} actor(s)", actors, timed_scoring(executor, BusyDetector(ms), corpus)[0]))
+        cores = free_cores(2)
+        rows.append((f"1 node, {actors} actor(s)", actors, cores, timed_scoring(executor, BusyDetector(ms), corpus)[0]))
         executor.close()
     ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
@@ -306,17 +307,18 @@ def model(root: Path, images: int, ms: float) -> None:
     executor = RayExecutor()
     start_pool(executor, 2)
     timed_scoring(executor, BusyDetector(0.0), corpus)
-    rows.append(("2 nodes x 1 CPU, 2 actors", 2, timed_scoring(executor, BusyDetector(ms), corpus)[0]))
+    cores = free_cores(2)
+    rows.append(("2 nodes x 1 CPU, 2 actors", 2, cores, timed_scoring(executor, BusyDetector(ms), corpus)[0]))
     executor.close()
     ray.shutdown()
     cluster.shutdown()
-    cores = free_cores(2)
-    print(f"cores free now (2 plain processes vs 1 on the same work): {cores:.2f}  ({load()})")
-    for label, actors, wall in rows:
+    print("measured, and the model given all cores free and given the cores free just before the run "
+          "(2 plain processes vs 1 on the same work):")
+    for label, actors, cores, wall in rows:
         guess = predict(len(corpus), actors, per_image, overhead)
         busy = predict(len(corpus), min(actors, cores), per_image, overhead)
-        print(f"  {label:26s}: measured {wall:6.2f} s; model {guess:6.2f} s ({wall / guess - 1:+.0%}), "
-              f"with the cores free now {busy:6.2f} s ({wall / busy - 1:+.0%})")
+        print(f"  {label:26s}: measured {wall:6.2f} s; model {guess:6.2f} s ({wall / guess - 1:+.0%}); "
+              f"{cores:.2f} cores free: {busy:6.2f} s ({wall / busy - 1:+.0%})")
 
 
 def main() -> None:
