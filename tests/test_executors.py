@@ -154,3 +154,83 @@ def test_a_detector_raising_on_ray_is_one_task_error(ray_runtime, tmp_path):
     assert [e["message"] for e in broken] == ["ValueError: broken detector: no scores today"] * 2
     assert not [e for e in result.errors if "broken" not in e["task"]]
     assert {m["detector"] for m in result.metrics} == {"spectrum"}
+
+
+class _CudaDetector:
+    """Declares a CUDA device (never reaches one: the cluster has no GPU)."""
+
+    name, version, requires_fit, inputs, batch_size, device = "cuda-only", "1", False, "pixels", 8, "cuda"
+
+    def score(self, images):
+        return np.zeros(len(images))
+
+
+@needs_ray
+def test_a_cuda_plugin_on_a_cluster_without_gpus_is_one_clear_error(ray_runtime, local_run):
+    executor, _ = ray_runtime
+    (path,) = local_run.run["info"]["corpus_paths"].values()
+    with pytest.raises(ExecutorError, match="needs a GPU and the cluster has none"):
+        executor.score_split(_CudaDetector(), Corpus.open(path), 8, "cuda-only")
+
+
+@needs_ray
+def test_one_pool_serves_every_scoring_and_a_detector_is_sent_once(ray_runtime, local_run, monkeypatch):
+    executor, _ = ray_runtime
+    (path,) = local_run.run["info"]["corpus_paths"].values()
+    corpus = Corpus.open(path)
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or real_put(value, **kw))
+    detector = registry.create("detector", "spectrum")
+    detector.fit(corpus.load_images(), np.array(corpus.manifest.column("label").to_pylist()))
+    first = executor.score_split(detector, corpus, 4, "spectrum")[1]
+    actors = list(executor.pools[0.0].actors)
+    second = executor.score_split(detector, corpus, 4, "spectrum")[1]
+    assert executor.pools[0.0].actors == actors  # the same workers, none started again
+    assert puts == [detector]  # sent once for both scorings
+    assert np.array_equal(first, second)
+    local = LocalExecutor().score_split(detector, corpus, 4, "spectrum")[1]
+    assert np.allclose(first, local)
+
+
+@needs_ray
+def test_no_worker_ready_within_the_wait_is_one_clear_error(ray_runtime):
+    from facebench.harness.run.ray_executor import Worker, WorkerPool, run_batches
+
+    pool = WorkerPool(0.0)
+    pool.remote = ray.remote(Worker).options(num_cpus=0, resources={"nowhere": 1})  # a worker no node can start
+    pool.grow(1)
+    try:
+        with pytest.raises(ExecutorError, match="no worker of score x started within 0.5 s; the cluster has no free CPU"):
+            run_batches(pool, 1, lambda actor, i: actor.ready.remote(), lambda i, result: None, 0, "score x", wait_s=0.5)
+    finally:
+        pool.close()
+
+
+@needs_ray
+def test_ray_scores_a_mixed_size_corpus_through_each_detectors_input_policy(ray_runtime, tmp_path):
+    from PIL import Image
+
+    from facebench.harness.data.suite import GeneratorSpec
+    from facebench.harness.run.executors import LocalExecutor
+    from facebench.harness.run.perturb import parse
+
+    import executor_plugins
+
+    rng = np.random.default_rng(3)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, (height, width) in enumerate([(30, 40), (48, 32), (30, 40), (26, 26), (48, 32), (36, 60)] * 2):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(photos / f"{i:02d}.png")
+    spec = GeneratorSpec(name="folder", label="mixed", count=12, batch_size=5,
+                         params={"path": str(photos), "resolution": "native"})
+    corpus, _ = LocalExecutor().generate_corpus(spec, tmp_path / "corpus")
+    executor, _ = ray_runtime
+    for detector in (executor_plugins.MeanOfCrop(), executor_plugins.MeanAnySize()):
+        for perturbation in ("none", "jpeg:75"):
+            step = parse(perturbation)
+            local_rows, local_scores, _ = LocalExecutor().score_split(detector, corpus, 4, "m", step)
+            rows, scores, _ = executor.score_split(detector, corpus, 4, "m", step)
+            assert [r["id"] for r in rows] == [r["id"] for r in local_rows] == corpus.ids  # the split's order
+            np.testing.assert_allclose(scores, local_scores, rtol=0, atol=1e-12)
+    assert len({(h, w) for h, w in corpus.sizes}) == 5

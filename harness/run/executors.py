@@ -86,7 +86,7 @@ def get_executor(name: str = "local", address: str | None = None, **options: Any
     connects to a cluster)."""
     if name == "ray" and importlib.util.find_spec("ray") is None:
         raise ExecutorError("the ray executor needs Ray: pip install 'facebench[ray]' "
-                            "(or pip install 'ray[data]>=2.9')")
+                            "(or pip install 'ray>=2.30')")
     cls = executor_class(name)
     if "address" in inspect.signature(cls).parameters:
         options["address"] = address
