@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..harness.contracts.constants import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
 from ..harness.contracts.errors import FacebenchError
 
 #: What to install for face analysis, as error messages name it.
@@ -49,12 +50,30 @@ DETECT_SIDE = 640
 SEGMENT_SIDE = 320
 #: A pixel whose colour lies within this Mahalanobis distance of the cheeks' colours is skin.
 SKIN_DISTANCE = 3.0
+#: Landmarks are fitted on the face scaled to a box at least this many pixels wide.
+FIT_WIDTH = 240
+#: The landmarks are the mean of fits on boxes scaled and shifted by this fraction of the face box.
+BOX_JITTER = 0.08
+#: The landmarks are fitted again on the face turned upright, its eyes at least this far apart (px).
+UPRIGHT_EYE_DISTANCE = 64.0
+#: The box of an upright refit: its centre below the eyes' midpoint, in eye-to-mouth distances,
+#: and its side, in eye distances plus eye-to-mouth distances (where dlib's detector puts its box
+#: on upright faces, on average: measured on parametric faces and the shipped photos).
+UPRIGHT_BOX = (0.46, 1.15)
+#: At most this many upright refits (each in the frame of the one before).
+UPRIGHT_REFITS = 4
 #: dlib 68-point indices.
 JAW = range(0, 17)
 BROWS = range(17, 27)
 EYE_LEFT = range(36, 42)  # the image's left eye (the subject's right)
 EYE_RIGHT = range(42, 48)
 MOUTH_LEFT, MOUTH_RIGHT, CHIN = 48, 54, 8
+#: Each of the 68 points' counterpart in the mirror image (jaw, brows, nose, eyes, mouth).
+MIRROR = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + list(range(35, 30, -1))
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65]
+)
 #: Landmark names this module records besides the four of ``LANDMARK_NAMES``.
 CONTOUR_NAMES = tuple(f"eye_left_{i}" for i in range(6)) + tuple(f"eye_right_{i}" for i in range(6))
 JAW_NAMES = tuple(f"jaw_{i}" for i in JAW)
@@ -144,11 +163,95 @@ def detect_faces(image: np.ndarray) -> list[tuple[tuple[float, float, float, flo
 
 
 def fit_landmarks(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The 68 dlib landmarks of the face in ``box``: float64 ``[68, 2]``, pixel centres at +0.5."""
+    """The 68 dlib landmarks of the face in ``box``: float64 ``[68, 2]``, pixel centres at +0.5.
+
+    dlib places landmarks on whole pixels, and small faces leave its predictor few pixels to
+    compare, so the face is first scaled (bicubic) to a box at least :data:`FIT_WIDTH` wide; the
+    landmarks are the mean of the fit on that and on its mirror image (which cancels the
+    predictor's left/right leanings).
+    """
     dlib, _, predictor = _Models.get()
-    rect = dlib.rectangle(*(int(round(v)) for v in (box[0], box[1], box[2] - 1, box[3] - 1)))
-    shape = predictor(np.ascontiguousarray(image), rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) + 0.5
+    height, width = image.shape[:2]
+    left, top, right, bottom = box
+    size = max(right - left, bottom - top, 1.0)
+    factor = max(1.0, FIT_WIDTH / size)
+    margin = 0.4 * size
+    x0, y0 = max(0, int(np.floor(left - margin))), max(0, int(np.floor(top - margin)))
+    x1, y1 = min(width, int(np.ceil(right + margin))), min(height, int(np.ceil(bottom + margin)))
+    crop = image[y0:y1, x0:x1]
+    if factor > 1.0:
+        size_out = (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor)))
+        crop = np.asarray(Image.fromarray(crop).resize(size_out, Image.Resampling.BICUBIC))
+    scale_x, scale_y = crop.shape[1] / (x1 - x0), crop.shape[0] / (y1 - y0)
+    box_in_crop = ((left - x0) * scale_x, (top - y0) * scale_y, (right - x0) * scale_x, (bottom - y0) * scale_y)
+
+    def fit(pixels: np.ndarray, b: tuple[float, float, float, float]) -> np.ndarray:
+        rect = dlib.rectangle(*(int(round(v)) for v in (b[0], b[1], b[2] - 1, b[3] - 1)))
+        shape = predictor(np.ascontiguousarray(pixels), rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) + 0.5
+
+    crop_width = crop.shape[1]
+    flipped = np.ascontiguousarray(crop[:, ::-1])
+    fits = []
+    for b in jittered_boxes(box_in_crop):
+        fits.append(fit(crop, b))
+        mirrored = fit(flipped, (crop_width - b[2], b[1], crop_width - b[0], b[3]))
+        mirrored[:, 0] = crop_width - mirrored[:, 0]
+        fits.append(mirrored[MIRROR])
+    return np.mean(fits, axis=0) / (scale_x, scale_y) + (x0, y0)
+
+
+def jittered_boxes(box: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
+    """``box`` and copies of it scaled and shifted by :data:`BOX_JITTER` of its size: the
+    predictor's answer leans on where the box sits, and the mean over them leans less."""
+    left, top, right, bottom = box
+    cx, cy, size = (left + right) / 2, (top + bottom) / 2, max(right - left, bottom - top)
+    boxes = []
+    for scale, dx, dy in ((1, 0, 0), (1 - BOX_JITTER, 0, 0), (1 + BOX_JITTER, 0, 0),
+                          (1, -1, 0), (1, 1, 0), (1, 0, -1), (1, 0, 1)):
+        half = scale * size / 2
+        x, y = cx + dx * BOX_JITTER * size, cy + dy * BOX_JITTER * size
+        boxes.append((x - half, y - half, x + half, y + half))
+    return boxes
+
+
+def refit_upright(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """The landmarks fitted again on the face turned upright and scaled to a standard size
+    (the eyes where FFHQ puts them, at least :data:`UPRIGHT_EYE_DISTANCE` pixels apart) in a box
+    placed by the eyes (:data:`UPRIGHT_BOX`), mapped back to ``image``; None where the eyes coincide.
+
+    The predictor's answer depends on the face's size, tilt and box (dlib's detector boxes vary
+    by several per cent from one framing to the next); fitting every face in the same frame and
+    box makes the eye centres agree with what a fit after ``eyes_fixed`` finds. The box follows
+    the eyes and the mouth of ``points``.
+    """
+    eye_left, eye_right = complex(*points[EYE_LEFT].mean(axis=0)), complex(*points[EYE_RIGHT].mean(axis=0))
+    distance = abs(eye_right - eye_left)
+    if distance < 1e-6:
+        return None
+    side = int(round(max(UPRIGHT_EYE_DISTANCE, distance) / (FFHQ_EYE_RIGHT[0] - FFHQ_EYE_LEFT[0])))
+    target_left = complex(FFHQ_EYE_LEFT[0] * side, FFHQ_EYE_LEFT[1] * side)
+    target_right = complex(FFHQ_EYE_RIGHT[0] * side, FFHQ_EYE_RIGHT[1] * side)
+    scale_rot = (target_right - target_left) / (eye_right - eye_left)  # upright = scale_rot * z + offset
+    offset = target_left - scale_rot * eye_left
+    inverse = 1.0 / scale_rot
+    start = -offset * inverse  # where the upright image's (0, 0) comes from
+    coefficients = (inverse.real, -inverse.imag, start.real, inverse.imag, inverse.real, start.imag)
+    upright = np.asarray(Image.fromarray(image).transform((side, side), Image.Transform.AFFINE, coefficients,
+                                                          resample=Image.Resampling.BILINEAR))
+    middle = (target_left + target_right) / 2
+    eyes_apart = abs(target_right - target_left)
+    to_mouth = abs(scale_rot) * abs(complex(*(points[MOUTH_LEFT] + points[MOUTH_RIGHT]) / 2) - (eye_left + eye_right) / 2)
+    centre = middle + 1j * UPRIGHT_BOX[0] * to_mouth
+    half = UPRIGHT_BOX[1] * (eyes_apart + to_mouth) / 2
+    fitted = fit_landmarks(upright, (centre.real - half, centre.imag - half, centre.real + half, centre.imag + half))
+    back = (fitted[:, 0] + 1j * fitted[:, 1] - offset) * inverse
+    return np.stack([back.real, back.imag], axis=1)
+
+
+def eye_distance(points: np.ndarray) -> float:
+    """Pixels between the eye centres of the 68 points."""
+    return float(np.hypot(*(points[EYE_RIGHT].mean(axis=0) - points[EYE_LEFT].mean(axis=0))))
 
 
 def named_landmarks(points: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -180,6 +283,15 @@ def analyse_face(image: np.ndarray) -> FaceAnalysis | None:
         return None
     box, score = faces[0]
     points = fit_landmarks(image, box)
+    for _ in range(UPRIGHT_REFITS):  # to a fixed point: a refit in the frame of the last refit moves nothing
+        refined = refit_upright(image, points)
+        if refined is None:
+            break
+        moved = max(float(np.hypot(*(refined[eye].mean(axis=0) - points[eye].mean(axis=0)))) for eye in (EYE_LEFT, EYE_RIGHT))
+        scale = UPRIGHT_EYE_DISTANCE / max(eye_distance(refined), 1e-6)
+        points = refined
+        if moved * max(scale, 1.0) < 0.1:
+            break
     return FaceAnalysis(box=box, points=points, landmarks=named_landmarks(points),
                         masks=region_masks(image, points), score=score)
 
