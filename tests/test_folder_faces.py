@@ -140,3 +140,18 @@ def test_an_independent_landmark_model_finds_the_eyes_at_ffhq_after_eyes_fixed(p
             assert np.hypot(*(eye - target)) < 2.5 * resolution / 256
         checked += 1
     assert checked == 2
+
+
+@needs_faces
+def test_the_folder_with_face_artifacts_keeps_the_generator_contract(portraits):
+    """Same seeds, same pixels; a seed alone as among others (the face analysis included)."""
+    from facebench.testing import check_generator
+
+    check_generator(FolderGenerator, seeds=[0, 1], path=str(portraits), resolution=128,
+                    artifacts="eyes_fixed,background_blur")
+
+
+def test_faces_off_leaves_the_photos_without_landmarks(portraits):
+    gen = FolderGenerator(str(portraits), resolution=64, artifacts="eyes_fixed", faces="off")
+    with pytest.raises(ArtifactError, match=r"needs eye landmarks.*facebench\[faces\]"):
+        gen.generate([0])
