@@ -1,7 +1,12 @@
-"""Regenerate the README figures: ``python docs/make_figures.py [faces] [gallery] [report]`` (all by default).
+"""Regenerate the README figures: ``python docs/make_figures.py [faces] [gallery] [photos] [report]`` (all by default).
 
 - docs/faces.png: parametric seeds 0-15, clean renders at 256 px, in a 4x4 grid (seconds);
 - docs/gallery.png: `facebench gallery` of a 16-seed corpus with every built-in artifact (seconds);
+- docs/photos-gallery.png, docs/photos-regions.png: `facebench gallery` of eyes_fixed, background_blur
+  and hair_bleed on the face photographs that installed packages ship (matplotlib's Grace Hopper,
+  scikit-image's astronaut where installed), made by the folder source at 512 px, and the face
+  analysis behind them (landmarks and face/hair/background masks). Needs ``pip install
+  'facebench[faces]'`` (skipped without it);
 - docs/report-desktop.png, docs/report-narrow.png: the HTML report of a real `facebench run` of the
   default suite (about a minute), shot by headless Chromium at 1280 and 400 px wide, the top 2000 px
   of the page. Needs a Chromium binary (Debian: ``apt-get install -y chromium``; or set CHROMIUM).
@@ -41,6 +46,64 @@ def artifact_gallery(path: Path, seeds: int = 16, resolution: int = 256, tile: i
             writer.write(generator.generate(range(start, min(start + 4, seeds))))
         writer.close()
         contact_sheet(Corpus.open(Path(tmp) / "corpus"), pairs=seeds, tile=tile).save(path, optimize=True)
+
+
+#: The photo gallery's fakes, one row per photo (real first).
+PHOTO_ARTIFACTS = "eyes_fixed,background_blur,hair_bleed,eyes_fixed+background_blur"
+
+
+def shipped_photos(folder: Path) -> list[Path]:
+    """The face photographs installed packages ship, written into ``folder`` as PNG."""
+    import matplotlib
+
+    photos = {"grace_hopper": Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")}
+    try:
+        from skimage import data
+    except ImportError:
+        pass
+    else:
+        photos["astronaut"] = Image.fromarray(data.astronaut())
+    written = []
+    for name, photo in photos.items():
+        written.append(folder / f"{name}.png")
+        photo.convert("RGB").save(written[-1])
+    return written
+
+
+def photo_gallery(path: Path, regions_path: Path, resolution: int = 512, tile: int = 256) -> None:
+    from facebench.generators.folder import FolderGenerator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
+        shipped_photos(photos)
+        generator = FolderGenerator(str(photos), resolution=resolution, artifacts=PHOTO_ARTIFACTS)
+        batch = generator.generate(range(generator.count()))
+        writer = CorpusWriter(Path(tmp) / "corpus", [generator.config()])
+        writer.write(batch)
+        writer.close()
+        contact_sheet(Corpus.open(Path(tmp) / "corpus"), pairs=generator.count(), tile=tile).save(path, optimize=True)
+    reals = [(image, record) for image, record in zip(batch.images, batch.records) if record.label == 0]
+    Image.fromarray(np.concatenate([regions_tile(image, record) for image, record in reals], axis=1)).save(
+        regions_path, optimize=True)
+
+
+#: Tints of the region masks in docs/photos-regions.png.
+REGION_TINTS = {"face": (255, 190, 120), "hair": (150, 60, 200), "background": (40, 110, 255)}
+
+
+def regions_tile(image: np.ndarray, record) -> np.ndarray:
+    """``image`` with its region masks tinted and its landmarks dotted (white: eyes and mouth)."""
+    out = image.astype(np.float32)
+    for name, tint in REGION_TINTS.items():
+        mask = record.masks[name]
+        out[mask] = 0.55 * out[mask] + 0.45 * np.array(tint, np.float32)
+    out = out.astype(np.uint8)
+    size = max(1, image.shape[0] // 200)
+    for name, (x, y) in record.landmarks.items():
+        colour = (255, 255, 255) if name in ("eye_left", "eye_right", "mouth_left", "mouth_right") else (255, 40, 40)
+        out[max(int(y) - size, 0) : int(y) + size + 1, max(int(x) - size, 0) : int(x) + size + 1] = colour
+    return out
 
 
 #: Screenshot widths of the HTML report, and the height shot from the top of the page.
@@ -83,12 +146,20 @@ def report_screenshots(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    wanted = set(sys.argv[1:]) or {"faces", "gallery", "report"}
+    wanted = set(sys.argv[1:]) or {"faces", "gallery", "photos", "report"}
     if "faces" in wanted:
         faces_grid(DOCS / "faces.png")
         print("wrote", DOCS / "faces.png")
     if "gallery" in wanted:
         artifact_gallery(DOCS / "gallery.png")
         print("wrote", DOCS / "gallery.png")
+    if "photos" in wanted:
+        from facebench.generators import faces
+
+        if faces.available():
+            photo_gallery(DOCS / "photos-gallery.png", DOCS / "photos-regions.png")
+            print("wrote", DOCS / "photos-gallery.png", DOCS / "photos-regions.png")
+        else:
+            print(f"skipped the photo gallery: {faces.FACES_EXTRA}")
     if "report" in wanted:
         print("wrote", *report_screenshots(DOCS))

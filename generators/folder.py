@@ -18,7 +18,8 @@ from typing import IO, Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from .artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
+from . import faces as face_analysis
+from .artifacts import ARTIFACTS, ArtifactError, FakeSpec, make_fakes, null_fakes, parse_fake_specs
 from ..harness.contracts.images import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.ids import pair_id, record_id
@@ -30,6 +31,10 @@ LABELS = {"real": REAL, "fake": FAKE}
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 #: ``resolution`` value that keeps every image at its own size.
 NATIVE = "native"
+#: ``faces`` values: analyse faces when an artifact needs landmarks or regions, always, never.
+FACES_MODES = ("auto", "on", "off")
+#: What an artifact may need that face analysis supplies.
+FACE_NEEDS = ("landmarks", "regions")
 
 
 class FolderError(FacebenchError, ValueError):
@@ -52,8 +57,12 @@ class FolderGenerator:
     Seed ``i`` is the ``i``-th image in the sorted list of relative paths (hidden files and
     folders skipped). Every image is labelled ``label``; with ``label="real"`` an artifact
     spec makes one fake per spec from each photo, sharing its pair (as ``parametric`` does).
-    Images carry no landmarks or region masks, so artifacts that need them raise
-    :class:`~facebench.generators.artifacts.ArtifactError`.
+    Where an artifact needs landmarks or the face/hair/background masks (``eyes_fixed``,
+    ``background_blur``, ``hair_bleed``), every photo is analysed first
+    (:mod:`~facebench.generators.faces`, the ``faces`` extra) and its records carry the
+    landmarks and region masks, as ``parametric``'s do; a photo with no face found, or a
+    machine without the extra, gets an :class:`~facebench.generators.artifacts.ArtifactError`
+    of one line.
 
     The ``null`` control's fakes are photos of the folder that are never seeds: with ``null``
     in ``artifacts`` only the first half of the sorted files are seeds (:meth:`count`), and
@@ -69,6 +78,8 @@ class FolderGenerator:
         artifacts: fakes to make per real photo, e.g. ``"upsampling:0.5"``; "" makes none.
             Only allowed with ``label="real"``.
         recursive: also read images in sub-folders.
+        faces: "auto" (analyse faces where an artifact needs landmarks or regions), "on" (record
+            them on every image; a photo with no face gets none) or "off" (never: such artifacts fail).
     """
 
     name = "folder"
@@ -81,6 +92,7 @@ class FolderGenerator:
         resolution: int | str = 256,
         artifacts: str = "",
         recursive: bool = True,
+        faces: str = "auto",
     ):
         if not isinstance(path, (str, os.PathLike)):
             raise FolderError(f"path must be a folder path, got {path!r}; quote it, e.g. -p 'path=\"{path}\"'")
@@ -100,6 +112,8 @@ class FolderGenerator:
         if resolution == NATIVE and artifacts.strip():
             raise FolderError(f"resolution='native' takes no artifacts (got {artifacts!r}): artifacts work on images "
                               "of one size; give resolution a number of pixels, or drop artifacts")
+        if faces not in FACES_MODES:
+            raise FolderError(f"faces must be one of {', '.join(FACES_MODES)}, got {faces!r}")
         if not isinstance(recursive, bool):
             raise FolderError(f"recursive must be true or false, got {recursive!r}")
         if artifacts.strip() and label != "real":
@@ -112,6 +126,7 @@ class FolderGenerator:
         self.resolution = resolution
         self.artifacts = artifacts
         self.recursive = recursive
+        self.faces = faces
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts.strip() else []
         self.files = scan(self.root, recursive)
         if not self.files:
@@ -168,7 +183,44 @@ class FolderGenerator:
             "artifacts": self.artifacts,
             "recursive": self.recursive,
             "content_digest": self.content_digest(),
+            # only when set, so the cache keys of corpora made before the option stay as they were
+            **({} if self.faces == "auto" else {"faces": self.faces}),
         }
+
+    def artifacts_needing_faces(self) -> list[str]:
+        """The artifacts of the specs that need landmarks or region masks, in spec order."""
+        names = [name for spec in self.fake_specs for name, _ in spec.artifacts
+                 if any(need in getattr(ARTIFACTS[name], "needs", ()) for need in FACE_NEEDS)]
+        return list(dict.fromkeys(names))
+
+    @property
+    def analyses_faces(self) -> bool:
+        """Whether :meth:`generate` analyses every photo's face (see ``faces``)."""
+        return self.faces == "on" or (self.faces == "auto" and bool(self.artifacts_needing_faces()))
+
+    def with_faces(self, image: np.ndarray, record: Record, path: str) -> Record:
+        """``record`` with the landmarks and face/hair/background masks of ``image``'s face.
+
+        Raises :class:`ArtifactError` (one line) without the ``faces`` extra, or where no face is
+        found and an artifact needs one.
+        """
+        needing = self.artifacts_needing_faces()
+        try:
+            face_analysis.require()
+        except face_analysis.FacesUnavailable:
+            what = f"artifact {needing[0]!r} on photographs needs" if needing else "faces='on' needs"
+            raise ArtifactError(f"{what} face landmarks and region masks: {face_analysis.FACES_EXTRA}") from None
+        found = face_analysis.analyse_face(image)
+        if found is None:
+            if needing:
+                raise ArtifactError(
+                    f"artifact {needing[0]!r} needs face landmarks, and no face was found in image {path!r}; "
+                    "remove it from the folder, or drop the artifact"
+                )
+            return record
+        box = [round(float(v), 2) for v in found.box]
+        meta = {**record.meta, "face": {"analysis": face_analysis.ANALYSIS, "box": box, "score": round(found.score, 4)}}
+        return record.with_changes(landmarks=found.landmarks, masks=dict(found.masks), meta=meta)
 
     def generate(self, seeds: Sequence[int]) -> Batch:
         """The images of ``seeds`` (file indices), then one fake per artifact spec for each."""
@@ -190,6 +242,9 @@ class FolderGenerator:
             )
             for seed, (_, mode) in zip(seeds, loaded)
         ]
+        if self.analyses_faces:
+            records = [self.with_faces(image, record, str(self.root / self.files[seed].relative))
+                       for image, record, seed in zip(images, records, seeds)]
         if isinstance(self.resolution, str):  # NATIVE
             return Batch(images, records)  # a list: the images keep their own sizes
         if not seeds:
@@ -205,7 +260,11 @@ class FolderGenerator:
         for real in reals.records:
             image, mode = self._load(self.files[real.seed + offset])
             images.append(image)
-            records.append(real.with_changes(seed=real.seed + offset, meta={} if mode == "RGB" else {"converted_from": mode}))
+            record = real.with_changes(seed=real.seed + offset, meta={} if mode == "RGB" else {"converted_from": mode},
+                                       landmarks=None, masks={})
+            if self.analyses_faces:
+                record = self.with_faces(image, record, str(self.root / self.files[real.seed + offset].relative))
+            records.append(record)
         sources = Batch(np.stack(images), records)
         return null_fakes(reals, sources)
 
