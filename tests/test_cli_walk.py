@@ -287,7 +287,7 @@ def test_values_are_converted_to_the_declared_type():
     (["generate", "folder", "-p", "path={photos}", "--n", "2", "--artifacts", "null", "--out", "{tmp}/f"],
      "holds 2 images; the null control takes the second half for its fakes, leaving 1 seed)"),
     (["generate", "folder", "-p", "path={photos}", "--n", "2", "--artifacts", "eyes_fixed", "--out", "{tmp}/f"],
-     "needs eye landmarks"),
+     "needs face landmarks"),  # without the faces extra: names it; with it: no face in these flat images
     (["run", "{tmp}/missing.toml"], "no such suite file"),
 ])
 def test_wrong_input_exits_2_in_one_line_and_writes_nothing(argv, message, tmp_path):

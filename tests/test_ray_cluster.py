@@ -231,6 +231,9 @@ def test_a_driver_killed_mid_run_resumes_from_the_task_cache(cluster, local_run,
     _suite(tmp_path)
     suite_path = tmp_path / "suite.toml"
     results = tmp_path / "results"
+    # this process's pool holds a worker on each node's one CPU (earlier tests grew it): free them
+    # for the second driver's workers, or they wait for a CPU and nothing is cached before the deadline
+    executor.close()
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster_.address, str(results), str(suite_path)],
                               env={**os.environ, "PYTHONPATH": os.environ["PYTHONPATH"]},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -238,6 +241,7 @@ def test_a_driver_killed_mid_run_resumes_from_the_task_cache(cluster, local_run,
     while not list((results / "tasks").glob("*.json")) and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert driver.poll() is None, f"the driver ended before any task was cached: {driver.stderr.read().decode()[-2000:]}"
+    assert time.monotonic() < deadline, "the second driver cached no task within 150 s"
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     cached = len(list((results / "tasks").glob("*.json")))
