@@ -28,17 +28,23 @@ def policy_sizes(sizes: Sequence[tuple[int, int]], policy: InputPolicy, names: S
     return out
 
 
+def positions_by_key(keys: Sequence[Any]) -> dict[Any, list[int]]:
+    """The positions of ``keys`` grouped by key, keys in order of first appearance and positions
+    in order within each: how this module groups images by size."""
+    groups: dict[Any, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return groups
+
+
 def size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[np.ndarray]:
     """Row indices in batches of at most ``batch_size`` that share one size of ``sizes``: the
     sizes in order of first appearance, rows in their order within each. Rows of one size give
     the batches ``range(0, n, batch_size)`` gives."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, size in enumerate(sizes):
-        groups.setdefault(tuple(size), []).append(index)
     out = []
-    for indices in groups.values():
+    for indices in positions_by_key([tuple(size) for size in sizes]).values():
         out += [np.array(indices[start : start + batch_size], dtype=np.int64) for start in range(0, len(indices), batch_size)]
     return out
 
@@ -48,11 +54,8 @@ def perturb_list(perturbation: Perturbation, images: list[np.ndarray], keys: Seq
     every kind works image by image, so grouping never changes a pixel)."""
     if not perturbation.steps or not images:
         return images
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(index)
     out: list[np.ndarray] = [np.empty(0, np.uint8)] * len(images)
-    for indices in groups.values():
+    for indices in positions_by_key([image.shape for image in images]).values():
         done = perturbation.apply(np.stack([images[i] for i in indices]), keys=[keys[i] for i in indices])
         for i, image in zip(indices, done):
             out[i] = image
@@ -68,9 +71,7 @@ def detector_inputs(images: list[np.ndarray], policy: InputPolicy, keys: Sequenc
     ``where`` name an image the policy cannot take."""
     images = perturb_list(perturbation, images, keys)
     seen = [policy.apply(image, f"{where}image {names[i] if names else i}") for i, image in enumerate(images)]
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, image in enumerate(seen):
-        groups.setdefault(image.shape, []).append(index)
+    groups = positions_by_key([image.shape for image in seen])
     return [(np.array(indices, dtype=np.int64), np.stack([seen[i] for i in indices])) for indices in groups.values()]
 
 
@@ -100,13 +101,11 @@ def timed_size_note(split: Corpus, rows: int, policy: InputPolicy) -> str:
     from the manifest, nothing decoded), e.g. ``"[timed at 128x96: 40 of 64 images, 3 sizes]"``;
     "" when they share one size."""
     sizes = policy_sizes(split.sizes[:rows], policy, split.ids[:rows], f"{split.root}: ")
-    counts: dict[tuple[int, int], int] = {}
-    for size in sizes:
-        counts[size] = counts.get(size, 0) + 1
-    if len(counts) < 2:
+    groups = positions_by_key(sizes)
+    if len(groups) < 2:
         return ""
-    (height, width), count = max(counts.items(), key=lambda item: item[1])
-    return f"[timed at {width}x{height}: {count} of {len(sizes)} images, {len(counts)} sizes]"
+    (height, width), positions = max(groups.items(), key=lambda item: len(item[1]))
+    return f"[timed at {width}x{height}: {len(positions)} of {len(sizes)} images, {len(groups)} sizes]"
 
 
 def fit_inputs(corpus: Corpus, policy: InputPolicy) -> tuple[list[np.ndarray], np.ndarray]:

@@ -74,9 +74,15 @@ def timing_job(detector: Any, spec: DetectorSpec, corpus: tuple[str, Corpus], su
     label, data = corpus
     _, _, test = three_way_split(data, suite.split)
     batch_size = int((scoring or {}).get("batch_size") or batch_size_for(spec, detector))
-    # of a corpus of mixed sizes one size is timed; the row's name says which
-    note = timed_size_note(test, TIMING_IMAGES, policy_of(detector)) if len(test) else ""
-    return TimingJob(" ".join(filter(None, (f"{spec.label} @ {label}", note))), task, detector, test, batch_size, scoring)
+    name = row_name(f"{spec.label} @ {label}", test, TIMING_IMAGES, detector)
+    return TimingJob(name, task, detector, test, batch_size, scoring)
+
+
+def row_name(name: str, split: Corpus, rows: int, detector: Any) -> str:
+    """A throughput row's name: ``name``, and for a split whose first ``rows`` images reach the
+    detector at several sizes, which one was timed (:func:`~facebench.harness.run.inputs.timed_size_note`)."""
+    note = timed_size_note(split, rows, policy_of(detector)) if len(split) else ""
+    return " ".join(filter(None, (name, note)))
 
 
 def time_suite_jobs(jobs: Sequence[TimingJob],
@@ -122,8 +128,7 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     images = largest_group(test, test.rows()[: settings.images], policy_of(detector))
     with uncached(detector):
         rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
-    name = " ".join(filter(None, (f"{spec.label} @ {label}", timed_size_note(test, settings.images, policy_of(detector)))))
-    return [_sweep_row(name, row) for row in rows]
+    return [_sweep_row(row_name(f"{spec.label} @ {label}", test, settings.images, detector), row) for row in rows]
 
 
 def _sweep_row(name: str, row: dict[str, Any]) -> dict[str, Any]:
