@@ -705,6 +705,88 @@ def compare(
         raise typer.Exit(FAILURE_EXIT)
 
 
+@app.command("speed-ab")
+@handle_errors
+def speed_ab(
+    baseline_python: Annotated[
+        Path, typer.Option("--baseline-python", metavar="PYTHON", help="Interpreter of the baseline build (e.g. a venv "
+                           "with the base branch installed); it must hold a facebench with this speed-worker protocol.")
+    ],
+    suite: Annotated[
+        Optional[str], typer.Argument(help="Suite TOML file, or the name of a shipped suite [default: default].")
+    ] = None,
+    current_python: Annotated[
+        Optional[Path], typer.Option("--current-python", metavar="PYTHON", help="Interpreter of the current build "
+                                     "[default: the one running this command].")
+    ] = None,
+    results: ResultsOption = Path("results"),
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, max=0.99, metavar="FRACTION", help="Largest tolerated relative "
+                            "drop of the median round ratio; a drop beyond it fails only when the paired rounds say "
+                            "it is real (one-sided sign test of the rounds, p < 0.05).")
+    ] = 0.2,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Least paired rounds per row.")] = 15,
+    min_seconds: Annotated[
+        Optional[float], typer.Option("--min-seconds", min=0.0, help="More rounds until each build timed this long "
+                                      "per row [default: the suite's throughput min_seconds].")
+    ] = None,
+    markdown_out: Annotated[
+        Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")
+    ] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json-out", metavar="FILE", help="Also write every round of both builds to FILE.")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
+) -> None:
+    """Time two builds of the suite's detectors side by side, call by call, and gate on a slowdown: exit 1 when a
+    row got slower by more than the tolerance and significantly, 2 on bad input.
+
+    Both builds fit and time their own detectors on the same corpora (built or reused in --results) in worker
+    processes started by their interpreters; the rounds alternate which build goes first, so a machine whose
+    speed drifts slows both alike. Use it where two stored runs differ by more than the change you gate on
+    (shared CI machines): docs/throughput.md.
+    """
+    import json
+    import os
+    from contextlib import nullcontext
+
+    from .data.suite import load_suite
+    from .report.speed_ab import judge, markdown
+    from .run.ab_timing import this_python, suite_lanes, time_ab, worker_command
+    from .run.progress import make_progress
+
+    pythons = {"baseline": str(baseline_python), "current": str(current_python or this_python())}
+    for side, python in pythons.items():
+        if not (Path(python).is_file() and os.access(python, os.X_OK)):
+            raise fail(f"--{side}-python {python}: no executable interpreter there", USAGE_EXIT)
+    loaded = load_suite(suite)
+    if not loaded.detectors:
+        raise fail(f"suite {loaded.name!r} has no detectors to time", USAGE_EXIT)
+    bars = make_progress(progress)
+    with bars if bars is not None else nullcontext():
+        lanes = suite_lanes(loaded, results, bars)
+        rows = time_ab(lanes, {side: worker_command(python) for side, python in pythons.items()}, rounds=rounds,
+                       min_seconds=loaded.throughput.min_seconds if min_seconds is None else min_seconds, progress=bars)
+    verdicts = judge(rows, tolerance)
+    text = markdown(verdicts, rows, tolerance, pythons)
+    typer.echo(text)
+    if markdown_out is not None:
+        markdown_out.parent.mkdir(parents=True, exist_ok=True)
+        markdown_out.write_text(text + "\n")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"suite": loaded.name, "pythons": pythons, "tolerance": tolerance,
+                                        "rows": [row.to_dict() for row in rows],
+                                        "verdicts": [{**v.__dict__, "change": v.change} for v in verdicts]},
+                                       indent=1, allow_nan=True))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if any(v.failed for v in verdicts):
+        raise typer.Exit(FAILURE_EXIT)
+
+
 @app.command()
 @handle_errors
 def export(

@@ -244,6 +244,8 @@ def test_throughput_gate(baseline, good):
     assert not rates["det2 @ c"].failed  # 5 % slower: within 20 %
     assert not any(r.failed for r in comparison.metric_rows)
     assert "-50.0%" in comparison.markdown()
+    assert "time both builds side by side with `facebench speed-ab`" in comparison.markdown()
+    assert "speed-ab" not in compare(baseline, baseline).markdown()  # the hint stands under a speed failure only
     assert not compare(baseline, slow, throughput_tolerance=None).failed
     faster = make_results("c", {"det": good, "det2": good}, images_per_s={"det": 500.0})
     assert not compare(baseline, faster).failed

@@ -64,6 +64,10 @@ SPEED_ALPHA = 0.05
 #: On one CPU, a calibration workload this much faster or slower in one run gets a caution in the summary.
 MACHINE_DRIFT = 0.1
 
+#: Under a throughput failure: two stored runs carry the machine's drift between them; speed-ab does not.
+SPEED_AB_HINT = ("two runs made at different times also differ by the machine's drift between them: to tell a slower "
+                 "build from a slower machine, time both builds side by side with `facebench speed-ab` "
+                 "(README, Speed)")
 PAIRED = "paired bootstrap"
 OVERLAP = "CI overlap"
 #: Added to a throughput row's reason when it was judged on per-round images per calibration unit.
@@ -801,6 +805,7 @@ def _markdown(c: Comparison, every_row: bool = True) -> str:
         if tp_fail:
             lines += [""] if metric_fail else []
             lines += _table(THROUGHPUT_HEADER, [_throughput_cells(r) for r in tp_fail])
+            lines += ["", SPEED_AB_HINT]
     others = [r for r in c.compared_rows if not r.failed]
     lines += ["", f"### Metrics ({len(others)} other compared rows)", ""]
     if others and not every_row:
