@@ -5,8 +5,8 @@ them with ``facebench compare``'s rules (:func:`facebench.harness.report.compare
 tolerance 20% unless given):
 
 - same build: both runs use the detector as it is; a failing throughput row is a false failure;
-- slower build: the current run uses a wrapper of the same detector whose ``score`` does the
-  extra work (scores part of the batch again) that makes images/s fall by ``--slowdown``
+- slower build: the current run uses a wrapper of the same detector whose ``score`` keeps the CPU
+  busy after each call for as long as makes images/s fall by ``--slowdown``
   (default 0.3); a failing throughput row is a catch.
 
 The task cache is kept between runs (as a CI job would), so each run re-measures only the speed.
@@ -14,7 +14,13 @@ Where both runs timed the calibration workload beside every round, the gate judg
 calibration unit round by round (each line says which figures it judged); the last line judges
 the same runs on raw images/s, as for runs without those figures.
 
+With ``--mode ab`` each trial is instead two calls of ``facebench speed-ab``'s timing
+(:func:`facebench.harness.run.ab_timing.time_ab`, judged by :mod:`facebench.harness.report.speed_ab`):
+the same build against itself, and against a worker whose detectors are slowed down the same way
+(this script run with ``--worker``), both builds timed call by call in one phase.
+
     python benchmarks/speed_gate.py [--trials 10] [--detectors spectrum] [--slowdown 0.3]
+    python benchmarks/speed_gate.py --mode ab --trials 10 --detectors spectrum,dct,srm
     python benchmarks/speed_gate.py --trials 1 --count 16 --min-seconds 0.1   # a quick check
 """
 
@@ -23,20 +29,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import time
 from pathlib import Path
 
 SLOWDOWN = 0.3  # set from --slowdown before any run
 
 
 class Slowed:
-    """A detector whose ``score`` does 1 / (1 - SLOWDOWN) times the wrapped one's work: after
-    scoring the batch it scores the batch's first images again (their scores dropped), as many as
-    the slowdown asks for. Extra work of the same kind, not a sleep: a sleeping process hands its
-    cores to others and wakes on a colder machine, which slows the calibration lane beside it too."""
+    """A detector whose ``score`` takes 1 / (1 - SLOWDOWN) times the wrapped one's time (:func:`slow_down`)."""
 
     name = "slowed"
     requires_fit = True
-    version = "2"
+    version = "3"
 
     def __init__(self, inner: str = "spectrum"):
         from facebench.harness.contracts import registry
@@ -45,16 +49,52 @@ class Slowed:
         self.requires_fit = self.inner.requires_fit
         self.batch_size = getattr(self.inner, "batch_size", 32)
         self.device = getattr(self.inner, "device", "cpu")
+        slow_down(self.inner, SLOWDOWN)
 
     def fit(self, images, labels):
         self.inner.fit(images, labels)
 
     def score(self, images):
-        scores = self.inner.score(images)
-        extra = round(len(images) * (1 / (1 - SLOWDOWN) - 1))
-        for start in range(0, extra, len(images)):
-            self.inner.score(images[: min(len(images), extra - start)])
+        return self.inner.score(images)
+
+
+def slow_down(detector, slowdown: float) -> None:
+    """Make ``detector.score`` take 1 / (1 - slowdown) times as long: after each call it keeps the
+    CPU busy (a spin, not a sleep: a sleeping process hands its cores to others and wakes on a
+    colder machine) for the call's own time times 1 / (1 - slowdown) - 1. Scoring part of the batch
+    again instead would not do: a detector's time is not proportional to its batch (srm scores 14
+    of 32 images in 0.79 of the per-image time, spectrum in 1.13), so the drop would miss the mark."""
+    score = detector.score
+    extra = 1 / (1 - slowdown) - 1
+
+    def slower(images):
+        start = time.perf_counter()
+        scores = score(images)
+        now = time.perf_counter()
+        deadline = now + (now - start) * extra
+        while time.perf_counter() < deadline:
+            pass
         return scores
+
+    detector.score = slower
+
+
+def slowed_worker(slowdown: float) -> None:
+    """A speed worker (``facebench.harness.run.speed_worker``) whose every detector is slowed down:
+    the "slower build" of ``--mode ab``."""
+    from facebench.harness.contracts import registry
+    from facebench.harness.run import speed_worker
+
+    create = registry.create
+
+    def create_slowed(kind, name, **params):
+        plugin = create(kind, name, **params)
+        if kind == "detector":
+            slow_down(plugin, slowdown)
+        return plugin
+
+    registry.create = create_slowed
+    speed_worker.main()
 
 
 def make_suite(detectors: list[str], slowed: bool, args):
@@ -88,6 +128,42 @@ def gate(baseline, current, tolerance: float, raw: bool = False):
     return compare(*results, throughput_tolerance=tolerance)
 
 
+def ab_trials(args) -> None:
+    """``--mode ab``: per trial, the build against itself and against the slowed worker."""
+    import sys
+
+    from facebench.harness.report.speed_ab import judge
+    from facebench.harness.run.ab_timing import suite_lanes, time_ab, worker_command
+
+    detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    suite = make_suite(detectors, False, args)
+    lanes = suite_lanes(suite, args.out)
+    plain = worker_command(sys.executable)
+    slowed = [sys.executable, str(Path(__file__).resolve()), "--worker", "--slowdown", str(args.slowdown)]
+    print(f"--mode ab: {args.trials} trials; detectors {', '.join(detectors)}; tolerance {args.tolerance:.0%}; "
+          f"slower build -{args.slowdown:.0%} images/s; at least {args.ab_rounds} paired rounds and "
+          f"{args.min_seconds} s per build and row; load 1m {os.getloadavg()[0]:.2f}", flush=True)
+    counts = {"same": [0, 0], "slower": [0, 0]}  # failed rows, rows
+    ratios: dict[str, list[float]] = {"same": [], "slower": []}
+    for trial in range(args.trials):
+        for kind, current in (("same", plain), ("slower", slowed)):
+            rows = time_ab(lanes, {"baseline": plain, "current": current}, rounds=args.ab_rounds,
+                           min_seconds=args.min_seconds)
+            for verdict in judge(rows, args.tolerance):
+                counts[kind][0] += verdict.failed
+                counts[kind][1] += 1
+                ratios[kind].append(verdict.ratio)
+                print(f"trial {trial + 1:>2} {kind:>6}: {verdict.name}: ratio {verdict.ratio:.3f} "
+                      f"[{verdict.ratio_q1:.3f}, {verdict.ratio_q3:.3f}], {'fail' if verdict.failed else 'pass'}: "
+                      f"{verdict.reason}", flush=True)
+    print(f"false failures (same build): {counts['same'][0]} of {counts['same'][1]} detector rows ({args.trials} trials)")
+    print(f"caught (build {args.slowdown:.0%} slower): {counts['slower'][0]} of {counts['slower'][1]} detector rows")
+    for kind, values in ratios.items():
+        print(f"median round ratio, {kind} build: median {statistics.median(values):.3f}, "
+              f"range {min(values):.3f} .. {max(values):.3f}")
+    print(f"load 1m at the end: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     global SLOWDOWN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,8 +175,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=2.0, help="[throughput] min_seconds, as the ci suite sets it")
     parser.add_argument("--out", type=Path, default=Path("results/speed_gate"))
+    parser.add_argument("--mode", choices=("runs", "ab"), default="runs",
+                        help="runs: compare two stored runs (facebench compare); ab: both builds timed side by side "
+                             "(facebench speed-ab)")
+    parser.add_argument("--ab-rounds", type=int, default=15, help="--mode ab: least paired rounds per row")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the slower build's worker
     args = parser.parse_args()
     SLOWDOWN = args.slowdown
+    if args.worker:
+        slowed_worker(args.slowdown)
+        return
+    if args.mode == "ab":
+        ab_trials(args)
+        return
 
     from facebench.harness.contracts import registry
     from facebench.harness.run.runner import run_suite
