@@ -48,8 +48,8 @@ def faces_config(faces: str, default: str = "auto") -> dict[str, str]:
     return {} if faces == default else {"faces": faces}
 
 
-def with_faces(image: np.ndarray, record: Record, name: str, needing: Sequence[str] = (),
-               images: str = "photographs", fix: str = "remove it from the folder, or drop the artifact") -> Record:
+def with_faces(image: np.ndarray, record: Record, name: str, needing: Sequence[str] = (), *,
+               images: str = "images", fix: str = "drop the artifact") -> Record:
     """``record`` with the landmarks and face/hair/background masks of ``image``'s face, and
     ``meta["face"]``; ``record`` itself where no face is found and ``needing`` is empty.
 

@@ -197,7 +197,8 @@ class FolderGenerator:
         Raises :class:`ArtifactError` (one line) without the ``faces`` extra, or where no face is
         found and an artifact needs one.
         """
-        return face_records.with_faces(image, record, path, self.artifacts_needing_faces())
+        return face_records.with_faces(image, record, path, self.artifacts_needing_faces(), images="photographs",
+                                       fix="remove it from the folder, or drop the artifact")
 
     def generate(self, seeds: Sequence[int]) -> Batch:
         """The images of ``seeds`` (file indices), then one fake per artifact spec for each."""

@@ -195,6 +195,14 @@ def test_stylegan_defaults_keep_the_config_and_the_records(family, stylegan2_fil
     assert all(r.landmarks is None and "face" not in r.meta and not REGIONS & set(r.masks) for r in batch.records)
 
 
+def test_stylegan_with_face_artifacts_keeps_the_generator_contract(stylegan2_file, analysed):
+    from facebench.generators.stylegan2.generator import StyleGAN2Generator
+    from facebench.testing import check_generator
+
+    check_generator(StyleGAN2Generator, seeds=[0, 1], network=stylegan2_file, artifacts="eyes_fixed,background_blur")
+    assert analysed  # the contract was checked with the faces analysed
+
+
 def test_stylegan_checks_the_faces_option(stylegan2_file):
     with pytest.raises(registry.PluginError, match="faces must be one of auto, on, off, got 'yes'"):
         stylegan("stylegan2", stylegan2_file, faces="yes")
