@@ -18,8 +18,8 @@ from typing import IO, Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from . import faces as face_analysis
-from .artifacts import ARTIFACTS, ArtifactError, FakeSpec, make_fakes, null_fakes, parse_fake_specs
+from . import face_records
+from .artifacts import FakeSpec, make_fakes, null_fakes, parse_fake_specs
 from ..harness.contracts.images import BACKGROUND, to_rgb  # noqa: F401 - BACKGROUND: this module's name for it
 from ..harness.contracts.errors import FacebenchError
 from ..harness.contracts.ids import pair_id, record_id
@@ -31,10 +31,6 @@ LABELS = {"real": REAL, "fake": FAKE}
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 #: ``resolution`` value that keeps every image at its own size.
 NATIVE = "native"
-#: ``faces`` values: analyse faces when an artifact needs landmarks or regions, always, never.
-FACES_MODES = ("auto", "on", "off")
-#: What an artifact may need that face analysis supplies.
-FACE_NEEDS = ("landmarks", "regions")
 
 
 class FolderError(FacebenchError, ValueError):
@@ -112,8 +108,7 @@ class FolderGenerator:
         if resolution == NATIVE and artifacts.strip():
             raise FolderError(f"resolution='native' takes no artifacts (got {artifacts!r}): artifacts work on images "
                               "of one size; give resolution a number of pixels, or drop artifacts")
-        if faces not in FACES_MODES:
-            raise FolderError(f"faces must be one of {', '.join(FACES_MODES)}, got {faces!r}")
+        face_records.check_faces_mode(faces, error=FolderError)
         if not isinstance(recursive, bool):
             raise FolderError(f"recursive must be true or false, got {recursive!r}")
         if artifacts.strip() and label != "real":
@@ -184,19 +179,17 @@ class FolderGenerator:
             "recursive": self.recursive,
             "content_digest": self.content_digest(),
             # only when set, so the cache keys of corpora made before the option stay as they were
-            **({} if self.faces == "auto" else {"faces": self.faces}),
+            **face_records.faces_config(self.faces),
         }
 
     def artifacts_needing_faces(self) -> list[str]:
         """The artifacts of the specs that need landmarks or region masks, in spec order."""
-        names = [name for spec in self.fake_specs for name, _ in spec.artifacts
-                 if any(need in getattr(ARTIFACTS[name], "needs", ()) for need in FACE_NEEDS)]
-        return list(dict.fromkeys(names))
+        return face_records.artifacts_needing_faces(self.fake_specs)
 
     @property
     def analyses_faces(self) -> bool:
         """Whether :meth:`generate` analyses every photo's face (see ``faces``)."""
-        return self.faces == "on" or (self.faces == "auto" and bool(self.artifacts_needing_faces()))
+        return face_records.analyses_faces(self.faces, self.fake_specs)
 
     def with_faces(self, image: np.ndarray, record: Record, path: str) -> Record:
         """``record`` with the landmarks and face/hair/background masks of ``image``'s face.
@@ -204,23 +197,8 @@ class FolderGenerator:
         Raises :class:`ArtifactError` (one line) without the ``faces`` extra, or where no face is
         found and an artifact needs one.
         """
-        needing = self.artifacts_needing_faces()
-        try:
-            face_analysis.require()
-        except face_analysis.FacesUnavailable:
-            what = f"artifact {needing[0]!r} on photographs needs" if needing else "faces='on' needs"
-            raise ArtifactError(f"{what} face landmarks and region masks: {face_analysis.FACES_EXTRA}") from None
-        found = face_analysis.analyse_face(image)
-        if found is None:
-            if needing:
-                raise ArtifactError(
-                    f"artifact {needing[0]!r} needs face landmarks, and no face was found in image {path!r}; "
-                    "remove it from the folder, or drop the artifact"
-                )
-            return record
-        box = [round(float(v), 2) for v in found.box]
-        meta = {**record.meta, "face": {"analysis": face_analysis.ANALYSIS, "box": box, "score": round(found.score, 4)}}
-        return record.with_changes(landmarks=found.landmarks, masks=dict(found.masks), meta=meta)
+        return face_records.with_faces(image, record, path, self.artifacts_needing_faces(), images="photographs",
+                                       fix="remove it from the folder, or drop the artifact")
 
     def generate(self, seeds: Sequence[int]) -> Batch:
         """The images of ``seeds`` (file indices), then one fake per artifact spec for each."""

@@ -202,8 +202,10 @@ def test_plugin_adds_pixel_artifacts_on_top_and_refuses_ones_needing_regions(net
     ids = [r.id for r in batch.records]
     assert ids == ["stylegan2-00000000-fake", "stylegan2-00000001-fake", "stylegan2-00000000-blob", "stylegan2-00000001-blob"]
     assert batch.records[2].pair == batch.records[0].pair and "blob" in batch.records[2].masks
+    # faces="off": no face analysis, so the artifact finds no region masks (tests/test_source_faces.py: the default)
     with pytest.raises(Exception, match="face/hair/background"):
-        registry.create("generator", "stylegan2", network=network_file, artifacts="background_blur").generate([0])
+        registry.create("generator", "stylegan2", network=network_file, artifacts="background_blur",
+                        faces="off").generate([0])
 
 
 def test_class_conditional_models_need_a_class(tmp_path):

@@ -68,15 +68,16 @@ class PixelArtifact:
         if "landmarks" in self.needs and not record.landmarks:
             raise ArtifactError(
                 f"artifact {self.name!r} needs eye landmarks, and image {record.id!r} has none; "
-                "use a generator that records landmarks (parametric, or folder with pip install 'facebench[faces]')"
+                "use a generator that records landmarks (parametric, or folder, stylegan2 or stylegan3 with "
+                "pip install 'facebench[faces]')"
             )
         if "regions" in self.needs:
             missing = [r for r in REGION_NAMES if r not in record.masks]
             if missing:
                 raise ArtifactError(
                     f"artifact {self.name!r} needs the face/hair/background masks, and image {record.id!r} "
-                    f"lacks {', '.join(missing)}; use a generator that records them (parametric, or folder with "
-                    "pip install 'facebench[faces]')"
+                    f"lacks {', '.join(missing)}; use a generator that records them (parametric, or folder, "
+                    "stylegan2 or stylegan3 with pip install 'facebench[faces]')"
                 )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+from .. import face_records
 from ...harness.contracts.ids import pair_id, record_id
 from ...harness.contracts.types import FAKE, REAL, Batch, Record
 from ..folder import MAX_RESOLUTION, MIN_RESOLUTION, NATIVE, decode_image, square
@@ -26,6 +27,8 @@ from .layouts import ALL, Dataset, DatasetError, Entry, digest_entries, read_dat
 ROLES = {REAL: "real", FAKE: "fake"}
 #: Parquet row groups kept decoded-from-disk (their image column only) while a corpus is written.
 ROW_GROUP_CACHE = 4
+#: ``faces`` values: the dataset source takes no artifacts, so it analyses every image or none.
+FACES_MODES = ("off", "on")
 
 
 def interleaved(entries: list[Entry]) -> list[Entry]:
@@ -62,6 +65,10 @@ class DatasetGenerator:
         reals: Synthbuster: the folder of real photos (default: a folder named like RAISE or real).
         image_column: Parquet: the column of encoded images (default: image, img, or the first binary column).
         label_column: Parquet: the column of labels (0/1, real/fake, or ClassLabel names).
+        faces: "on" records every image's face landmarks, face/hair/background masks and
+            ``meta["face"]`` (reals and fakes; :mod:`~facebench.generators.faces`, the ``faces``
+            extra, whose absence is an error of one line); an image with no face found gets none.
+            "off" (the default) analyses nothing.
     """
 
     name = "dataset"
@@ -78,6 +85,7 @@ class DatasetGenerator:
         reals: str = "",
         image_column: str = "",
         label_column: str = "label",
+        faces: str = "off",
     ):
         if resolution != NATIVE and (isinstance(resolution, bool) or not isinstance(resolution, int)
                                      or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
@@ -93,6 +101,7 @@ class DatasetGenerator:
         self.entries = interleaved(self.dataset.select(self.subset))
         self.resolution = resolution
         self.harmonise = harmonise.strip().lower()
+        self.faces = face_records.check_faces_mode(faces, FACES_MODES, DatasetError)
         self.params = {"layout": self.dataset.layout, "split": split, "reals": reals, "image_column": image_column,
                        "label_column": label_column}
         groups = sorted({e.group for e in self.entries if e.group is not None})
@@ -120,7 +129,8 @@ class DatasetGenerator:
     def config(self) -> dict:
         """The parameters plus ``content_digest``, so a changed dataset names a new cached corpus."""
         return {"path": str(self.dataset.source or self.dataset.root), "subset": self.subset, "resolution": self.resolution,
-                "harmonise": self.harmonise, **self.params, "content_digest": self.content_digest()}
+                "harmonise": self.harmonise, **self.params, "content_digest": self.content_digest(),
+                **face_records.faces_config(self.faces, default="off")}  # only when on: earlier keys stay
 
     def generate(self, seeds: Sequence[int]) -> Batch:
         """The images of ``seeds`` with records labelled from the layout."""
@@ -137,7 +147,8 @@ class DatasetGenerator:
         return Batch(np.stack(images), records)
 
     def load(self, seed: int) -> tuple[np.ndarray, Record]:
-        """Seed ``seed``'s pixels (decoded, checked, fitted, harmonised) and its record."""
+        """Seed ``seed``'s pixels (decoded, checked, fitted, harmonised) and its record (with the
+        face's landmarks and masks when ``faces="on"``)."""
         entry = self.entries[seed]
         source, name = self._open(entry)
         image, mode, facts = decode_image(source, name, inspect=file_facts)
@@ -157,6 +168,8 @@ class DatasetGenerator:
         pair = pair_id(self.name, seed) if entry.group is None else pair_id(f"{self.name}-group", self.group_index[entry.group])
         record = Record(id=record_id(self.name, seed, ROLES[entry.label]), label=entry.label, source=self.name,
                         source_version=self.version, seed=seed, pair=pair, meta=meta, format="png")
+        if self.faces == "on":
+            record = face_records.with_faces(pixels, record, name)
         return pixels, record
 
     def fit(self, image: Image.Image) -> np.ndarray:

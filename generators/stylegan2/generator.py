@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import face_records
 from ..artifacts import FakeSpec, make_fakes, parse_fake_specs, refuse_null
 from .loading import NetworkError, file_digest, load_network, network_family
 from .networks import NOISE_MODES
@@ -35,7 +36,13 @@ class StyleGAN2Generator:
         resolution: resize the images to this side (Lanczos), e.g. to match real photos; None keeps
             the network's resolution.
         artifacts: pixel artifacts to add on top, one extra fake per spec (e.g. "blob,size");
-            "" adds none.
+            "" adds none. Those that need landmarks or face/hair/background masks (``eyes_fixed``,
+            ``background_blur``, ``hair_bleed``) get them from face analysis (see ``faces``).
+        faces: "auto" (analyse every image's face, :mod:`~facebench.generators.faces` with the
+            ``faces`` extra, where an artifact needs landmarks or regions: the records then carry
+            landmarks, masks and ``meta["face"]``), "on" (on every image; one with no face found
+            gets none) or "off" (never: such artifacts fail). Without the extra, or where no face
+            is found and an artifact needs one, an error of one line.
     """
 
     name = "stylegan2"
@@ -45,7 +52,7 @@ class StyleGAN2Generator:
 
     def __init__(self, network: str, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  noise_mode: str = "const", class_idx: int | None = None, device: str = "cpu", batch_size: int = 8,
-                 compile: bool = False, resolution: int | None = None, artifacts: str = ""):
+                 compile: bool = False, resolution: int | None = None, artifacts: str = "", faces: str = "auto"):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         if batch_size < 1:
@@ -64,6 +71,7 @@ class StyleGAN2Generator:
         self.batch_size = batch_size
         self.compile = compile
         self.artifacts = artifacts
+        self.faces = face_records.check_faces_mode(faces)
         self.fake_specs: list[FakeSpec] = parse_fake_specs(artifacts) if artifacts else []
         refuse_null(self.fake_specs, f"{self.name} (its images are all fakes)")
         self.G = load_network(self.network, device)
@@ -85,6 +93,7 @@ class StyleGAN2Generator:
             "network": self.network, "network_sha256": self.network_sha256, "truncation_psi": self.truncation_psi,
             "truncation_cutoff": self.truncation_cutoff, "noise_mode": self.noise_mode, "class_idx": self.class_idx,
             "resolution": self.resolution, "artifacts": self.artifacts,
+            **face_records.faces_config(self.faces),  # only when set: earlier corpora keep their keys
         }
 
     def latents(self, seeds: Sequence[int]) -> np.ndarray:
@@ -130,9 +139,13 @@ class StyleGAN2Generator:
                    seed=int(seed), pair=pair_id(self.name, seed), meta=meta)
             for seed in seeds
         ]
+        if face_records.analyses_faces(self.faces, self.fake_specs):
+            needing = face_records.artifacts_needing_faces(self.fake_specs)
+            records = [face_records.with_faces(image, record, f"{self.name} seed {record.seed}", needing,
+                                               images=f"{self.name} images", fix="draw other seeds, or drop the artifact")
+                       for image, record in zip(images, records)]
         base = Batch(images, records)
         return Batch.concat([base, *(make_fakes(base, spec) for spec in self.fake_specs)])
-
 
     def record_meta(self) -> dict:
         """The settings every image's record carries."""

@@ -37,6 +37,8 @@ class StyleGAN3Generator(StyleGAN2Generator):
         compile: run the synthesis through ``torch.compile``.
         resolution: resize the images to this side (Lanczos); None keeps the network's resolution.
         artifacts: pixel artifacts to add on top, one extra fake per spec; "" adds none.
+        faces: "auto", "on" or "off": face landmarks and face/hair/background masks on the
+            records, for the artifacts that need them, as ``stylegan2``'s ``faces``.
     """
 
     name = "stylegan3"
@@ -46,13 +48,13 @@ class StyleGAN3Generator(StyleGAN2Generator):
     def __init__(self, network: str, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  class_idx: int | None = None, translate: str | Sequence[float] = "0,0", rotate: float = 0.0,
                  device: str = "cpu", batch_size: int = 8, batched: bool = False, compile: bool = False,
-                 resolution: int | None = None, artifacts: str = ""):
+                 resolution: int | None = None, artifacts: str = "", faces: str = "auto"):
         self.translate = parse_translate(translate)
         self.rotate = float(rotate)
         self.batched = bool(batched)
         super().__init__(network, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                          noise_mode="const", class_idx=class_idx, device=device, batch_size=batch_size,
-                         compile=compile, resolution=resolution, artifacts=artifacts)
+                         compile=compile, resolution=resolution, artifacts=artifacts, faces=faces)
         transform = make_transform(self.translate, self.rotate)
         with torch.no_grad():
             self.G.synthesis.input.transform.copy_(torch.from_numpy(transform))
