@@ -1,12 +1,15 @@
 """Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
-For every built-in detector that needs no weights (or those named), the runner's timing phase
+For every built-in detector (or those named), the runner's timing phase
 (:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of one
 ``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
 ``detector.score`` over the same in-memory batches, one clock per round, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
 the median of the per-pair ratios runner / bare with its quartiles (target: >= 0.95) and the
 machine's load average (os.getloadavg) before and after: on a loaded machine no figure holds.
+The published detectors get seeded random weights of the published shapes
+(``published_throughput.make_detector``; their speed does not depend on weight values) and see
+the corpus's 128 px images through their own preprocessing.
 
     python benchmarks/harness_overhead.py [--detectors spectrum,dct] [--pairs 15] [--rounds 5]
     python benchmarks/harness_overhead.py --count 24 --pairs 2 --rounds 2 --detectors spectrum   # a quick check
@@ -22,6 +25,23 @@ from pathlib import Path
 
 #: Built-in detectors that cannot run without something from the user (a program, a weights file).
 NEEDS_INPUT = ("command", "checkpoint")
+#: Built-in detectors timed with seeded random weights of the published shapes.
+PUBLISHED = ("npr", "cnndetection", "univfd", "rine", "patchcraft", "fusing")
+
+
+def create_detector(name: str, weights: Path, batch_size: int | None):
+    """A built-in detector by name; a published one with random weights written under ``weights``."""
+    from facebench.harness.contracts import registry
+
+    if name not in PUBLISHED:
+        return registry.create("detector", name)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from published_throughput import make_detector
+
+    weights.mkdir(parents=True, exist_ok=True)
+    return make_detector(name, weights, "cpu", batch_size or 16)
 
 
 def detector_names(requested: str | None) -> list[str]:
@@ -57,12 +77,11 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def measure(name: str, fit_part, test, args) -> dict:
-    from facebench.harness.contracts import registry
     from facebench.harness.run.throughput import TIMING_IMAGES, time_detector
     from facebench.harness.data.suite import ThroughputSpec
     from facebench.harness.run.timing import detector_batches, set_eval
 
-    detector = registry.create("detector", name)
+    detector = create_detector(name, args.out / "weights", args.batch_size)
     if detector.requires_fit:
         detector.fit(fit_part.load_images(), fit_part.labels)
     set_eval(detector)
