@@ -79,7 +79,7 @@ def locate_iris(image: np.ndarray, contour: np.ndarray) -> Iris | None:
     crop = ndimage.map_coordinates(grey, [src_y, src_x], order=1, mode="nearest")
     crop = ndimage.gaussian_filter(crop, 1.0)
     local = (contour - (x0, y0)) * scale - 0.5  # contour in crop pixel coordinates (centres at integers)
-    visible = _inside(_opened(local, OPEN_UP), xs, ys)
+    visible = inside_polygon(_opened(local, OPEN_UP), xs, ys)
     if visible.sum() < 20:
         return None
     coarse = visible & (xs % COARSE_STEP == 0) & (ys % COARSE_STEP == 0)
@@ -116,7 +116,7 @@ def _opened(contour: np.ndarray, factor: float) -> np.ndarray:
     return contour + (factor - 1.0) * offset[:, None] * normal[None]
 
 
-def _inside(polygon: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def inside_polygon(polygon: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """bool: the points (xs, ys) inside ``polygon`` (even-odd rule)."""
     inside = np.zeros(xs.shape, bool)
     n = len(polygon)
@@ -152,8 +152,7 @@ def _rim_scores(crop: np.ndarray, visible: np.ndarray, centres: np.ndarray, radi
     """``[C, R]``: how much brighter the visible ring just outside each circle is than just inside."""
     inner, inner_seen = _ring_means(crop, visible, centres, radii, INNER_RINGS)
     outer, outer_seen = _ring_means(crop, visible, centres, radii, OUTER_RINGS)
-    samples = ANGLES * len(INNER_RINGS)
-    enough = (inner_seen >= MIN_VISIBLE * samples) & (outer_seen >= MIN_VISIBLE * samples)
+    enough = (inner_seen >= MIN_VISIBLE * ANGLES * len(INNER_RINGS)) & (outer_seen >= MIN_VISIBLE * ANGLES * len(OUTER_RINGS))
     return np.where(enough, outer - inner, -np.inf)
 
 
