@@ -40,7 +40,7 @@ MIN_VISIBLE = 0.2
 MIN_OPENING = 0.12
 #: Pupil radius where no pupil edge shows, and the range searched, as fractions of the iris radius.
 PUPIL_FRACTION = 0.4
-PUPIL_RANGE = (0.2, 0.65)
+PUPIL_RANGE = (0.2, 0.55)
 #: A pupil edge counts when its step is at least this many grey levels (0..255).
 MIN_PUPIL_STEP = 12.0
 SIDES = ("left", "right")
@@ -79,7 +79,7 @@ def locate_iris(image: np.ndarray, contour: np.ndarray) -> Iris | None:
     crop = ndimage.map_coordinates(grey, [src_y, src_x], order=1, mode="nearest")
     crop = ndimage.gaussian_filter(crop, 1.0)
     local = (contour - (x0, y0)) * scale - 0.5  # contour in crop pixel coordinates (centres at integers)
-    visible = inside_polygon(_opened(local, OPEN_UP), xs, ys)
+    visible = inside_polygon(opened_contour(local, OPEN_UP), xs, ys)
     if visible.sum() < 20:
         return None
     coarse = visible & (xs % COARSE_STEP == 0) & (ys % COARSE_STEP == 0)
@@ -107,7 +107,7 @@ def _opening(contour: np.ndarray) -> float:
     return float((np.hypot(*(contour[1] - contour[5])) + np.hypot(*(contour[2] - contour[4]))) / 2)
 
 
-def _opened(contour: np.ndarray, factor: float) -> np.ndarray:
+def opened_contour(contour: np.ndarray, factor: float) -> np.ndarray:
     """``contour`` with its lid points moved away from the corner-to-corner line by ``factor``."""
     start, end = contour[0], contour[3]
     along = (end - start) / max(float(np.hypot(*(end - start))), 1e-9)

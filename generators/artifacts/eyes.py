@@ -14,17 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..irises import SIDES, Iris, inside_polygon, irises_of
+from ..irises import OPEN_UP, SIDES, Iris, inside_polygon, irises_of, opened_contour
 from .base import ArtifactError, to_float, to_uint8
 from .surroundings import masked_blur
 
 #: A pixel of the iris disc is part of a corneal highlight when its darkest channel is at least
 #: this bright and this many grey levels above the iris' median.
-HIGHLIGHT_LEVEL, HIGHLIGHT_ABOVE = 150.0, 50.0
+HIGHLIGHT_LEVEL, HIGHLIGHT_ABOVE = 110.0, 50.0
+#: Highlights are looked for within this many iris radii of its centre.
+HIGHLIGHT_ZONE = 0.75
 #: Where no highlight is found: its offset from the iris centre and its radius, in iris radii.
 DEFAULT_HIGHLIGHT = ((-0.35, -0.35), 0.22)
 #: A new highlight's centre stays within this many iris radii of the iris centre.
 HIGHLIGHT_REACH = 0.75
+#: The iris-or-not cut (:func:`iris_likeness`) lies this far from the iris' level to its surround's,
+#: and goes from 1 to 0 over this many grey levels.
+IRIS_CUT, IRIS_CUT_WIDTH = 0.6, 20.0
 #: A wobbly pupil stays within this fraction of the iris radius.
 MAX_PUPIL = 0.85
 
@@ -34,7 +39,7 @@ class Eye:
     """One located eye of an image: the iris and the pixels where it shows."""
 
     iris: Iris
-    visible: np.ndarray  # bool [H, W]: inside the eye contour (the whole image where none is recorded)
+    visible: np.ndarray  # bool [H, W]: inside the eye contour opened up as the iris search opens it (all where none)
     dx: np.ndarray  # float [H, W]: pixel centres' offsets from the iris centre
     dy: np.ndarray
 
@@ -64,7 +69,8 @@ def located_eyes(name: str, image: np.ndarray, record) -> dict[str, Eye]:
         iris = irises[side]
         contour_keys = [f"eye_{side}_{i}" for i in range(6)]
         if all(key in record.landmarks for key in contour_keys):
-            visible = inside_polygon(np.array([record.landmarks[key] for key in contour_keys]), x, y)
+            points = np.array([record.landmarks[key] for key in contour_keys])
+            visible = inside_polygon(opened_contour(points, OPEN_UP), x, y)
         else:
             visible = np.ones((height, width), bool)
         eyes[side] = Eye(iris, visible, x - iris.centre[0], y - iris.centre[1])
@@ -84,7 +90,7 @@ def highlight_of(image: np.ndarray, eye: Eye) -> np.ndarray:
     """bool: the corneal highlight's pixels in ``eye`` (the largest bright blob on the iris), maybe empty."""
     from scipy import ndimage  # noqa: PLC0415
 
-    zone = eye.visible & (eye.distance < 1.1 * eye.iris.radius)
+    zone = eye.visible & (eye.distance < HIGHLIGHT_ZONE * eye.iris.radius)  # short of the sclera
     if not zone.any():
         return zone
     level = darkest(image)
@@ -125,7 +131,9 @@ def recolour_iris(image: np.ndarray, eye: Eye, turn: float, min_saturation: floa
     iris = eye.iris
     distance = eye.distance
     alpha = cover(distance - iris.radius) * (1.0 - cover(distance - iris.pupil_radius)) * eye.visible
-    alpha[highlight_of(image, eye)] = 0.0
+    highlight = highlight_of(image, eye)
+    alpha[highlight] = 0.0
+    alpha *= iris_likeness(image, eye, highlight)
     region = alpha > 0
     pixels = to_float(image[region]) / 255.0
     hsv = rgb_to_hsv(pixels)
@@ -136,6 +144,21 @@ def recolour_iris(image: np.ndarray, eye: Eye, turn: float, min_saturation: floa
     a = alpha[region][:, None]
     out[region] = to_uint8(to_float(image[region]) * (1.0 - a) + turned * a)
     return out
+
+
+def iris_likeness(image: np.ndarray, eye: Eye, highlight: np.ndarray) -> np.ndarray:
+    """float ``[H, W]`` in [0, 1]: 1 where a pixel is as dark as the iris, 0 where it is as bright as
+    the sclera and lids around it (a soft cut between the two levels), so lid skin and sclera inside
+    the disc keep their colour."""
+    level = darkest(image)
+    distance, radius = eye.distance, eye.iris.radius
+    inner = eye.visible & (distance > eye.iris.pupil_radius) & (distance < 0.8 * radius) & ~highlight
+    outer = eye.visible & (distance > 1.1 * radius) & (distance < 1.5 * radius)
+    if not inner.any() or not outer.any():
+        return np.ones(level.shape, np.float32)
+    iris, around = float(np.median(level[inner])), float(np.median(level[outer]))
+    cut = iris + IRIS_CUT * (around - iris)
+    return np.clip((cut - level) / IRIS_CUT_WIDTH + 0.5, 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
