@@ -44,6 +44,8 @@ PUPIL_RANGE = (0.2, 0.55)
 #: A pupil edge counts when its step is at least this many grey levels (0..255).
 MIN_PUPIL_STEP = 12.0
 SIDES = ("left", "right")
+#: The landmarks a record carries for two located irises.
+IRIS_NAMES = tuple(name for side in SIDES for name in (f"iris_{side}", f"iris_{side}_edge", f"pupil_{side}_edge"))
 
 
 @dataclass(frozen=True)
