@@ -6,7 +6,7 @@
   eyes_fixed, background_blur, hair_bleed and the three eye artifacts on the face photographs that
   installed packages ship (matplotlib's Grace Hopper, scikit-image's astronaut where installed),
   made by the folder source at 512 px, the face analysis behind them (landmarks and
-  face/hair/background masks), and the eyes of the eye artifacts' fakes close up. Needs ``pip
+  face/hair/background masks, irises circled), and the eyes of the eye artifacts' fakes close up. Needs ``pip
   install 'facebench[faces]'`` (skipped without it);
 - docs/report-desktop.png, docs/report-narrow.png: the HTML report of a real `facebench run` of the
   default suite (about a minute), shot by headless Chromium at 1280 and 400 px wide, the top 2000 px
@@ -120,7 +120,8 @@ REGION_TINTS = {"face": (255, 190, 120), "hair": (150, 60, 200), "background": (
 
 
 def regions_tile(image: np.ndarray, record) -> np.ndarray:
-    """``image`` with its region masks tinted and its landmarks dotted (white: eyes and mouth)."""
+    """``image`` with its region masks tinted, its landmarks dotted (white: eyes and mouth) and its
+    located irises and pupils circled (yellow)."""
     out = image.astype(np.float32)
     for name, tint in REGION_TINTS.items():
         mask = record.masks[name]
@@ -128,9 +129,21 @@ def regions_tile(image: np.ndarray, record) -> np.ndarray:
     out = out.astype(np.uint8)
     size = max(1, image.shape[0] // 200)
     for name, (x, y) in record.landmarks.items():
+        if name.startswith(("iris_", "pupil_")):
+            continue  # circled below
         colour = (255, 255, 255) if name in ("eye_left", "eye_right", "mouth_left", "mouth_right") else (255, 40, 40)
         out[max(int(y) - size, 0) : int(y) + size + 1, max(int(x) - size, 0) : int(x) + size + 1] = colour
-    return out
+    from PIL import ImageDraw
+
+    from facebench.generators.irises import irises_of
+
+    canvas = Image.fromarray(out)
+    draw = ImageDraw.Draw(canvas)
+    for iris in irises_of(record.landmarks).values():
+        x, y = iris.centre[0] - 0.5, iris.centre[1] - 0.5
+        for radius in (iris.radius, iris.pupil_radius):
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=(255, 230, 0))
+    return np.asarray(canvas)
 
 
 #: Screenshot widths of the HTML report, and the height shot from the top of the page.
