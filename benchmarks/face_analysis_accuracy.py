@@ -3,7 +3,9 @@
 For the clean renders of ``--n`` parametric seeds at each resolution: the detection rate,
 the eye-centre and mouth-corner errors in pixels (the parametric eyes are iris centres; ours
 are eye-contour means, as FFHQ defines them) and the IoU of the face, hair and background
-masks, over the faces found. The parametric faces are cartoons, so these figures say how the
+masks, over the faces found; and the irises (``facebench.generators.irises``): how many of the
+eyes of the faces found get one, its centre's and radius' errors against the rendered iris, and
+the pupil radius' error. The parametric faces are cartoons, so these figures say how the
 analysis copes with an unfamiliar domain as much as how good it is. Needs the extra:
 ``pip install 'facebench[faces]'``.
 
@@ -24,13 +26,14 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure(resolution: int, n: int) -> dict:
-    from facebench.generators import faces
+    from facebench.generators import faces, irises
     from facebench.generators.parametric.generator import ParametricGenerator
 
     batch = ParametricGenerator(resolution=resolution, artifacts="none", camera=False).render(range(n))
     eye_errors, mouth_errors, ious = [], [], {name: [] for name in ("face", "hair", "background")}
+    iris_errors, radius_errors, pupil_errors, irises_found = [], [], [], 0
     found, seconds = 0, 0.0
-    for image, record in zip(batch.images, batch.records):
+    for seed, image, record in zip(range(n), batch.images, batch.records):
         start = time.perf_counter()
         analysis = faces.analyse_face(image)
         seconds += time.perf_counter() - start
@@ -43,8 +46,26 @@ def measure(resolution: int, n: int) -> dict:
             mouth_errors.append(float(np.hypot(*np.subtract(analysis.landmarks[name], record.landmarks[name]))))
         for name in ious:
             ious[name].append(iou(analysis.masks[name], record.masks[name]))
+        located = irises.irises_of(analysis.landmarks)
+        truth = rendered_irises(seed, resolution)
+        for side, iris in located.items():
+            irises_found += 1
+            iris_errors.append(float(np.hypot(*np.subtract(iris.centre, record.landmarks[f"eye_{side}"]))))
+            radius_errors.append(abs(iris.radius - truth[side][0]))
+            pupil_errors.append(abs(iris.pupil_radius - truth[side][1]))
     return {"resolution": resolution, "n": n, "found": found, "eye": eye_errors, "mouth": mouth_errors,
-            "iou": ious, "ms": 1e3 * seconds / max(n, 1)}
+            "iou": ious, "ms": 1e3 * seconds / max(n, 1), "irises_found": irises_found, "iris": iris_errors,
+            "iris_radius": radius_errors, "pupil_radius": pupil_errors}
+
+
+def rendered_irises(seed: int, resolution: int) -> dict[str, tuple[float, float]]:
+    """The parametric face's iris and pupil radii in pixels, by side (its iris centres are its eye landmarks)."""
+    from facebench.generators.parametric.face import sample_face_params
+    from facebench.generators.parametric.layout import face_layout
+
+    params = sample_face_params(seed)
+    radius = face_layout(params).ri * params.scale * resolution
+    return {"left": (radius, params.pupil_left * radius), "right": (radius, params.pupil_right * radius)}
 
 
 def describe(errors: list[float]) -> str:
@@ -69,6 +90,12 @@ def main() -> None:
         print(f"  mouth corner error px: {describe(r['mouth'])}")
         for name, values in r["iou"].items():
             print(f"  {name} IoU: {describe(values)}")
+        eyes = 2 * r["found"]
+        print(f"  irises located: {r['irises_found']}/{eyes} eyes of the faces found "
+              f"({100 * r['irises_found'] / max(eyes, 1):.0f}%)")
+        print(f"  iris centre error px: {describe(r['iris'])}")
+        print(f"  iris radius error px (absolute): {describe(r['iris_radius'])}")
+        print(f"  pupil radius error px (absolute): {describe(r['pupil_radius'])}")
 
 
 if __name__ == "__main__":

