@@ -151,11 +151,11 @@ def test_without_located_irises_the_error_is_one_line_naming_the_extra(name):
 def test_the_folder_without_the_faces_extra_names_it(tmp_path, monkeypatch):
     from PIL import Image
 
-    from facebench.generators import folder
+    from facebench.generators import faces, folder
 
     image, _ = drawn_eyes()
     Image.fromarray(image).save(tmp_path / "eyes.png")
-    monkeypatch.setattr(folder.face_analysis, "missing_packages", lambda: ["dlib-bin"])
+    monkeypatch.setattr(faces, "missing_packages", lambda: ["dlib-bin"])
     generator = folder.FolderGenerator(str(tmp_path), resolution=64, artifacts="irregular_pupils")
     with pytest.raises(ArtifactError, match=r"'irregular_pupils' on photographs .*pip install 'facebench\[faces\]'") as caught:
         generator.generate([0])
