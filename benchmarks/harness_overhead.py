@@ -116,7 +116,9 @@ def main() -> None:
                         help="the runner's timing phase times at least this long, as the default suite does "
                              "([throughput] min_seconds)")
     parser.add_argument("--batch-size", type=int, default=None, help="[default: each detector's own]")
-    parser.add_argument("--count", type=int, default=240, help="seeds of the 128 px parametric corpus")
+    parser.add_argument("--count", type=int, default=240, help="seeds of the parametric corpus")
+    parser.add_argument("--resolution", type=int, default=128,
+                        help="of the corpus (fusing centre-crops 224 px: give it 256)")
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
     args = parser.parse_args()
 
@@ -125,10 +127,10 @@ def main() -> None:
     from facebench.harness.data.suite import GeneratorSpec, SplitSpec
 
     spec = GeneratorSpec(name="parametric", label="overhead", count=args.count, batch_size=40,
-                         params={"resolution": 128, "artifacts": "upsampling,eyes_fixed"})
+                         params={"resolution": args.resolution, "artifacts": "upsampling,eyes_fixed"})
     corpus, _ = build_corpus(spec, args.out / "corpora")
     fit_part, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
-    print(f"{len(test)} test images at 128 px; {args.pairs} pairs of {args.rounds} rounds per detector; "
+    print(f"{len(test)} test images at {args.resolution} px; {args.pairs} pairs of {args.rounds} rounds per detector; "
           f"{os.cpu_count()} CPUs")
     header = (f"{'detector':>16} {'batch':>5} {'runner img/s':>12} {'bare img/s':>11} {'ratio':>6} "
               f"{'q1':>6} {'q3':>6} {'pairs':>5}  load 1m before/after  verdict")
