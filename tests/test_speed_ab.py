@@ -154,11 +154,16 @@ def test_a_worker_of_another_protocol_is_refused(tmp_path):
         start_worker("current", [sys.executable, str(script)])
 
 
-def test_workers_let_openmp_threads_sleep_unless_told_otherwise(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert worker_environment()["OMP_WAIT_POLICY"] == "PASSIVE"
+def test_workers_get_sleeping_openmp_threads_and_fixed_malloc_thresholds_unless_told_otherwise(monkeypatch):
+    for key in ("OMP_WAIT_POLICY", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(key, raising=False)
+    env = worker_environment()
+    assert (env["OMP_WAIT_POLICY"], env["MALLOC_MMAP_THRESHOLD_"], env["MALLOC_TRIM_THRESHOLD_"]) == \
+        ("PASSIVE", str(2**30), str(2**31))
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert worker_environment({"X": "1"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    env = worker_environment({"X": "1"})
+    assert (env["OMP_WAIT_POLICY"], env["MALLOC_MMAP_THRESHOLD_"], env["X"]) == ("ACTIVE", "131072", "1")
 
 
 def test_the_command_refuses_a_missing_interpreter(tmp_path):

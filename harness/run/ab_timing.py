@@ -146,11 +146,21 @@ def suite_lanes(suite: Suite, results_dir: Path, progress: Progress | None = Non
     return lanes
 
 
+#: Set in every worker unless the user set them: OpenMP's idle threads sleep, so one build's
+#: threads do not spin on the cores while the other build's call is timed; and glibc's malloc
+#: keeps large arrays on its heap and its freed memory (fixed thresholds instead of ones that move
+#: with a process's history), so two workers do not end in different allocator states. Without
+#: them, two workers of one interpreter timed srm at 0.68 of each other on 256 px images, one of
+#: them page-faulting on every call.
+WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": str(2**30),
+                   "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+
+
 def worker_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A worker's environment: this process's, with OpenMP's idle threads told to sleep
-    (``OMP_WAIT_POLICY=PASSIVE`` unless set already) so one build's threads do not spin on the
-    cores while the other build's call is timed; then ``extra``."""
-    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(extra or {})}
+    """A worker's environment: this process's, :data:`WORKER_DEFAULTS` where not set already,
+    then ``extra``."""
+    defaults = {key: value for key, value in WORKER_DEFAULTS.items() if key not in os.environ}
+    return {**os.environ, **defaults, **(extra or {})}
 
 
 def start_worker(side: str, command: Sequence[str], env: dict[str, str] | None = None) -> WorkerProcess:
