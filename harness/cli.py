@@ -760,8 +760,9 @@ def speed_ab(
         if not (Path(python).is_file() and os.access(python, os.X_OK)):
             raise fail(f"--{side}-python {python}: no executable interpreter there", USAGE_EXIT)
     loaded = load_suite(suite)
-    if not loaded.detectors:
-        raise fail(f"suite {loaded.name!r} has no detectors to time", USAGE_EXIT)
+    if not loaded.detectors or not loaded.generators:
+        raise fail(f"suite {loaded.name!r} has no {'detectors' if not loaded.detectors else 'generators'} "
+                   "to time on", USAGE_EXIT)
     bars = make_progress(progress)
     with bars if bars is not None else nullcontext():
         lanes = suite_lanes(loaded, results, bars)
