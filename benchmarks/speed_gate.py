@@ -142,13 +142,13 @@ def ab_trials(args) -> None:
     slowed = [sys.executable, str(Path(__file__).resolve()), "--worker", "--slowdown", str(args.slowdown)]
     print(f"--mode ab: {args.trials} trials; detectors {', '.join(detectors)}; tolerance {args.tolerance:.0%}; "
           f"slower build -{args.slowdown:.0%} images/s; at least {args.ab_rounds} paired rounds and "
-          f"{args.min_seconds} s per build and row; load 1m {os.getloadavg()[0]:.2f}", flush=True)
+          f"{args.min_seconds} s per build and row, in {args.sessions} sessions; load 1m {os.getloadavg()[0]:.2f}", flush=True)
     counts = {"same": [0, 0], "slower": [0, 0]}  # failed rows, rows
     ratios: dict[str, list[float]] = {"same": [], "slower": []}
     for trial in range(args.trials):
         for kind, current in (("same", plain), ("slower", slowed)):
             rows = time_ab(lanes, {"baseline": plain, "current": current}, rounds=args.ab_rounds,
-                           min_seconds=args.min_seconds)
+                           min_seconds=args.min_seconds, sessions=args.sessions)
             for verdict in judge(rows, args.tolerance):
                 counts[kind][0] += verdict.failed
                 counts[kind][1] += 1
@@ -179,6 +179,7 @@ def main() -> None:
                         help="runs: compare two stored runs (facebench compare); ab: both builds timed side by side "
                              "(facebench speed-ab)")
     parser.add_argument("--ab-rounds", type=int, default=15, help="--mode ab: least paired rounds per row")
+    parser.add_argument("--sessions", type=int, default=3, help="--mode ab: pairs of fresh workers sharing the rounds")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the slower build's worker
     args = parser.parse_args()
     SLOWDOWN = args.slowdown

@@ -730,6 +730,11 @@ def speed_ab(
         Optional[float], typer.Option("--min-seconds", min=0.0, help="More rounds until each build timed this long "
                                       "per row [default: the suite's throughput min_seconds].")
     ] = None,
+    sessions: Annotated[
+        int, typer.Option("--sessions", min=1, help="Pairs of fresh worker processes, one after the other, that share "
+                          "the rounds: one process can run a few per cent faster or slower than its twin for its "
+                          "whole life, and only other processes average that out.")
+    ] = 3,
     markdown_out: Annotated[
         Optional[Path], typer.Option("--markdown-out", metavar="FILE", help="Also write the Markdown summary to FILE.")
     ] = None,
@@ -767,7 +772,8 @@ def speed_ab(
     with bars if bars is not None else nullcontext():
         lanes = suite_lanes(loaded, results, bars)
         rows = time_ab(lanes, {side: worker_command(python) for side, python in pythons.items()}, rounds=rounds,
-                       min_seconds=loaded.throughput.min_seconds if min_seconds is None else min_seconds, progress=bars)
+                       min_seconds=loaded.throughput.min_seconds if min_seconds is None else min_seconds, progress=bars,
+                       sessions=sessions)
     verdicts = judge(rows, tolerance)
     text = markdown(verdicts, rows, tolerance, pythons)
     typer.echo(text)

@@ -139,6 +139,84 @@ def test_a_slower_build_is_caught_and_the_same_build_passes(lanes):
     assert slower[0].failed and slower[0].ratio < 0.6, slower[0].reason
 
 
+FAKE_WORKER = """
+import json, os, sys
+log = open(os.environ["FAKE_LOG"], "a")
+starts = sum(1 for line in open(os.environ["FAKE_LOG"]) if line.startswith(os.environ["FAKE_SIDE"] + " hello"))
+for line in sys.stdin:
+    request = json.loads(line)
+    log.write(os.environ["FAKE_SIDE"] + " " + request["op"] + " " + str(request.get("lane", "")) + "\\n")
+    log.flush()
+    if request["op"] == "hello":
+        print(json.dumps({"protocol": %d, "facebench": "fake"}), flush=True)
+    elif request["op"] == "load":
+        size = int(os.environ.get("FAKE_BATCH_" + str(starts), "8"))
+        print(json.dumps({"lanes": [{"name": l["name"], "device": "cpu", "batch_size": size, "images": 8}
+                                    for l in request["lanes"]]}), flush=True)
+    elif request["op"] == "call":
+        print(json.dumps({"seconds": float(os.environ["FAKE_SECONDS"])}), flush=True)
+    else:
+        break
+""" % PROTOCOL
+
+
+def fake_commands(tmp_path, monkeypatch, baseline_seconds=0.1, current_seconds=0.1):
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    commands = {side: [sys.executable, str(script)] for side in ("baseline", "current")}
+    envs = {"baseline": {"FAKE_SIDE": "baseline", "FAKE_SECONDS": str(baseline_seconds)},
+            "current": {"FAKE_SIDE": "current", "FAKE_SECONDS": str(current_seconds)}}
+    return commands, envs, log
+
+
+def test_the_rounds_are_shared_among_sessions_of_fresh_workers_each_warmed_up_lane_by_lane(tmp_path, monkeypatch):
+    commands, envs, log = fake_commands(tmp_path, monkeypatch, 0.1, 0.2)
+    lanes = [{"name": "a"}, {"name": "b"}]
+    rows = time_ab(lanes, commands, rounds=6, min_seconds=0.0, envs=envs, sessions=3, warmup_calls=2)
+    for row in rows:
+        assert row.sessions == [0, 0, 1, 1, 2, 2]
+        assert row.baseline == [80.0] * 6 and row.current == [40.0] * 6 and row.ratios == [0.5] * 6
+    lines = log.read_text().splitlines()
+    assert [line for line in lines if "hello" in line] == ["baseline hello ", "current hello "] * 3
+    first_session = lines[:lines.index("baseline hello ", 1)]
+    calls = [line for line in first_session if " call " in line]
+    # lane a: two untimed calls per side (the second pair current first), then 2 rounds alternating who goes first;
+    # then the same for lane b, whose rounds go on alternating where lane a's left off
+    assert calls == ["baseline call 0", "current call 0", "current call 0", "baseline call 0",
+                     "baseline call 0", "current call 0", "current call 0", "baseline call 0",
+                     "baseline call 1", "current call 1", "current call 1", "baseline call 1",
+                     "baseline call 1", "current call 1", "current call 1", "baseline call 1"]
+
+
+def test_min_seconds_is_reached_by_each_session_in_its_share(tmp_path, monkeypatch):
+    commands, envs, _ = fake_commands(tmp_path, monkeypatch, 0.125, 0.125)
+    (row,) = time_ab([{"name": "a"}], commands, rounds=2, min_seconds=1.0, envs=envs, sessions=2, warmup_calls=0)
+    assert row.sessions == [0] * 4 + [1] * 4  # 0.5 s (4 calls of 0.125 s) per side in each session
+    assert row.seconds("baseline") == pytest.approx(1.0)
+
+
+def test_fewer_rounds_than_sessions_start_only_as_many_sessions_as_rounds(tmp_path, monkeypatch):
+    commands, envs, log = fake_commands(tmp_path, monkeypatch)
+    (row,) = time_ab([{"name": "a"}], commands, rounds=2, min_seconds=0.0, envs=envs, sessions=5, warmup_calls=0)
+    assert row.sessions == [0, 1]
+    assert log.read_text().count("hello") == 4
+
+
+def test_a_lane_that_a_later_session_loads_otherwise_is_an_error(tmp_path, monkeypatch):
+    commands, envs, _ = fake_commands(tmp_path, monkeypatch)
+    envs["current"]["FAKE_BATCH_1"] = "16"  # the current build's second worker loads batches of 16
+    with pytest.raises(WorkerError, match="the current build loaded a as .*'batch_size': 16.* in one session and as "
+                                          ".*'batch_size': 8"):
+        time_ab([{"name": "a"}], commands, rounds=2, min_seconds=0.0, envs=envs, sessions=2, warmup_calls=0)
+
+
+def test_bad_settings_are_refused_before_any_worker_starts():
+    with pytest.raises(ValueError, match="need rounds >= 1, sessions >= 1 and warmup_calls >= 0; got 3, 0, 1"):
+        time_ab([], {}, rounds=3, sessions=0, warmup_calls=1)
+
+
 def test_a_worker_that_dies_is_named_with_its_last_words():
     command = [sys.executable, "-c", "import sys; sys.stderr.write('no facebench here\\n'); sys.exit(3)"]
     with pytest.raises(WorkerError, match=r"the baseline build's worker .* exited with code 3 during 'hello': "

@@ -15,6 +15,7 @@ results folder's cache) and the same split, on the suite's ``[throughput]`` sett
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -105,14 +106,16 @@ class WorkerProcess:
 
 @dataclass
 class ABRow:
-    """One throughput row timed in both builds: every round's images/s of each side, and what each
-    side reported when it loaded the row (device, batch_size, images)."""
+    """One throughput row timed in both builds: every round's images/s of each side, the session
+    that timed it, and what each side reported when it loaded the row (device, batch_size, images)."""
 
     name: str
     baseline: list[float] = field(default_factory=list)
     current: list[float] = field(default_factory=list)
     baseline_lane: dict[str, Any] = field(default_factory=dict)
     current_lane: dict[str, Any] = field(default_factory=dict)
+    #: Which session (pair of worker processes) timed each round.
+    sessions: list[int] = field(default_factory=list)
 
     @property
     def ratios(self) -> list[float]:
@@ -183,45 +186,69 @@ def start_worker(side: str, command: Sequence[str], env: dict[str, str] | None =
 
 def time_ab(lanes: Sequence[dict[str, Any]], commands: dict[str, Sequence[str]], rounds: int = 15,
             min_seconds: float = 2.0, max_rounds: int = 200, envs: dict[str, dict[str, str]] | None = None,
-            progress: Progress | None = None) -> list[ABRow]:
+            progress: Progress | None = None, sessions: int = 3, warmup_calls: int = 2) -> list[ABRow]:
     """Time ``lanes`` in the baseline and the current build (``commands``: the command starting
     each side's worker, keyed by :data:`SIDES`), alternating which goes first round by round.
 
-    Every lane gets at least ``rounds`` rounds, more while either side has timed less than
-    ``min_seconds`` of it (at most ``max_rounds``). Raises WorkerError when a worker fails."""
-    if rounds < 1:
-        raise ValueError(f"need rounds >= 1, got {rounds}")
+    The rounds are shared among ``sessions`` pairs of fresh workers, one pair after the other:
+    a process's own state (where its arrays landed in memory, its pages) can make it a few per
+    cent faster or slower than an identical process for its whole life, and only other processes
+    average that out. In each session, each lane first gets ``warmup_calls`` untimed calls per
+    side, alternating, then its share of the rounds. Every lane gets at least ``rounds`` rounds,
+    more while either side has timed less than ``min_seconds`` of it (at most ``max_rounds``).
+    Raises WorkerError when a worker fails."""
+    if rounds < 1 or sessions < 1 or warmup_calls < 0:
+        raise ValueError(f"need rounds >= 1, sessions >= 1 and warmup_calls >= 0; got {rounds}, {sessions}, "
+                         f"{warmup_calls}")
     missing = [side for side in SIDES if side not in commands]
     if missing:
         raise ValueError(f"time_ab needs a command for each side; missing: {', '.join(missing)}")
     envs = envs or {}
-    workers: dict[str, WorkerProcess] = {}
-    try:
-        for side in SIDES:
-            workers[side] = start_worker(side, commands[side], envs.get(side))
-        rows = [ABRow(lane["name"]) for lane in lanes]
-        task = track(progress, "fit both builds", 2)
-        for side, worker in workers.items():
-            loaded = worker.request("load", lanes=list(lanes))["lanes"]
-            for row, lane in zip(rows, loaded):
-                setattr(row, f"{side}_lane", lane)
-            advance(progress, task)
-        for index, row in enumerate(rows):
-            task = track(progress, f"time {row.name}: both builds, call by call", rounds)
-            made = 0
-            while made < rounds or (made < max_rounds and min(row.seconds(side) for side in SIDES) < min_seconds):
-                order = SIDES if made % 2 == 0 else SIDES[::-1]
-                for side in order:
-                    seconds = workers[side].request("call", lane=index)["seconds"]
-                    lane = row.baseline_lane if side == "baseline" else row.current_lane
-                    getattr(row, side).append(lane["batch_size"] / seconds if seconds > 0 else float("nan"))
-                made += 1
-                if made <= rounds:
-                    advance(progress, task)
-        return rows
-    finally:
-        for worker in workers.values():
-            worker.close()
+    sessions = min(sessions, rounds)  # a session without a round of its own would only cost a fit
+    rows = [ABRow(lane["name"]) for lane in lanes]
+    tasks = [track(progress, f"time {row.name}: both builds, call by call", rounds) for row in rows]
+    for session in range(sessions):
+        share = (session + 1) / sessions  # of the rounds and seconds each lane has by the session's end
+        workers: dict[str, WorkerProcess] = {}
+        try:
+            for side in SIDES:
+                workers[side] = start_worker(side, commands[side], envs.get(side))
+            task = track(progress, f"fit both builds (session {session + 1} of {sessions})", 2)
+            for side, worker in workers.items():
+                loaded = worker.request("load", lanes=list(lanes))["lanes"]
+                for row, lane in zip(rows, loaded):
+                    check_same_lane(row, side, lane)
+                advance(progress, task)
+            for index, row in enumerate(rows):
+                for call in range(warmup_calls):
+                    for side in SIDES if call % 2 == 0 else SIDES[::-1]:
+                        workers[side].request("call", lane=index)
+                goal, least = math.ceil(rounds * share), min_seconds * share
+                cap = math.ceil(max_rounds * share)
+                while len(row.sessions) < goal or (len(row.sessions) < cap and
+                                                   min(row.seconds(side) for side in SIDES) < least):
+                    order = SIDES if len(row.sessions) % 2 == 0 else SIDES[::-1]
+                    for side in order:
+                        seconds = workers[side].request("call", lane=index)["seconds"]
+                        lane = row.baseline_lane if side == "baseline" else row.current_lane
+                        getattr(row, side).append(lane["batch_size"] / seconds if seconds > 0 else float("nan"))
+                    row.sessions.append(session)
+                    if len(row.sessions) <= rounds:
+                        advance(progress, tasks[index])
+        finally:
+            for worker in workers.values():
+                worker.close()
+    return rows
+
+
+def check_same_lane(row: ABRow, side: str, lane: dict[str, Any]) -> None:
+    """Keep what ``side``'s worker reported for ``row``'s lane; a later session must report the same."""
+    attribute = f"{side}_lane"
+    if not getattr(row, attribute):
+        setattr(row, attribute, lane)
+    elif getattr(row, attribute) != lane:
+        raise WorkerError(f"the {side} build loaded {row.name} as {lane} in one session and as "
+                          f"{getattr(row, attribute)} in an earlier one")
 
 
 def this_python() -> str:
