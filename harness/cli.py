@@ -749,7 +749,7 @@ def speed_ab(
     Both builds fit and time their own detectors on the same corpora (built or reused in --results) in worker
     processes started by their interpreters; the rounds alternate which build goes first, so a machine whose
     speed drifts slows both alike. Use it where two stored runs differ by more than the change you gate on
-    (shared CI machines): docs/throughput.md.
+    (shared CI machines): the README's "Speed" section.
     """
     import json
     import os
