@@ -88,6 +88,11 @@ def test_the_summary_names_failures_and_where_the_builds_timed_different_work():
     rows = [slow, row([1.0] * 6, name="b @ c")]
     text = markdown(judge(rows, 0.2), rows, 0.2, {"baseline": "/b/python", "current": "/c/python"})
     assert text.startswith("## facebench speed-ab: FAIL (1 of 2 rows")
+    assert "alternating which goes first; ratio" in text  # rows without sessions: nothing said of them
+    for r in rows:
+        r.sessions = [0, 0, 1, 1, 2, 2]
+    assert "alternating which goes first, in 3 sessions of fresh workers; ratio" in \
+        markdown(judge(rows, 0.2), rows, 0.2, {})
     assert "| a @ c | 6 | 100.0 | 70.0 | 0.700 [0.700, 0.700] | **fail**" in text
     assert lane_notes(rows) == ["a @ c: the builds timed different work (batch_size 8 vs 16)"]
 

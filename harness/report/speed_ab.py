@@ -101,12 +101,14 @@ def markdown(verdicts: Sequence[ABVerdict], rows: Sequence[ABRow], tolerance: fl
     """The summary: one line of settings, the table (baseline and current median images/s, median
     round ratio with its IQR, verdict) and notes where the builds timed different work."""
     failed = sum(v.failed for v in verdicts)
+    sessions = len({session for row in rows for session in row.sessions})
+    pairs = f", in {sessions} sessions of fresh workers" if sessions > 1 else ""
     lines = [
         f"## facebench speed-ab: {'FAIL' if failed else 'PASS'} ({failed} of {len(verdicts)} rows slower by more than "
         f"{tolerance:.0%}, significantly)",
         "",
         f"baseline: {header.get('baseline', '?')}; current: {header.get('current', '?')}; the two builds timed call by "
-        "call, alternating which goes first; ratio = current images/s / baseline images/s of the same round "
+        f"call, alternating which goes first{pairs}; ratio = current images/s / baseline images/s of the same round "
         "(median [IQR] of the rounds)",
         "",
         "| row | rounds | baseline images/s | current images/s | ratio [IQR] | verdict |",
