@@ -111,6 +111,7 @@ def test_the_worker_answers_each_request_and_reports_errors_in_one_line(lanes):
         {"op": "hello"}, {"op": "load", "lanes": lanes[:1]}, {"op": "call", "lane": 0}, {"op": "call", "lane": 5},
         {"op": "nap"}, {"op": "quit"}, {"op": "hello"})  # nothing is answered after quit
     assert hello["protocol"] == PROTOCOL
+    assert hello["module"].endswith("speed_worker.py")
     assert loaded["lanes"] == [{"name": "spectrum @ faces", "device": "cpu", "batch_size": 8, "images": 8}]
     assert call["seconds"] > 0
     assert bad_lane == {"error": "ValueError: no lane 5: 1 loaded"}
@@ -133,6 +134,8 @@ def test_two_workers_of_one_build_time_every_lane_in_paired_rounds(lanes):
         assert len(r.baseline) == len(r.current) == len(r.ratios) == 4
         assert r.baseline_lane == r.current_lane
         assert all(rate > 0 for rate in r.baseline + r.current)
+    (note,) = lane_notes(rows)
+    assert note.startswith("both builds ran ") and "speed_worker.py: one build timed against itself" in note
 
 
 def test_a_slower_build_is_caught_and_the_same_build_passes(lanes):
@@ -183,6 +186,7 @@ def test_the_rounds_are_shared_among_sessions_of_fresh_workers_each_warmed_up_la
     for row in rows:
         assert row.sessions == [0, 0, 1, 1, 2, 2]
         assert row.baseline == [80.0] * 6 and row.current == [40.0] * 6 and row.ratios == [0.5] * 6
+    assert lane_notes(rows) == []  # workers that do not say which file they run are not called one build
     lines = log.read_text().splitlines()
     assert [line for line in lines if "hello" in line] == ["baseline hello ", "current hello "] * 3
     first_session = lines[:lines.index("baseline hello ", 1)]

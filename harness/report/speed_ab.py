@@ -87,8 +87,13 @@ def judge(rows: Sequence[ABRow], tolerance: float, alpha: float = AB_ALPHA) -> l
 
 
 def lane_notes(rows: Sequence[ABRow]) -> list[str]:
-    """Where the two builds did not time the same thing (device, batch size, images), one line each."""
+    """Where the two builds did not time the same thing (device, batch size, images), one line each;
+    first, when both workers ran the same file, that one build was timed against itself."""
     notes = []
+    modules = {row.baseline_lane.get("module") for row in rows} | {row.current_lane.get("module") for row in rows}
+    if len(modules) == 1 and None not in modules:
+        notes.append(f"both builds ran {modules.pop()}: one build timed against itself (is --baseline-python the "
+                     "base branch's interpreter?)")
     for row in rows:
         differ = [f"{key} {row.baseline_lane.get(key)} vs {row.current_lane.get(key)}"
                   for key in ("device", "batch_size", "images") if row.baseline_lane.get(key) != row.current_lane.get(key)]

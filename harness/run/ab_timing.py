@@ -28,6 +28,7 @@ from rich.progress import Progress
 
 from ..contracts.errors import FacebenchError
 from ..data.suite import Suite
+from .allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, TIMING_THRESHOLDS
 from .corpora import build_corpus
 from .progress import advance, track
 from .speed_worker import PROTOCOL
@@ -56,6 +57,8 @@ class WorkerProcess:
                  cwd: str | Path | None = None):
         self.side = side
         self.command = list(command)
+        #: The worker module's file, as the worker reported it (None from a worker that did not).
+        self.module: str | None = None
         self.log: IO[bytes] = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -155,8 +158,9 @@ def suite_lanes(suite: Suite, results_dir: Path, progress: Progress | None = Non
 #: with a process's history), so two workers do not end in different allocator states. Without
 #: them, two workers of one interpreter timed srm at 0.68 of each other on 256 px images, one of
 #: them page-faulting on every call.
-WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": str(2**30),
-                   "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE",
+                   "MALLOC_MMAP_THRESHOLD_": str(TIMING_THRESHOLDS[M_MMAP_THRESHOLD]),
+                   "MALLOC_TRIM_THRESHOLD_": str(TIMING_THRESHOLDS[M_TRIM_THRESHOLD])}
 
 
 def worker_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -178,6 +182,7 @@ def start_worker(side: str, command: Sequence[str], env: dict[str, str] | None =
         if hello.get("protocol") != PROTOCOL:
             raise WorkerError(f"the {side} build (facebench {hello.get('facebench')}) speaks speed-worker protocol "
                               f"{hello.get('protocol')}, this build {PROTOCOL}; time two builds of one protocol")
+        worker.module = hello.get("module")
     except BaseException:
         worker.close()
         raise
@@ -217,7 +222,7 @@ def time_ab(lanes: Sequence[dict[str, Any]], commands: dict[str, Sequence[str]],
             for side, worker in workers.items():
                 loaded = worker.request("load", lanes=list(lanes))["lanes"]
                 for row, lane in zip(rows, loaded):
-                    check_same_lane(row, side, lane)
+                    check_same_lane(row, side, {**lane, "module": worker.module} if worker.module else lane)
                 advance(progress, task)
             for index, row in enumerate(rows):
                 for call in range(warmup_calls):

@@ -3,7 +3,8 @@
 The interpreter of the build to time runs it: ``python -m facebench.harness.run.speed_worker``. It
 reads one JSON request per line on stdin and answers each with one JSON line on stdout:
 
-- ``{"op": "hello"}``: ``{"protocol": PROTOCOL, "facebench": version, "python": version}``;
+- ``{"op": "hello"}``: ``{"protocol": PROTOCOL, "facebench": version, "python": version, "module": this
+  file's path}`` (the parent notes two workers that run one file: a build timed against itself);
 - ``{"op": "load", "lanes": [lane, ...]}``, each lane ``{"name", "label", "detector": {"name",
   "label", "params", "batch_size"}, "corpus": path, "split": {...}, "warmup": n}``: this build's
   detector fitted on the corpus's fit split, its test images in memory in batches, ``warmup``
@@ -52,7 +53,8 @@ class Worker:
         if op == "hello":
             from ..contracts.version import __version__
 
-            return {"protocol": PROTOCOL, "facebench": __version__, "python": platform.python_version()}
+            return {"protocol": PROTOCOL, "facebench": __version__, "python": platform.python_version(),
+                    "module": str(Path(__file__).resolve())}
         if op == "load":
             return self.load(request["lanes"])
         if op == "call":

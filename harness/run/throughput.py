@@ -26,6 +26,7 @@ from rich.progress import Progress
 from ..contracts.devices import synchronize
 from ..data.corpus import Corpus, CorpusError
 from ..data.suite import DEFAULT_THROUGHPUT, DetectorSpec, Suite, ThroughputSpec
+from .allocator import steady_allocator
 from .fitting import fitted_detector, three_way_split
 from .inputs import largest_group, policy_of, timed_size_note
 from .progress import advance, track
@@ -125,8 +126,8 @@ def sweep(spec: DetectorSpec, label: str, corpus: Corpus, suite: Suite, detector
     if detector is None:
         detector = fitted_detector(spec, label, corpus, suite.split)
     _, _, test = three_way_split(corpus, suite.split)
-    images = largest_group(test, test.rows()[: settings.images], policy_of(detector))
-    with uncached(detector):
+    with steady_allocator(), uncached(detector):
+        images = largest_group(test, test.rows()[: settings.images], policy_of(detector))
         rows = sweep_batch_sizes(detector, images, settings.batch_sizes, warmup=settings.warmup, rounds=settings.rounds)
     return [_sweep_row(row_name(f"{spec.label} @ {label}", test, settings.images, detector), row) for row in rows]
 
@@ -297,7 +298,8 @@ def time_jobs(jobs: Sequence[TimingJob], warmup: int = 1, rounds: int = 5, min_s
     Each job's images are decoded into memory first and cut into full batches
     (:func:`~facebench.harness.run.timing.detector_batches`); then ``warmup`` untimed calls per lane,
     and rounds as :func:`run_rounds` makes them, each call timed alone (CUDA events and
-    synchronisation on a GPU; nothing else inside the clock). With ``calibrate`` and at least one
+    synchronisation on a GPU; nothing else inside the clock), with glibc's malloc held steady
+    (:func:`~facebench.harness.run.allocator.steady_allocator`). With ``calibrate`` and at least one
     CPU lane, the calibration workload runs as one more lane, sized to last about as long as a
     detector call. Every detector's own caches are bypassed (:func:`uncached`), so repeated rounds
     time real work.
@@ -305,12 +307,14 @@ def time_jobs(jobs: Sequence[TimingJob], warmup: int = 1, rounds: int = 5, min_s
     results: list[dict[str, Any] | BaseException | None] = [None] * len(jobs)
     lanes: dict[int, Lane] = {}
     images: dict[int, int] = {}
-    for index, job in enumerate(jobs):
-        try:
-            lanes[index], images[index] = detector_lane(job)
-        except Exception as exc:  # noqa: BLE001 - a job that cannot load its images fails alone
-            results[index] = exc
-    with ExitStack() as stack:  # eye detectors would otherwise time cache hits of localisations made while scoring
+    with ExitStack() as stack:
+        stack.enter_context(steady_allocator())  # the same allocator state in every process: see .allocator
+        for index, job in enumerate(jobs):
+            try:
+                lanes[index], images[index] = detector_lane(job)
+            except Exception as exc:  # noqa: BLE001 - a job that cannot load its images fails alone
+                results[index] = exc
+        # eye detectors would otherwise time cache hits of localisations made while scoring
         for index in lanes:
             stack.enter_context(uncached(jobs[index].detector))
         calls = warm_up(list(lanes.values()), warmup, clock)

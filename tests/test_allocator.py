@@ -1,0 +1,88 @@
+"""The timing phase holds glibc's malloc steady: large blocks from the heap while timing, glibc's
+own long-run thresholds after, nothing touched where the user set them."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+
+import numpy as np
+import pytest
+
+from facebench.harness.run import allocator, throughput
+from facebench.harness.run.allocator import glibc, steady_allocator
+from facebench.harness.run.throughput import TimingJob, time_jobs
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def mmapped_bytes() -> int:
+    """Bytes glibc's malloc holds in blocks of their own mmap (mallinfo2's hblkhd)."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    return int(libc.mallinfo2().hblkhd)
+
+
+@pytest.fixture
+def tunable(monkeypatch):
+    for name in allocator.USER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    if glibc() is None or not hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2"):
+        pytest.skip("glibc >= 2.33 only (mallopt and mallinfo2)")
+
+
+def grow_by(nbytes: int) -> int:
+    """How much a fresh array of ``nbytes`` adds to the mmapped bytes while it lives."""
+    before = mmapped_bytes()
+    block = np.ones(nbytes, dtype=np.uint8)
+    grown = mmapped_bytes() - before
+    del block
+    return grown
+
+
+def test_while_timing_large_blocks_come_from_the_heap_and_after_it_from_their_own_mmap(tunable):
+    with steady_allocator() as changed:
+        assert changed
+        assert grow_by(200 * 2**20) == 0
+    assert grow_by(200 * 2**20) >= 200 * 2**20  # above glibc's own largest threshold (32 MiB): a mmap of its own
+    assert grow_by(2**20) == 0  # below it: the heap, as a long-running process has it
+
+
+def test_the_users_settings_rule(tunable, monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    with steady_allocator() as changed:
+        assert not changed
+    assert glibc() is None
+
+
+def test_the_timing_phase_decodes_and_times_inside_the_steady_allocator(monkeypatch):
+    events = []
+
+    @contextlib.contextmanager
+    def recording():
+        events.append("enter")
+        yield True
+        events.append("exit")
+
+    class Detector:
+        batch_size = 2
+
+        def score(self, images):
+            events.append("score")
+            return np.zeros(len(images))
+
+    class Split:
+        root = "corpus"
+
+        def rows(self):
+            return [{"id": str(i)} for i in range(4)]
+
+    monkeypatch.setattr(throughput, "steady_allocator", recording)
+    monkeypatch.setattr(throughput, "largest_group", lambda split, rows, policy: (events.append("decode"),
+                                                                                  np.zeros((4, 8, 8, 3), np.uint8))[1])
+    (figures,) = time_jobs([TimingJob("d", "d", Detector(), Split(), 2)], warmup=1, rounds=2, calibrate=False)
+    assert figures["images_per_s"] > 0
+    assert events[:2] == ["enter", "decode"] and events[-1] == "exit" and events.count("score") >= 3
