@@ -1,5 +1,5 @@
-"""The timing phase holds glibc's malloc steady: large blocks from the heap while timing, glibc's
-own long-run thresholds after, nothing touched where the user set them."""
+"""The timing phase starts from glibc's long-run malloc thresholds, whatever the process did
+before; nothing is touched where the user set them."""
 
 from __future__ import annotations
 
@@ -43,12 +43,14 @@ def grow_by(nbytes: int) -> int:
     return grown
 
 
-def test_while_timing_large_blocks_come_from_the_heap_and_after_it_from_their_own_mmap(tunable):
+def test_timing_starts_from_where_a_long_running_process_has_its_thresholds(tunable):
+    ctypes.CDLL("libc.so.6").mallopt(allocator.M_MMAP_THRESHOLD, 128 * 2**10)  # a fresh process's threshold
+    assert grow_by(16 * 2**20) >= 16 * 2**20  # a 16 MiB block from a fresh mmap of its own
     with steady_allocator() as changed:
         assert changed
-        assert grow_by(200 * 2**20) == 0
-    assert grow_by(200 * 2**20) >= 200 * 2**20  # above glibc's own largest threshold (32 MiB): a mmap of its own
-    assert grow_by(2**20) == 0  # below it: the heap, as a long-running process has it
+        assert grow_by(16 * 2**20) == 0  # from the heap, as glibc serves it once it has freed one that large
+        assert grow_by(200 * 2**20) >= 200 * 2**20  # above glibc's largest threshold: a mmap, as in any process
+    assert grow_by(16 * 2**20) == 0  # and it stays so: glibc never lowers its thresholds either
 
 
 def test_the_users_settings_rule(tunable, monkeypatch):

@@ -28,7 +28,6 @@ from rich.progress import Progress
 
 from ..contracts.errors import FacebenchError
 from ..data.suite import Suite
-from .allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, TIMING_THRESHOLDS
 from .corpora import build_corpus
 from .progress import advance, track
 from .speed_worker import PROTOCOL
@@ -158,9 +157,8 @@ def suite_lanes(suite: Suite, results_dir: Path, progress: Progress | None = Non
 #: with a process's history), so two workers do not end in different allocator states. Without
 #: them, two workers of one interpreter timed srm at 0.68 of each other on 256 px images, one of
 #: them page-faulting on every call.
-WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE",
-                   "MALLOC_MMAP_THRESHOLD_": str(TIMING_THRESHOLDS[M_MMAP_THRESHOLD]),
-                   "MALLOC_TRIM_THRESHOLD_": str(TIMING_THRESHOLDS[M_TRIM_THRESHOLD])}
+WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": str(2**30),
+                   "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 
 
 def worker_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

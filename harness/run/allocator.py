@@ -1,13 +1,15 @@
-"""glibc's malloc held in one state while throughput is timed.
+"""glibc's malloc put in the state a long-running process reaches, before throughput is timed.
 
-glibc's malloc serves a large block from a fresh ``mmap`` until the process has freed blocks that
-large, then raises its threshold and serves them from its heap. A block from a fresh ``mmap`` is
-page-faulted in at first touch, on every call, so the same detector timed in a process that has
-not yet freed large blocks (one that just decoded its images, say) runs slower than in one that
-has: 0.77 of a bare loop for the cnn detector, against 0.91 with the thresholds fixed. The
-timing phase therefore fixes both thresholds high while it runs (large blocks come from the heap,
-and freed memory stays there for the next call), then sets them to the values glibc itself ends
-at in a long-running process (32 MiB, and 64 MiB for the trim) and hands freed memory back.
+glibc's malloc serves a large block from a fresh ``mmap`` until the process has freed a block that
+large; then it raises its threshold (up to 32 MiB on 64-bit systems) and serves blocks up to that
+size from its heap. A block from a fresh ``mmap`` is page-faulted in at first touch, on every
+call. So the same detector timed in a process that has not yet freed such blocks (one that just
+decoded its images, say) ran slower than in one that had: the cnn detector at 0.77 of a bare loop
+in the same process, 0.91 with the thresholds fixed. The timing phase therefore sets the
+thresholds where glibc's own adjustment ends (mmap 32 MiB, trim 64 MiB) before it times, so
+every process times in that state; blocks above 32 MiB come from their own ``mmap`` as in any
+glibc process, and nothing is set back afterwards (glibc would not lower them either). At the
+end of the block, freed memory is handed back (``malloc_trim``).
 
 Nothing changes where the process is not on glibc, or where the user set ``MALLOC_MMAP_THRESHOLD_``
 or ``MALLOC_TRIM_THRESHOLD_`` (their settings rule).
@@ -25,11 +27,9 @@ from typing import Iterator
 #: mallopt's parameter numbers (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-#: The thresholds while timing: no block a detector allocates is served by a fresh mmap.
-TIMING_THRESHOLDS = {M_MMAP_THRESHOLD: 2**30, M_TRIM_THRESHOLD: 2**31}
-#: The thresholds after timing: where glibc's own adjustment ends (its largest mmap threshold on
-#: 64-bit systems, and twice that for the trim).
-AFTER_THRESHOLDS = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20}
+#: Where glibc's dynamic thresholds end on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX, and the
+#: trim threshold it sets to twice the mmap threshold).
+LONG_RUN_THRESHOLDS = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20}
 #: Environment variables by which the user fixes the thresholds themselves.
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
@@ -48,17 +48,15 @@ def glibc() -> ctypes.CDLL | None:
 
 @contextmanager
 def steady_allocator() -> Iterator[bool]:
-    """A block in which glibc serves large blocks from its heap and keeps freed memory (see the
+    """A block timed with glibc's thresholds where a long-running process has them (see the
     module); yields whether it changed anything."""
     libc = glibc()
     if libc is None:
         yield False
         return
-    for parameter, value in TIMING_THRESHOLDS.items():
+    for parameter, value in LONG_RUN_THRESHOLDS.items():
         libc.mallopt(parameter, value)
     try:
         yield True
     finally:
-        for parameter, value in AFTER_THRESHOLDS.items():
-            libc.mallopt(parameter, value)
         libc.malloc_trim(0)
