@@ -16,33 +16,12 @@ from facebench.harness.run.allocator import glibc, steady_allocator
 from facebench.harness.run.throughput import TimingJob, time_jobs
 
 
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-def mmapped_bytes() -> int:
-    """Bytes glibc's malloc holds in blocks of their own mmap (mallinfo2's hblkhd)."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
-    return int(libc.mallinfo2().hblkhd)
-
-
 @pytest.fixture
 def tunable(monkeypatch):
     for name in allocator.USER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     if glibc() is None or not hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2"):
         pytest.skip("glibc >= 2.33 only (mallopt and mallinfo2)")
-
-
-def grow_by(nbytes: int) -> int:
-    """How much a fresh array of ``nbytes`` adds to the mmapped bytes while it lives."""
-    before = mmapped_bytes()
-    block = np.ones(nbytes, dtype=np.uint8)
-    grown = mmapped_bytes() - before
-    del block
-    return grown
 
 
 FRESH_PROCESS_CHECK = """
