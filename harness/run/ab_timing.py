@@ -156,7 +156,8 @@ def suite_lanes(suite: Suite, results_dir: Path, progress: Progress | None = Non
 #: keeps large arrays on its heap and its freed memory (fixed thresholds instead of ones that move
 #: with a process's history), so two workers do not end in different allocator states. Without
 #: them, two workers of one interpreter timed srm at 0.68 of each other on 256 px images, one of
-#: them page-faulting on every call.
+#: them page-faulting on every call. Higher than the timing phase's thresholds (.allocator): here
+#: both builds get the same setting, and the gate's figures were taken with these.
 WORKER_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": str(2**30),
                    "MALLOC_TRIM_THRESHOLD_": str(2**31)}
 
@@ -224,14 +225,13 @@ def time_ab(lanes: Sequence[dict[str, Any]], commands: dict[str, Sequence[str]],
                 advance(progress, task)
             for index, row in enumerate(rows):
                 for call in range(warmup_calls):
-                    for side in SIDES if call % 2 == 0 else SIDES[::-1]:
+                    for side in turn_order(call):
                         workers[side].request("call", lane=index)
                 goal, least = math.ceil(rounds * share), min_seconds * share
                 cap = math.ceil(max_rounds * share)
                 while len(row.sessions) < goal or (len(row.sessions) < cap and
                                                    min(row.seconds(side) for side in SIDES) < least):
-                    order = SIDES if len(row.sessions) % 2 == 0 else SIDES[::-1]
-                    for side in order:
+                    for side in turn_order(len(row.sessions)):
                         seconds = workers[side].request("call", lane=index)["seconds"]
                         lane = row.baseline_lane if side == "baseline" else row.current_lane
                         getattr(row, side).append(lane["batch_size"] / seconds if seconds > 0 else float("nan"))
@@ -242,6 +242,11 @@ def time_ab(lanes: Sequence[dict[str, Any]], commands: dict[str, Sequence[str]],
             for worker in workers.values():
                 worker.close()
     return rows
+
+
+def turn_order(call: int) -> tuple[str, ...]:
+    """The sides in the order of paired call ``call``: the baseline first in even ones."""
+    return SIDES if call % 2 == 0 else SIDES[::-1]
 
 
 def check_same_lane(row: ABRow, side: str, lane: dict[str, Any]) -> None:

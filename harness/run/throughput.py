@@ -298,8 +298,9 @@ def time_jobs(jobs: Sequence[TimingJob], warmup: int = 1, rounds: int = 5, min_s
     Each job's images are decoded into memory first and cut into full batches
     (:func:`~facebench.harness.run.timing.detector_batches`); then ``warmup`` untimed calls per lane,
     and rounds as :func:`run_rounds` makes them, each call timed alone (CUDA events and
-    synchronisation on a GPU; nothing else inside the clock), glibc's malloc thresholds set as a long-running process has them
-    (:func:`~facebench.harness.run.allocator.steady_allocator`). With ``calibrate`` and at least one
+    synchronisation on a GPU; nothing else inside the clock), glibc's malloc thresholds set as a
+    long-running process has them (:func:`~facebench.harness.run.allocator.steady_allocator`).
+    With ``calibrate`` and at least one
     CPU lane, the calibration workload runs as one more lane, sized to last about as long as a
     detector call. Every detector's own caches are bypassed (:func:`uncached`), so repeated rounds
     time real work.
