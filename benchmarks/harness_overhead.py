@@ -2,8 +2,9 @@
 
 For every built-in detector (or those named), the runner's timing phase
 (:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of one
-``score`` call, the median round) and a bare loop (the same warm-up call, then the same number of rounds of
-``detector.score`` over the same in-memory batches, one clock per round, the median round) are
+``score`` call, the median round) and a bare loop (the same warm-up call, then at least as many rounds of
+``detector.score`` over the same in-memory batches, one clock per round, more rounds until as many
+seconds are timed as the runner's phase times, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
 the median of the per-pair ratios runner / bare with its quartiles (target: >= 0.95) and the
 machine's load average (os.getloadavg) before and after: on a loaded machine no figure holds.
@@ -52,8 +53,10 @@ def detector_names(requested: str | None) -> list[str]:
     return [name for name in registry.names("detector") if name not in NEEDS_INPUT]
 
 
-def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:
-    """Median images/s of ``rounds`` plain rounds of ``detector.score`` over ``batches``."""
+def bare_loop(detector, batches: list, warmup: int, rounds: int, min_seconds: float = 0.0, max_rounds: int = 200) -> float:
+    """Median images/s of plain rounds of ``detector.score`` over ``batches``: at least ``rounds``,
+    more until ``min_seconds`` are timed (at most ``max_rounds``), as the runner's timing phase
+    goes on, so both sides sample the machine for about as long."""
     from facebench.harness.run.throughput import uncached
 
     images = sum(len(b) for b in batches)
@@ -61,11 +64,14 @@ def bare_loop(detector, batches: list, warmup: int, rounds: int) -> float:
     with uncached(detector):  # as the runner's timing phase: eye localisations are not served from the cache
         for i in range(warmup):
             detector.score(batches[i % len(batches)])
-        for _ in range(rounds):
+        timed = 0.0
+        while len(speeds) < rounds or (timed < min_seconds and len(speeds) < max_rounds):
             start = time.perf_counter()
             for batch in batches:
                 detector.score(batch)
-            speeds.append(images / (time.perf_counter() - start))
+            seconds = time.perf_counter() - start
+            timed += seconds
+            speeds.append(images / seconds)
     return statistics.median(speeds)
 
 
@@ -93,9 +99,9 @@ def measure(name: str, fit_part, test, args) -> dict:
     for pair in range(args.pairs):
         if pair % 2 == 0:
             r = time_detector(detector, test, batch_size, settings)["images_per_s"]
-            b = bare_loop(detector, batches, settings.warmup, settings.rounds)
+            b = bare_loop(detector, batches, settings.warmup, settings.rounds, settings.min_seconds)
         else:
-            b = bare_loop(detector, batches, settings.warmup, settings.rounds)
+            b = bare_loop(detector, batches, settings.warmup, settings.rounds, settings.min_seconds)
             r = time_detector(detector, test, batch_size, settings)["images_per_s"]
         runner.append(r)
         bare.append(b)
