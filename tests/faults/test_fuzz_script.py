@@ -5,20 +5,14 @@ Run it longer by hand: ``python benchmarks/fuzz_readers.py --examples 20000``.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_readers.py"
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def fuzz_readers():
-    spec = importlib.util.spec_from_file_location("fuzz_readers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fuzz_readers")
 
 
 @pytest.mark.parametrize("target", ["corpus", "checkpoint", "pickle", "images"])
