@@ -60,19 +60,16 @@ def bare_loop(detector, batches: list, warmup: int, rounds: int, min_seconds: fl
     from facebench.harness.run.throughput import uncached
 
     images = sum(len(b) for b in batches)
-    speeds = []
+    round_seconds: list[float] = []
     with uncached(detector):  # as the runner's timing phase: eye localisations are not served from the cache
         for i in range(warmup):
             detector.score(batches[i % len(batches)])
-        timed = 0.0
-        while len(speeds) < rounds or (timed < min_seconds and len(speeds) < max_rounds):
+        while len(round_seconds) < rounds or (sum(round_seconds) < min_seconds and len(round_seconds) < max_rounds):
             start = time.perf_counter()
             for batch in batches:
                 detector.score(batch)
-            seconds = time.perf_counter() - start
-            timed += seconds
-            speeds.append(images / seconds)
-    return statistics.median(speeds)
+            round_seconds.append(time.perf_counter() - start)
+    return statistics.median(images / seconds for seconds in round_seconds)
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
