@@ -1,10 +1,10 @@
 """Harness overhead: a detector's images/s as a run records it, against a bare loop.
 
 For every built-in detector (or those named), the runner's timing phase
-(:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of one
-``score`` call, the median round) and a bare loop (the same warm-up call, then at least as many rounds of
-``detector.score`` over the same in-memory batches, one clock per round, more rounds until as many
-seconds are timed as the runner's phase times, the median round) are
+(:func:`facebench.harness.run.throughput.time_detector`, the figure a run stores: warm-up, rounds of
+one ``score`` call, the median round) and a bare loop (the same warm-up call, then the same plain
+``detector.score`` calls on the same in-memory batches, one per round, each timed alone, as many
+rounds and for as long as the runner's phase, the median round) are
 measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
 the median of the per-pair ratios runner / bare with its quartiles (target: >= 0.95) and the
 machine's load average (os.getloadavg) before and after: on a loaded machine no figure holds.
@@ -54,22 +54,23 @@ def detector_names(requested: str | None) -> list[str]:
 
 
 def bare_loop(detector, batches: list, warmup: int, rounds: int, min_seconds: float = 0.0, max_rounds: int = 200) -> float:
-    """Median images/s of plain rounds of ``detector.score`` over ``batches``: at least ``rounds``,
-    more until ``min_seconds`` are timed (at most ``max_rounds``), as the runner's timing phase
-    goes on, so both sides sample the machine for about as long."""
+    """Median images/s of plain ``detector.score`` calls, one call per round on the next of ``batches``
+    in turn, each call timed alone: at least ``rounds`` and one per batch, more until ``min_seconds``
+    are timed (at most ``max_rounds``). These are the calls the runner's timing phase makes, for as
+    long, so the two sides of a pair sample the machine alike and differ only by the harness."""
     from facebench.harness.run.throughput import uncached
 
-    images = sum(len(b) for b in batches)
-    round_seconds: list[float] = []
+    call_seconds: list[float] = []
+    least = max(rounds, len(batches))
     with uncached(detector):  # as the runner's timing phase: eye localisations are not served from the cache
         for i in range(warmup):
             detector.score(batches[i % len(batches)])
-        while len(round_seconds) < rounds or (sum(round_seconds) < min_seconds and len(round_seconds) < max_rounds):
+        while len(call_seconds) < least or (sum(call_seconds) < min_seconds and len(call_seconds) < max_rounds):
+            batch = batches[len(call_seconds) % len(batches)]
             start = time.perf_counter()
-            for batch in batches:
-                detector.score(batch)
-            round_seconds.append(time.perf_counter() - start)
-    return statistics.median(images / seconds for seconds in round_seconds)
+            detector.score(batch)
+            call_seconds.append(time.perf_counter() - start)
+    return statistics.median(len(batches[0]) / seconds for seconds in call_seconds)
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:

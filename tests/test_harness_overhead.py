@@ -1,5 +1,6 @@
-"""benchmarks/harness_overhead.py's bare loop: it samples the machine for as long as the runner's
-timing phase does (``min_seconds``), not for a fixed number of rounds alone."""
+"""benchmarks/harness_overhead.py's bare loop makes the calls the runner's timing phase makes: one
+``score`` call per round on the next batch, at least ``rounds`` and one per batch, more until
+``min_seconds`` are timed, so both sides of a pair sample the machine alike."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ class SteppingDetector:
     def __init__(self, clock: Clock, seconds: float):
         self.clock, self.seconds, self.calls = clock, seconds, 0
 
+        self.batches: list[int] = []
+
     def score(self, batch):
         self.calls += 1
+        self.batches.append(id(batch))
         self.clock.now += self.seconds * len(batch)
 
 
@@ -39,17 +43,36 @@ def clock(overhead, monkeypatch):
     return fake
 
 
-def test_without_min_seconds_the_bare_loop_times_the_rounds_asked(overhead, clock):
+def test_without_min_seconds_the_bare_loop_makes_one_call_per_round(overhead, clock):
     detector = SteppingDetector(clock, 0.001)
     speed = overhead.bare_loop(detector, [[0] * 10, [0] * 10], warmup=1, rounds=5)
-    assert detector.calls == 1 + 5 * 2
+    assert detector.calls == 1 + 5
     assert speed == pytest.approx(1000.0)
 
 
+def test_the_bare_loop_makes_at_least_one_call_per_batch_in_turn(overhead, clock):
+    detector = SteppingDetector(clock, 0.001)
+    batches = [[0] * 10 for _ in range(7)]
+    overhead.bare_loop(detector, batches, warmup=0, rounds=5)
+    assert detector.batches == [id(batch) for batch in batches]
+
+
 def test_the_bare_loop_goes_on_until_min_seconds_are_timed(overhead, clock):
-    detector = SteppingDetector(clock, 0.001)  # a round of 20 images takes 0.02 s
+    detector = SteppingDetector(clock, 0.001)  # a call of 10 images takes 0.01 s
     overhead.bare_loop(detector, [[0] * 10, [0] * 10], warmup=1, rounds=5, min_seconds=0.5)
-    assert detector.calls == 1 + 25 * 2  # 25 rounds of 0.02 s reach 0.5 s
+    assert detector.calls == 1 + 50  # 50 calls of 0.01 s reach 0.5 s
+
+
+def test_the_bare_loop_reports_the_median_call(overhead, clock):
+    detector = SteppingDetector(clock, 0.001)
+    detector.seconds_of = iter([0.001, 0.001, 0.004, 0.001, 0.002])  # per image, call by call
+
+    def score(batch):
+        clock.now += next(detector.seconds_of) * len(batch)
+
+    detector.score = score
+    speed = overhead.bare_loop(detector, [[0] * 10], warmup=0, rounds=5)
+    assert speed == pytest.approx(1000.0)  # calls of 1000, 1000, 250, 1000, 500 images/s
 
 
 def test_the_bare_loop_stops_at_max_rounds(overhead, clock):
