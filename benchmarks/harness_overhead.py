@@ -5,24 +5,29 @@ For every built-in detector (or those named), the runner's timing phase
 one ``score`` call, the median round) and a bare loop (the same warm-up call, then the same plain
 ``detector.score`` calls on the same in-memory batches, one per round, each timed alone, as many
 rounds and for as long as the runner's phase, the median round) are
-measured one after the other, ``--pairs`` times, alternating which goes first. The table gives
-the median of the per-pair ratios runner / bare with its quartiles (target: >= 0.95) and the
+measured in turn, bare first and last, so that every runner measurement lies between two bare
+ones: at least ``--pairs`` times and more until ``--seconds`` have gone by (fast detectors get
+more pairs; their figures are the noisiest). Each pair's ratio is the runner's figure over the
+geometric mean of the two bare figures around it, so a machine whose speed drifts moves both
+sides alike. The table gives the median of those ratios with its quartiles (target: >= 0.95) and the
 machine's load average (os.getloadavg) before and after: on a loaded machine no figure holds.
 The published detectors get seeded random weights of the published shapes
 (``published_throughput.make_detector``; their speed does not depend on weight values) and see
 the corpus's 128 px images through their own preprocessing.
 
     python benchmarks/harness_overhead.py [--detectors spectrum,dct] [--pairs 15] [--rounds 5]
-    python benchmarks/harness_overhead.py --count 24 --pairs 2 --rounds 2 --detectors spectrum   # a quick check
+    python benchmarks/harness_overhead.py --count 24 --pairs 2 --seconds 0 --rounds 2 --detectors spectrum   # a quick check
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 #: Built-in detectors that cannot run without something from the user (a program, a weights file).
 NEEDS_INPUT = ("command", "checkpoint")
@@ -93,28 +98,43 @@ def measure(name: str, fit_part, test, args) -> dict:
     settings = ThroughputSpec(warmup=1, rounds=args.rounds, min_seconds=args.min_seconds)
     batches = detector_batches(test.load_images(test.rows()[:TIMING_IMAGES]), batch_size)
     load_before = os.getloadavg()[0]
-    runner, bare, ratios = [], [], []
-    for pair in range(args.pairs):
-        if pair % 2 == 0:
-            r = time_detector(detector, test, batch_size, settings)["images_per_s"]
-            b = bare_loop(detector, batches, settings.warmup, settings.rounds, settings.min_seconds)
-        else:
-            b = bare_loop(detector, batches, settings.warmup, settings.rounds, settings.min_seconds)
-            r = time_detector(detector, test, batch_size, settings)["images_per_s"]
-        runner.append(r)
-        bare.append(b)
-        ratios.append(r / b)
-    q1, median, q3 = quartiles(ratios)
+    runner, bare = bracketed(lambda: time_detector(detector, test, batch_size, settings)["images_per_s"],
+                             lambda: bare_loop(detector, batches, settings.warmup, settings.rounds, settings.min_seconds),
+                             args.pairs, args.seconds)
+    q1, median, q3 = quartiles(bracketed_ratios(runner, bare))
     return {"name": name, "batch": batch_size, "images": sum(len(b) for b in batches), "runner": statistics.median(runner),
-            "bare": statistics.median(bare), "ratio": median, "q1": q1, "q3": q3, "pairs": args.pairs,
+            "bare": statistics.median(bare), "ratio": median, "q1": q1, "q3": q3, "pairs": len(runner),
             "load": (load_before, os.getloadavg()[0])}
+
+
+def bracketed(runner: Callable[[], float], bare: Callable[[], float], pairs: int, seconds: float = 0.0,
+              max_pairs: int = 200) -> tuple[list[float], list[float]]:
+    """Runner and bare-loop measurements taken bare, runner, bare, runner, ..., bare: every runner
+    measurement between two bare ones. At least ``pairs`` runner measurements, more until
+    ``seconds`` have gone by (at most ``max_pairs``). Returns (runner figures, bare figures), the
+    bare list one longer."""
+    started = time.perf_counter()
+    runs, bares = [], [bare()]
+    while len(runs) < pairs or (time.perf_counter() - started < seconds and len(runs) < max_pairs):
+        runs.append(runner())
+        bares.append(bare())
+    return runs, bares
+
+
+def bracketed_ratios(runner: list[float], bare: list[float]) -> list[float]:
+    """Each runner figure over the geometric mean of the bare figures just before and after it: a
+    machine whose speed drifts through the pair moves both sides alike."""
+    return [r / math.sqrt(before * after) for r, before, after in zip(runner, bare, bare[1:])]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detectors", default=None, help="comma-separated names [default: every built-in "
                         "detector that needs no weights or program]")
-    parser.add_argument("--pairs", type=int, default=15, help="paired (runner, bare loop) measurements per detector")
+    parser.add_argument("--pairs", type=int, default=15, help="runner measurements per detector, each between two "
+                        "bare-loop ones, at least")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="more pairs until this long has gone by per detector (at most 200 pairs)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds in each measurement")
     parser.add_argument("--min-seconds", type=float, default=0.5,
                         help="the runner's timing phase times at least this long, as the default suite does "
@@ -134,7 +154,8 @@ def main() -> None:
                          params={"resolution": args.resolution, "artifacts": "upsampling,eyes_fixed"})
     corpus, _ = build_corpus(spec, args.out / "corpora")
     fit_part, _, test = three_way_split(corpus, SplitSpec(0.5, 0))
-    print(f"{len(test)} test images at {args.resolution} px; {args.pairs} pairs of {args.rounds} rounds per detector; "
+    print(f"{len(test)} test images at {args.resolution} px; at least {args.pairs} pairs (and {args.seconds:g} s) "
+          f"of {args.rounds} rounds per detector; "
           f"{os.cpu_count()} CPUs")
     header = (f"{'detector':>16} {'batch':>5} {'runner img/s':>12} {'bare img/s':>11} {'ratio':>6} "
               f"{'q1':>6} {'q3':>6} {'pairs':>5}  load 1m before/after  verdict")

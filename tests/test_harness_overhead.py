@@ -79,3 +79,40 @@ def test_the_bare_loop_stops_at_max_rounds(overhead, clock):
     detector = SteppingDetector(clock, 0.000001)
     overhead.bare_loop(detector, [[0] * 10], warmup=0, rounds=5, min_seconds=60.0, max_rounds=40)
     assert detector.calls == 40
+
+
+def test_every_runner_measurement_lies_between_two_bare_ones(overhead, clock):
+    calls = []
+
+    def runner():
+        calls.append("runner")
+        return 1.0
+
+    def bare():
+        calls.append("bare")
+        return 1.0
+
+    runs, bares = overhead.bracketed(runner, bare, pairs=3)
+    assert calls == ["bare", "runner", "bare", "runner", "bare", "runner", "bare"]
+    assert (len(runs), len(bares)) == (3, 4)
+
+
+def test_more_pairs_are_taken_until_the_seconds_have_gone_by(overhead, clock):
+    def runner():
+        clock.now += 1.0
+        return 1.0
+
+    def bare():
+        clock.now += 1.0
+        return 1.0
+
+    runs, _ = overhead.bracketed(runner, bare, pairs=2, seconds=10.0)
+    assert len(runs) == 5  # the first bare one, then 5 pairs of 2 s reach 11 s
+    runs, _ = overhead.bracketed(runner, bare, pairs=2, seconds=1000.0, max_pairs=7)
+    assert len(runs) == 7
+
+
+def test_a_pair_s_ratio_is_over_the_bare_figures_around_it(overhead):
+    # the machine speeds up from 100 to 144 while the runner, at 0.9 of bare, measures 108
+    assert overhead.bracketed_ratios([108.0], [100.0, 144.0]) == [pytest.approx(0.9)]
+    assert overhead.bracketed_ratios([1.0, 2.0], [1.0, 1.0, 4.0]) == [pytest.approx(1.0), pytest.approx(1.0)]
