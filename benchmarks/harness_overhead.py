@@ -131,8 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detectors", default=None, help="comma-separated names [default: every built-in "
                         "detector that needs no weights or program]")
-    parser.add_argument("--pairs", type=int, default=15, help="runner measurements per detector, each between two "
-                        "bare-loop ones, at least")
+    parser.add_argument("--pairs", type=int, default=15, help="at least this many runner measurements per "
+                        "detector, each between two bare-loop ones")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="more pairs until this long has gone by per detector (at most 200 pairs)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds in each measurement")
@@ -145,6 +145,8 @@ def main() -> None:
                         help="of the corpus (fusing centre-crops 224 px: give it 256)")
     parser.add_argument("--out", type=Path, default=Path("results/overhead"))
     args = parser.parse_args()
+    if args.pairs < 1 or args.seconds < 0 or args.rounds < 1:
+        parser.error("--pairs and --rounds must be at least 1 and --seconds not negative")
 
     from facebench.harness.run.corpora import build_corpus
     from facebench.harness.run.fitting import three_way_split

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.scripts import load_benchmark
@@ -116,3 +118,12 @@ def test_a_pair_s_ratio_is_over_the_bare_figures_around_it(overhead):
     # the machine speeds up from 100 to 144 while the runner, at 0.9 of bare, measures 108
     assert overhead.bracketed_ratios([108.0], [100.0, 144.0]) == [pytest.approx(0.9)]
     assert overhead.bracketed_ratios([1.0, 2.0], [1.0, 1.0, 4.0]) == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
+@pytest.mark.parametrize("argument", [["--pairs", "0"], ["--rounds", "0"], ["--seconds", "-1"]])
+def test_a_measurement_without_pairs_or_rounds_is_refused(overhead, monkeypatch, capsys, argument):
+    monkeypatch.setattr(sys, "argv", ["harness_overhead.py", *argument])
+    with pytest.raises(SystemExit) as stop:
+        overhead.main()
+    assert stop.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
