@@ -8,8 +8,8 @@ in the environment) and paste it below.
 
 The digests are those of numpy's AVX2 code paths and OpenBLAS's Haswell kernels. Numpy's AVX-512
 paths round some results differently in the last bit (on an AMD EPYC with AVX-512, 6 of the 23
-digests changed; the pictures did not), so the cases are computed in a child process with those
-paths turned off. Bit-exact pixels are a property of one code path, not of every CPU.
+digests changed with no change to the renderer), so the cases are computed in a child process with
+those paths turned off. Bit-exact pixels are a property of one code path, not of every CPU.
 """
 
 from __future__ import annotations
